@@ -1,0 +1,3 @@
+"""monitor: a self-hosted social media and review sentiment monitor."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Alerts: rules.py (pure matching), channels.py (delivery), outbox.py (retrying sender)."""

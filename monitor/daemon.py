@@ -1,0 +1,133 @@
+"""The daemon: APScheduler 3.x wiring, signals, per-job error isolation.
+
+The scheduler holds no state: jobs are rebuilt from config at start; cursors and
+delivery state live in SQLite, so a restart (even after kill -9) resumes cleanly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from monitor import pipeline
+from monitor.errors import MonitorError
+from monitor.matching import Matcher
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class InstanceLock:
+    """One daemon per database: an advisory lock on ``<database>.lock``."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = db_path.with_name(db_path.name + ".lock")
+        self._fh = None
+
+    def acquire(self) -> None:
+        self._fh = self.path.open("a+")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            raise MonitorError(f"another monitor daemon is already running on {self.path.with_suffix('')}") from None
+
+    def release(self) -> None:
+        if self._fh:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+
+
+class Daemon:
+    def __init__(self, settings, store: Store, *, sources: list, classifier_factory: Callable, channels: dict,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), collect_only: bool = False) -> None:
+        self.collect_only = collect_only
+        self.settings = settings
+        self.store = store
+        self.sources = sources  # [(source, matcher, source settings)]
+        self.classifier_factory = classifier_factory
+        self._classifier = None
+        self.channels = channels
+        self.now = now
+        self.stopping = threading.Event()
+        self._pipeline_lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+            timezone=UTC,
+        )
+
+    # ----------------------------------------------------------------- jobs
+
+    def collect_job(self, source, matcher: Matcher, max_pages: int) -> None:
+        try:
+            stats = pipeline.collect(self.store, source, matcher, max_pages=max_pages, should_stop=self.stopping.is_set)
+        except Exception:  # isolation: one broken source never stops the others
+            logger.exception("%s: collection failed", source.key)
+            return
+        if stats.new and not self.stopping.is_set() and not self.collect_only:
+            self.scheduler.modify_job("classify", next_run_time=datetime.now(UTC))
+
+    def classify_job(self) -> None:
+        if not self._pipeline_lock.acquire(blocking=False):
+            return
+        try:
+            if self._classifier is None:
+                self._classifier = self.classifier_factory()
+                logger.info("classifier %s loaded", self._classifier.name)
+            rules = self.settings.alerts.rules
+            channels_for = {r.name: list(r.channels) for r in rules}
+            n = pipeline.classify_pending(self.store, self._classifier, rules, channels_for)
+            if n:
+                logger.info("classified %d mention(s)", n)
+            pipeline.deliver(self.store, self.channels)
+        except MonitorError as exc:
+            logger.error("classification: %s", exc)
+        except Exception:
+            logger.exception("classification failed")
+        finally:
+            self._pipeline_lock.release()
+
+    def deliver_job(self) -> None:
+        try:
+            pipeline.deliver(self.store, self.channels)
+        except Exception:
+            logger.exception("alert delivery failed")
+
+    # ----------------------------------------------------------------- running
+
+    def schedule(self) -> None:
+        start = datetime.now(UTC)
+        for source, matcher, ss in self.sources:
+            self.scheduler.add_job(self.collect_job, "interval", seconds=ss.every.total_seconds(), id=f"collect:{source.key}",
+                                   name=source.key, args=[source, matcher, ss.max_pages], next_run_time=start)
+        if self.collect_only:
+            return
+        self.scheduler.add_job(self.classify_job, "interval", seconds=self.settings.classify_every.total_seconds(),
+                               id="classify", next_run_time=start)
+        self.scheduler.add_job(self.deliver_job, "interval",
+                               seconds=self.settings.alerts.deliver_every.total_seconds(), id="deliver")
+
+    def run(self, install_signals: bool = True) -> None:
+        """Run until SIGTERM/SIGINT (or ``stop()``); running jobs finish their current page."""
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda signum, frame: self.stop())
+        self.schedule()
+        self.scheduler.start()
+        logger.info("daemon started: %d source job(s), database %s", len(self.sources), self.store.path)
+        self.stopping.wait()
+        logger.info("stopping: waiting for running jobs to finish")
+        self.scheduler.shutdown(wait=True)
+        logger.info("stopped cleanly")
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -1,0 +1,61 @@
+"""Every error the project raises on purpose.
+
+    MonitorError                 base: the CLI turns it into a clean message, no traceback
+    ├── ConfigError              config.yaml is missing, malformed or invalid (exit code 2)
+    ├── StoreError               the database path is missing, unwritable or corrupt
+    ├── SourceError              a source could not be fetched this time (retry later)
+    │   ├── SourceAuthError      credentials were refused: retrying will not help
+    │   └── MalformedResponseError  the response could not be parsed
+    ├── ModelError               a classifier model is missing, corrupt or cannot be loaded
+    ├── DeliveryError            an alert channel failed to deliver (retryable unless .permanent)
+    └── BlockedAddressError      a user-configured URL resolves to a forbidden address (SSRF guard)
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base class; ``exit_code`` is used by the CLI."""
+
+    exit_code = 1
+
+
+class ConfigError(MonitorError):
+    exit_code = 2
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+class StoreError(MonitorError):
+    pass
+
+
+class SourceError(MonitorError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SourceAuthError(SourceError):
+    pass
+
+
+class MalformedResponseError(SourceError):
+    pass
+
+
+class ModelError(MonitorError):
+    pass
+
+
+class DeliveryError(MonitorError):
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class BlockedAddressError(SourceError):
+    pass

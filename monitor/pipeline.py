@@ -1,0 +1,152 @@
+"""The one place that knows the order of stages: collect -> classify (+ alert rules) -> deliver.
+
+Each stage reads its input rows from the store and writes its output rows; each is
+idempotent and can run alone from the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from monitor.alerts.outbox import deliver_due
+from monitor.alerts.rules import alerts_for
+from monitor.classify.labels import empty_result
+from monitor.errors import SourceAuthError, SourceError
+from monitor.matching import Matcher
+from monitor.records import Classification, FetchResult
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+REACH_MAX_AGE = timedelta(days=7)
+REACH_LOOKUPS_PER_RUN = 25
+
+
+@dataclass
+class RunStats:
+    source_key: str
+    fetched: int = 0
+    new: int = 0
+    skipped: int = 0
+    filtered: int = 0
+    errors: list[str] = field(default_factory=list)
+    auth_failed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
+            should_stop: Callable[[], bool] = lambda: False) -> RunStats:
+    """Fetch every query of one source, page by page; each page and its cursor commit together."""
+    stats = RunStats(source.key)
+    started = store.now()
+    new_ids: list[int] = []
+    for query in source.queries():
+        cursor = store.get_cursor(source.key, query)
+        for _page in range(max_pages):
+            if should_stop():
+                break
+            try:
+                result = source.fetch(query, cursor)
+            except SourceAuthError as exc:
+                stats.errors.append(str(exc))
+                stats.auth_failed = True
+                logger.error("%s: %s", source.key, exc)
+                break
+            except SourceError as exc:
+                stats.errors.append(str(exc))
+                logger.error("%s: query %r: %s", source.key, query, exc)
+                break
+            kept = []
+            for m in result.mentions:
+                term = matcher.match(m.title, m.text)
+                if term is None:
+                    stats.filtered += 1
+                else:
+                    kept.append(replace(m, matched_term=term))
+            stats.fetched += len(result.mentions)
+            stats.skipped += result.skipped
+            ids = store.save_batch(source.key, query, FetchResult(kept, result.cursor, result.done, result.skipped))
+            stats.new += len(ids)
+            new_ids += ids
+            cursor = result.cursor
+            if result.done:
+                break
+        if stats.auth_failed:
+            break
+    _enrich_reach(store, source, new_ids)
+    store.record_run(source.key, started, fetched=stats.fetched, new=stats.new, skipped=stats.skipped,
+                     error="; ".join(stats.errors) or None)
+    logger.info("%s: fetched %d, new %d, filtered %d, skipped %d%s", source.key, stats.fetched, stats.new,
+                stats.filtered, stats.skipped, f", errors: {len(stats.errors)}" if stats.errors else "")
+    return stats
+
+
+def _enrich_reach(store: Store, source, mention_ids: list[int]) -> None:
+    lookup = getattr(source, "reach", None)
+    if lookup is None:
+        return
+    for handle in store.authors_missing_reach(mention_ids, REACH_MAX_AGE)[:REACH_LOOKUPS_PER_RUN]:
+        try:
+            found = lookup(handle)
+        except SourceError as exc:
+            logger.warning("%s: reach of %s not fetched: %s", source.key, handle, exc)
+            continue
+        if found:
+            store.update_author_reach(source.type, handle, *found)
+
+
+def mention_text(row: dict) -> str:
+    title, text = (row.get("title") or "").strip(), (row.get("text") or "").strip()
+    if title and text and not text.startswith(title):
+        return f"{title}. {text}"
+    return text or title
+
+
+def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str, list[str]] | None = None, *,
+                     batch_size: int = 256, limit: int | None = None,
+                     progress: Callable[[int], None] | None = None) -> int:
+    """Classify every mention the current model has not seen; store each batch together
+    with the alerts it triggers. Returns the number classified."""
+    done = 0
+    while limit is None or done < limit:
+        rows = store.unclassified(classifier.name, batch_size if limit is None else min(batch_size, limit - done))
+        if not rows:
+            break
+        results = _classify_rows(classifier, rows)
+        details = store.mention_details([r["id"] for r in rows]) if rules else {}
+        alerts = []
+        for row, c in zip(rows, results, strict=True):
+            if rules:
+                alerts += alerts_for(rules, details[row["id"]], c)
+        store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)], alerts,
+                                   channels_for or {})
+        done += len(rows)
+        if progress:
+            progress(len(rows))
+    return done
+
+
+def _classify_rows(classifier, rows: list[dict]) -> list[Classification]:
+    texts = [mention_text(r) for r in rows]
+    try:
+        return classifier.classify(texts)
+    except Exception:
+        logger.exception("classifier failed on a batch of %d; retrying one by one", len(rows))
+    out = []
+    for row, text in zip(rows, texts, strict=True):
+        try:
+            out += classifier.classify([text])
+        except Exception as exc:  # one poison text: mark it, never retry it forever
+            logger.error("mention %d could not be classified: %s", row["id"], type(exc).__name__)
+            out.append(empty_result(classifier.name, "error"))
+    return out
+
+
+def deliver(store: Store, channels: dict) -> dict[str, int]:
+    return deliver_due(store, channels)

@@ -1,0 +1,124 @@
+"""Schema, as sqlite-utils migrations. Never edit an applied migration: add a new one."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("monitor")
+
+
+def run_script(db: Database, script: str) -> None:
+    """Run ';'-separated DDL statement by statement: executescript() would COMMIT the
+    migration's transaction half-way."""
+    for statement in script.split(";"):
+        if statement.strip() and not all(line.strip().startswith("--") for line in statement.strip().splitlines()):
+            db.execute(statement)
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE authors (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            handle TEXT NOT NULL,
+            display_name TEXT,
+            url TEXT,
+            reach INTEGER,
+            reach_kind TEXT,
+            reach_checked_at TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            UNIQUE (source, handle)
+        );
+        -- One row per brand an item mentions: the same item matching two brands is two
+        -- mentions (one per brand's figures), never two rows for one brand.
+        CREATE TABLE mentions (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            native_id TEXT NOT NULL,
+            brand TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'post',
+            title TEXT,
+            text TEXT NOT NULL,
+            url TEXT,
+            canonical_url TEXT,
+            duplicate_of INTEGER REFERENCES mentions(id),
+            author_id INTEGER REFERENCES authors(id),
+            rating INTEGER,
+            lang TEXT,
+            matched_term TEXT,
+            created_at TEXT NOT NULL,
+            collected_at TEXT NOT NULL,
+            extra TEXT,
+            UNIQUE (source, native_id, brand)
+        );
+        CREATE INDEX mentions_brand_created ON mentions (brand, created_at);
+        CREATE INDEX mentions_author ON mentions (author_id);
+        CREATE INDEX mentions_canonical ON mentions (canonical_url);
+        CREATE TABLE classifications (
+            id INTEGER PRIMARY KEY,
+            mention_id INTEGER NOT NULL REFERENCES mentions(id),
+            model TEXT NOT NULL,
+            sentiment TEXT,
+            sentiment_p REAL,
+            sentiment_probs TEXT,
+            advocacy TEXT,
+            advocacy_p REAL,
+            advocacy_probs TEXT,
+            uncertain INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'ok',
+            lang TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (mention_id, model)
+        );
+        CREATE INDEX classifications_model ON classifications (model, mention_id);
+        CREATE TABLE cursors (
+            source_key TEXT NOT NULL,
+            query TEXT NOT NULL,
+            cursor TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source_key, query)
+        );
+        CREATE TABLE source_runs (
+            id INTEGER PRIMARY KEY,
+            source_key TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            fetched INTEGER NOT NULL DEFAULT 0,
+            new INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            ok INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE INDEX source_runs_key ON source_runs (source_key, started_at);
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,
+            severity TEXT NOT NULL,
+            brand TEXT,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            mention_ids TEXT NOT NULL DEFAULT '[]',
+            data TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            channel TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            delivered_at TEXT,
+            UNIQUE (alert_id, channel)
+        );
+        CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+        """
+    )

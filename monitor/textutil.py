@@ -1,0 +1,26 @@
+"""Making untrusted scraped text safe to store and show."""
+
+from __future__ import annotations
+
+import re
+
+MAX_TEXT = 100_000  # characters kept per text field; the rest is cut with a marker
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def safe_text(value: object, limit: int = MAX_TEXT) -> str:
+    """A str that SQLite, JSON and every channel accept: lone surrogates become U+FFFD,
+    control characters (but tab and newline) are dropped, length is bounded."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    text = _SURROGATE.sub("\ufffd", text)
+    text = _CONTROL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) > limit:
+        text = text[:limit] + " [truncated]"
+    return text
+
+
+def safe_optional(value: object, limit: int = 2_000) -> str | None:
+    return None if value is None else safe_text(value, limit)
