@@ -150,6 +150,10 @@ class ClassifierSettings(Strict):
     threads: int = Field(default=2, ge=1, le=256)
     uncertain_below: float = Field(default=0.5, ge=0.0, le=1.0)
     cache_dir: str | None = None  # where the exported ONNX model is kept; default next to the database
+    # Language codes the model covers; texts confidently in another language are stored as
+    # status unsupported_language. Default: the model's monitor.json (en), or any language
+    # for other models; [] turns the check off.
+    languages: list[str] | None = None
 
 
 # --------------------------------------------------------------------------- alerts

@@ -41,8 +41,20 @@ def build_classifier(settings, base_dir: Path, cache_dir: Path | None = None) ->
         from monitor.classify.onnx_engine import OnnxClassifier
 
         return OnnxClassifier(model, cache_dir=cache_dir, threads=settings.threads, batch_size=settings.batch_size,
-                              uncertain_below=settings.uncertain_below)
+                              uncertain_below=settings.uncertain_below, languages=settings.languages)
     from monitor.classify.torch_engine import TorchClassifier
 
     return TorchClassifier(model, threads=settings.threads, batch_size=settings.batch_size,
-                           uncertain_below=settings.uncertain_below)
+                           uncertain_below=settings.uncertain_below, languages=settings.languages)
+
+
+def current_model_name(settings, base_dir: Path) -> str | None:
+    """``name@version`` of the configured model without loading it (a two-head folder's
+    monitor.json); None when only loading tells (a hub id, another kind of folder)."""
+    from monitor.classify.folder import is_two_head_folder, model_name, read_meta
+
+    try:
+        model = resolve_model(settings.model, base_dir)
+        return model_name(read_meta(model)) if is_two_head_folder(model) else None
+    except ModelError:
+        return None

@@ -21,7 +21,6 @@ def label_score(labels: tuple[str, ...], probs: np.ndarray) -> LabelScore:
     return LabelScore(labels[int(np.argmax(probs))], p)
 
 
-
 def two_head_results(s_logits: np.ndarray, a_logits: np.ndarray, meta: dict, model: str,
                      uncertain_below: float) -> list[Classification]:
     s = softmax((s_logits + np.asarray(meta.get("sentiment_offsets", [0, 0, 0]))) / meta.get("sentiment_temperature", 1.0))
@@ -31,6 +30,24 @@ def two_head_results(s_logits: np.ndarray, a_logits: np.ndarray, meta: dict, mod
         sent = label_score(SENTIMENT, sp)
         adv = label_score(ADVOCACY, ap)
         out.append(Classification(sent, adv, model, uncertain=bool(sent.confidence < uncertain_below)))
+    return out
+
+
+def generic_results(logits: np.ndarray, mapping: list[int | None], model: str,
+                    uncertain_below: float) -> list[Classification]:
+    """Any sequence-classification model: its outputs merged onto SENTIMENT by ``mapping``
+    (output index -> SENTIMENT index or None); no advocacy stance."""
+    present = sorted({t for t in mapping if t is not None})
+    labels = tuple(SENTIMENT[t] for t in present)
+    out = []
+    for probs in softmax(logits):
+        merged = np.zeros(len(SENTIMENT))
+        for j, target in enumerate(mapping):
+            if target is not None:
+                merged[target] += probs[j]
+        merged = merged / merged.sum() if merged.sum() > 0 else merged
+        sent = label_score(labels, merged[present])
+        out.append(Classification(sent, LabelScore("none", {}), model, uncertain=bool(sent.confidence < uncertain_below)))
     return out
 
 
