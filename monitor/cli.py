@@ -188,7 +188,8 @@ def collect(app: App, only, once):
 
 
 @main.command()
-@click.option("--reclassify", is_flag=True, help="Re-run the current model over mentions it has not classified.")
+@click.option("--reclassify", is_flag=True,
+              help="Re-run the current model over the whole history (replacing its own earlier results); no alerts.")
 @click.option("--limit", type=int, default=None, help="At most this many mentions.")
 @click.pass_obj
 def classify(app: App, reclassify, limit):
@@ -196,17 +197,21 @@ def classify(app: App, reclassify, limit):
     settings = app.settings
     store = app.store()
     classifier = make_classifier(settings)
-    total = store.count_unclassified(classifier.name)
+    total = store.count_mentions() if reclassify else store.count_unclassified(classifier.name)
     if limit is not None:
         total = min(total, limit)
-    rules = [] if reclassify else settings.alerts.rules  # history re-runs must not page anyone
+    batch = max(settings.classifier.batch_size, 64)
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(disable=total < 200 or not sys.stderr.isatty()) as bar:
-        task = bar.add_task(f"classifying with {classifier.name}", total=total)
-        n = pipeline.classify_pending(store, classifier, rules, channels_for(settings), limit=limit,
-                                      batch_size=max(settings.classifier.batch_size, 64),
-                                      progress=lambda k: bar.advance(task, k))
+    with Progress(console=Console(stderr=True), disable=total < 200 and not reclassify) as bar:
+        task = bar.add_task(f"{'re-classifying' if reclassify else 'classifying'} with {classifier.name}", total=total)
+        advance = lambda k: bar.advance(task, k)  # noqa: E731
+        if reclassify:
+            n = pipeline.reclassify_all(store, classifier, batch_size=batch, limit=limit, progress=advance)
+        else:
+            n = pipeline.classify_pending(store, classifier, settings.alerts.rules, channels_for(settings), limit=limit,
+                                          batch_size=batch, progress=advance)
     click.echo(f"classified {n} mention(s) with {classifier.name}")
 
 
@@ -218,12 +223,22 @@ def classify(app: App, reclassify, limit):
 @click.option("--since", help="A duration (7d, 12h) or a date (2026-11-01).")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--model", "model_name", help="Show this model's classifications (name@version; default: the configured "
+              "model's, or the latest of any model when that cannot be told without loading it).")
 @click.pass_obj
-def mentions(app: App, brand, source, sentiment, advocacy, since, limit, fmt):
-    """List stored mentions with their classification, newest first."""
+def mentions(app: App, brand, source, sentiment, advocacy, since, limit, fmt, model_name):
+    """List stored mentions with their classification by the current model, newest first."""
+    from monitor.classify import current_model_name
+
+    settings = app.settings
+    model_name = model_name or current_model_name(settings.classifier, settings.base_dir)
     rows = app.store().mentions(brand=brand, source=source, sentiment=sentiment, advocacy=advocacy,
-                                since=parse_since(since) if since else None, limit=limit)
+                                since=parse_since(since) if since else None, limit=limit, model=model_name)
     print_rows(rows, fmt)
+    pending = sum(1 for r in rows if r.get("model") is None)
+    if model_name and pending:
+        click.echo(f"{pending} of these mention(s) are not classified by {model_name} yet (run: monitor classify)",
+                   err=True)
 
 
 def parse_since(value: str) -> datetime:
@@ -365,3 +380,145 @@ def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, ver
                                 epochs=epochs, batch_size=batch_size, seed=seed, threads=threads, limit=limit,
                                 version=version, progress=progress)
     click.echo(json.dumps(result["history"], indent=2))
+
+
+# ---------------------------------------------------------------------------- model: runtime commands
+
+
+def classifier_settings(app: App, engine: str | None = None, model: str | None = None):
+    """The config's classifier settings (defaults when there is no config file), overridden
+    by --engine/--model; and the folder relative paths start from."""
+    from monitor.config import ClassifierSettings
+
+    if Path(app.config_path).exists():
+        settings = app.settings
+        cs, base, cache = settings.classifier, settings.base_dir, settings.classifier.cache_dir
+        cache_dir = settings.path(cache) if cache else settings.database_path.parent / ".monitor-cache"
+    else:
+        setup_logging("INFO")
+        cs, base, cache_dir = ClassifierSettings(), Path.cwd(), Path.cwd() / ".monitor-cache"
+    updates = {k: v for k, v in (("engine", engine), ("model", model)) if v}
+    return (cs.model_copy(update=updates) if updates else cs), base, cache_dir
+
+
+def _model_classifier(app: App, engine: str | None, model: str | None):
+    from monitor.classify import build_classifier
+
+    cs, base, cache_dir = classifier_settings(app, engine, model)
+    return build_classifier(cs, base, cache_dir=cache_dir)
+
+
+engine_option = click.option("--engine", type=click.Choice(["onnx", "torch"]), help="Override the config's engine.")
+model_option = click.option("--model", "model", help="Override the config's model (folder or hub id).")
+
+
+@model.command("export")
+@click.option("--force", is_flag=True, help="Export again even when the cache is up to date.")
+@model_option
+@click.pass_obj
+def model_export(app: App, force, model):
+    """Export the model to int8 ONNX into the cache now (otherwise the first classify does it)."""
+    from monitor.classify import resolve_model
+    from monitor.classify.onnx_engine import ensure_onnx
+
+    cs, base, cache_dir = classifier_settings(app, None, model)
+    path, exported = ensure_onnx(resolve_model(cs.model, base), cache_dir, force=force, log=click.echo)
+    if not exported:
+        click.echo(f"up to date: {path} (the model folder has not changed since it was exported)")
+
+
+@model.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--task", type=click.Choice(["sentiment", "advocacy"]), default="sentiment", show_default=True,
+              help="advocacy: a promoter/detractor/none label, or a 'recommended' 0/1 column (ROC-AUC).")
+@click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="FILE is plain text, one text a line, and this file holds one label a line (TweetEval layout).")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default=None, help="Default: label (or recommended for --task advocacy).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@engine_option
+@model_option
+@click.pass_obj
+def model_eval(app: App, file, task, labels_file, text_column, label_column, as_json, engine, model):
+    """Accuracy, macro-F1, macro-recall and a confusion matrix on a labelled CSV/JSONL file."""
+    from monitor.classify import evaluation
+
+    data = evaluation.read_labelled(file, task, labels_file=labels_file, text_column=text_column,
+                                    label_column=label_column)
+    classifier = _model_classifier(app, engine, model)
+    results = _classify_with_bar(classifier, data.texts, len(data.texts))
+    report = evaluation.evaluate(results, data)
+    click.echo(json.dumps(report) if as_json else evaluation.format_report(report))
+
+
+def _classify_with_bar(classifier, texts: list[str], total: int | None, batch: int = 512):
+    return list(_stream(classifier, iter(texts), total, batch))
+
+
+def _stream(classifier, texts, total: int | None, batch: int = 512):
+    """Results of an iterator of texts, classified in batches, a progress bar on stderr."""
+    from itertools import islice
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(f"classifying with {classifier.name}", total=total)
+        while chunk := list(islice(texts, batch)):
+            yield from classifier.classify(chunk)
+            bar.advance(task, len(chunk))
+
+
+@model.command("predict")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout.")
+@engine_option
+@model_option
+@click.pass_obj
+def model_predict(app: App, file, fmt, output, engine, model):
+    """Score a CSV (a 'text' column) or JSONL file (a 'text' field): one result per input, in order."""
+    from monitor.classify import evaluation
+
+    classifier = _model_classifier(app, engine, model)
+    total = sum(1 for _ in evaluation.iter_records(file))
+    results = _stream(classifier, evaluation.iter_texts(file), total)
+    if fmt == "jsonl":
+        for c in results:
+            output.write(json.dumps(evaluation.result_dict(c), ensure_ascii=False) + "\n")
+        return
+    w = csv.DictWriter(output, fieldnames=evaluation.CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for c in results:
+        w.writerow(evaluation.csv_row(c))
+
+
+@model.command("bench")
+@click.option("--texts", "texts_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Texts to use: CSV/JSONL with 'text', or plain text one a line (default: demo mentions).")
+@click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sentiment labels for --texts, one a line: adds int8 vs fp32 macro-recall.")
+@click.option("-n", "count", type=int, default=2000, show_default=True, help="Texts per batched engine.")
+@click.option("--pipeline-n", type=int, default=300, show_default=True, help="Texts for the per-text pipeline.")
+@click.option("--json", "as_json", is_flag=True)
+@model_option
+@click.pass_obj
+def model_bench(app: App, texts_file, labels_file, count, pipeline_n, as_json, model):
+    """Throughput (mentions/s) of ONNX int8, torch fp32 and a per-text transformers pipeline; int8 vs fp32 agreement."""
+    from monitor.classify import bench, evaluation, resolve_model
+
+    cs, base, cache_dir = classifier_settings(app, None, model)
+    labels = None
+    if texts_file is None:
+        texts = bench.default_texts(count)
+    elif texts_file.suffix.lower() == ".txt":
+        texts = texts_file.read_text(encoding="utf-8", errors="replace").splitlines()[:count]
+        if labels_file:
+            labels = [int(x) for x in labels_file.read_text().split()][: len(texts)]
+    else:
+        texts = list(evaluation.iter_texts(texts_file))[:count]
+    report = bench.run(Path(resolve_model(cs.model, base)), cache_dir, texts, threads=cs.threads,
+                       batch_size=cs.batch_size, pipeline_n=pipeline_n, labels=labels,
+                       log=(lambda m: click.echo(m, err=True)) if as_json else click.echo)
+    if as_json:
+        click.echo(json.dumps(report))

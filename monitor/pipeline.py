@@ -112,7 +112,11 @@ def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str,
                      batch_size: int = 256, limit: int | None = None,
                      progress: Callable[[int], None] | None = None) -> int:
     """Classify every mention the current model has not seen; store each batch together
-    with the alerts it triggers. Returns the number classified."""
+    with the alerts it triggers. Returns the number classified.
+
+    New mentions go first. Mentions an earlier model classified (history, after a model
+    change) are classified too, but never alert: a new model must not page anyone about
+    old posts. Each classification row carries its model, so old and new never mix."""
     done = 0
     while limit is None or done < limit:
         rows = store.unclassified(classifier.name, batch_size if limit is None else min(batch_size, limit - done))
@@ -122,11 +126,29 @@ def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str,
         details = store.mention_details([r["id"] for r in rows]) if rules else {}
         alerts = []
         for row, c in zip(rows, results, strict=True):
-            if rules:
+            if rules and not row.get("seen"):
                 alerts += alerts_for(rules, details[row["id"]], c)
         store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)], alerts,
                                    channels_for or {})
         done += len(rows)
+        if progress:
+            progress(len(rows))
+    return done
+
+
+def reclassify_all(store: Store, classifier, *, batch_size: int = 256, limit: int | None = None,
+                   progress: Callable[[int], None] | None = None) -> int:
+    """Run the current model over every stored mention, replacing its own earlier results
+    (other models' rows stay, under their names). No alerts. Returns the number classified."""
+    done, last_id = 0, 0
+    while limit is None or done < limit:
+        rows = store.mentions_after(last_id, batch_size if limit is None else min(batch_size, limit - done))
+        if not rows:
+            break
+        results = _classify_rows(classifier, rows)
+        store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)], [], {})
+        done += len(rows)
+        last_id = rows[-1]["id"]
         if progress:
             progress(len(rows))
     return done

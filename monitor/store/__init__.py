@@ -211,11 +211,14 @@ class Store:
     # ------------------------------------------------------------------ classification
 
     def unclassified(self, model: str, limit: int) -> list[dict]:
-        """Mentions without a classification by ``model``, oldest first."""
+        """Mentions without a classification by ``model``: never-classified ones first
+        (``seen`` 0: new mentions, which may alert), then those an earlier model classified
+        (``seen`` 1: history a new model catches up on), oldest first within each."""
         return self.query(
-            "SELECT m.id, m.title, m.text, m.kind, m.rating FROM mentions m "
+            "SELECT m.id, m.title, m.text, m.kind, m.rating, "
+            "EXISTS (SELECT 1 FROM classifications o WHERE o.mention_id = m.id) AS seen FROM mentions m "
             "WHERE NOT EXISTS (SELECT 1 FROM classifications c WHERE c.mention_id = m.id AND c.model = ?) "
-            "ORDER BY m.id LIMIT ?",
+            "ORDER BY seen, m.id LIMIT ?",
             [model, limit],
         )
 
@@ -225,6 +228,21 @@ class Store:
             "(SELECT 1 FROM classifications c WHERE c.mention_id = m.id AND c.model = ?)",
             [model],
         )[0]["n"]
+
+    def mentions_after(self, after_id: int, limit: int) -> list[dict]:
+        """Every mention in id order (for re-running a model over the whole history)."""
+        return self.query("SELECT m.id, m.title, m.text, m.kind, m.rating, 1 AS seen FROM mentions m "
+                          "WHERE m.id > ? ORDER BY m.id LIMIT ?", [after_id, limit])
+
+    def count_mentions(self) -> int:
+        return self.query("SELECT count(*) AS n FROM mentions")[0]["n"]
+
+    def classified_by(self, model: str) -> dict[str, int]:
+        """How many mentions each model has classified, and how many ``model`` has not."""
+        rows = self.query("SELECT model, count(*) AS n FROM classifications GROUP BY model ORDER BY model")
+        out = {r["model"]: r["n"] for r in rows}
+        out.setdefault(model, 0)
+        return out
 
     def save_classifications(self, results: Sequence[tuple[int, Classification]], alerts: Sequence[Alert],
                              channels_for: dict[str, list[str]]) -> list[int]:
@@ -299,9 +317,17 @@ class Store:
     # ------------------------------------------------------------------ reading
 
     def mentions(self, *, brand: str | None = None, source: str | None = None, sentiment: str | None = None,
-                 advocacy: str | None = None, since: datetime | None = None, limit: int = 50) -> list[dict]:
-        """Newest mentions with their latest classification and author."""
+                 advocacy: str | None = None, since: datetime | None = None, limit: int = 50,
+                 model: str | None = None) -> list[dict]:
+        """Newest mentions with their author and classification: the one by ``model`` (the
+        current model; a mention it has not classified yet comes with none, never with an
+        older model's), or without ``model`` the latest classification of any model."""
         where, params = ["1 = 1"], []
+        if model:
+            pick = "SELECT id FROM classifications WHERE mention_id = m.id AND model = ?"
+            params.append(model)
+        else:
+            pick = "SELECT id FROM classifications WHERE mention_id = m.id ORDER BY created_at DESC, id DESC LIMIT 1"
         if brand:
             where.append("m.brand = ?")
             params.append(brand)
@@ -321,10 +347,9 @@ class Store:
         return self.query(
             "SELECT m.id, m.brand, m.source, m.source_key, m.kind, m.title, m.text, m.url, m.created_at, m.rating, "
             "m.duplicate_of, a.handle AS author, a.reach, a.reach_kind, c.model, c.sentiment, c.sentiment_p, "
-            "c.advocacy, c.advocacy_p, c.uncertain, c.status "
+            "c.advocacy, c.advocacy_p, c.uncertain, c.status, c.lang AS classified_lang "
             "FROM mentions m LEFT JOIN authors a ON a.id = m.author_id "
-            "LEFT JOIN classifications c ON c.id = (SELECT id FROM classifications WHERE mention_id = m.id "
-            "ORDER BY created_at DESC, id DESC LIMIT 1) "
+            f"LEFT JOIN classifications c ON c.id = ({pick}) "
             f"WHERE {' AND '.join(where)} ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
             params,
         )
