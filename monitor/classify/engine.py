@@ -44,6 +44,7 @@ class BatchedEngine:
     batch_size: int
     uncertain_below: float
     pad_id: int = 0
+    max_batch_tokens: int = 4096
     language_gate: LanguageGate | None = None
     sentiment_map: list[int | None] | None = None  # generic models: output index -> SENTIMENT index
 
@@ -67,14 +68,28 @@ class BatchedEngine:
             return [first]
         return [first, tail_window(ids, self.max_length)]
 
+    def batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Consecutive runs of the length-sorted ``order``: at most ``batch_size`` texts and
+        ``max_batch_tokens`` padded tokens each (long windows come in smaller batches,
+        which bounds the attention buffers and so the peak memory)."""
+        out: list[list[int]] = []
+        current: list[int] = []
+        for i in order:  # ascending length: the newest item is the widest
+            if current and (len(current) >= self.batch_size or (len(current) + 1) * lengths[i] > self.max_batch_tokens):
+                out.append(current)
+                current = []
+            current.append(i)
+        if current:
+            out.append(current)
+        return out
+
     def logits(self, windows: list[list[int]]) -> tuple[np.ndarray, np.ndarray | None]:
         """Run windows through the network in length-sorted batches padded to their longest."""
         n = len(windows)
         order = sorted(range(n), key=lambda i: len(windows[i]))
         s_out: np.ndarray | None = None
         a_out: np.ndarray | None = None
-        for start in range(0, n, self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        for chunk in self.batches(order, [len(w) for w in windows]):
             width = max(len(windows[i]) for i in chunk)
             x = np.full((len(chunk), width), self.pad_id, dtype=np.int64)
             m = np.zeros((len(chunk), width), dtype=np.int64)

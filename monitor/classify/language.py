@@ -1,8 +1,8 @@
 """Which language a text is in, so texts the model does not cover are marked, not guessed.
 
 Uses py3langid (langid.py's model, 97 languages, shipped inside the wheel: no download).
-Short or ambiguous texts (emoji, URLs, a handle and two words, mixed scripts) are never
-flagged: a text is called unsupported only when it has enough letters and the identifier
+Short or ambiguous texts (emoji, URLs, a handle and two words, Latin mixed with another
+script) are never flagged: a text is called unsupported only when it has enough letters and the identifier
 is confident.
 """
 
@@ -40,6 +40,15 @@ def letter_weight(text: str) -> int:
     return letters + 2 * len(_DENSE.findall(text))
 
 
+def mixed_scripts(text: str) -> bool:
+    """Latin and another script each hold at least a quarter of the letters."""
+    letters = [ch for ch in _PLACEHOLDERS.sub(" ", text) if ch.isalpha()]
+    if not letters:
+        return False
+    latin = sum(1 for ch in letters if ch < "\u0250")
+    return 0.25 <= latin / len(letters) <= 0.75
+
+
 class LanguageGate:
     """``detect(text)`` gives (language, confident); ``unsupported(text)`` the language
     code when the text is confidently in a language outside ``supported``, else None."""
@@ -52,7 +61,7 @@ class LanguageGate:
 
     def detect(self, text: str) -> tuple[str | None, bool]:
         """The language of an already cleaned text, and whether the call is confident."""
-        if letter_weight(text) < self.min_weight:
+        if letter_weight(text) < self.min_weight or mixed_scripts(text):
             return None, False
         lang, prob = _get_identifier().classify(_PLACEHOLDERS.sub(" ", text))
         return lang, bool(prob >= self.min_probability)

@@ -70,18 +70,19 @@ def ensure_onnx(folder: str | Path, cache_dir: str | Path, *, force: bool = Fals
     except OSError as exc:
         raise ModelError(f"cannot start the ONNX export: {exc}") from None
     lines: list[str] = []
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        line = line.rstrip()
-        if line:
-            lines.append(line)
-            if not line.startswith((" ", "Traceback")) and len(lines) < 50:
-                log(f"  {line}")
-    try:
-        rc = proc.wait(timeout=EXPORT_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise ModelError("the ONNX export did not finish in time") from None
+    with proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            line = line.rstrip()
+            if line:
+                lines.append(line)
+                if not line.startswith((" ", "Traceback")) and len(lines) < 50:
+                    log(f"  {line}")
+        try:
+            rc = proc.wait(timeout=EXPORT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise ModelError("the ONNX export did not finish in time") from None
     if rc != 0 or not out.is_file():
         tail = "; ".join(lines[-3:]) or f"exit code {rc}"
         raise ModelError(f"exporting {folder} to ONNX failed: {tail}")

@@ -1,0 +1,97 @@
+"""The ONNX int8 engine on the shipped model folder: export, cache, parity with torch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from monitor.classify.onnx_engine import OnnxClassifier, ensure_onnx, onnx_path
+from monitor.errors import ModelError
+
+TEXTS = [
+    "Acme support answered in ten minutes and fixed it. Recommending them to everyone.",
+    "Stay away from Acme, they lost our data and never replied.",
+    "Acme released version 3 today.",
+    "",
+    "ok",
+    "This dress is lovely. " * 60 + "But it fell apart after one wash, I am returning it and would not buy again.",
+]
+
+
+@pytest.fixture(scope="module")
+def engines(shipped_model, onnx_cache):
+    from monitor.classify.torch_engine import TorchClassifier
+
+    return OnnxClassifier(shipped_model, cache_dir=onnx_cache), TorchClassifier(shipped_model)
+
+
+def test_onnx_int8_matches_torch_fp32(engines):
+    onnx, torch_engine = engines
+    assert onnx.name == torch_engine.name == "{name}@{version}".format(**onnx.meta)
+    a, b = onnx.classify(TEXTS), torch_engine.classify(TEXTS)
+    assert [r.status for r in a] == [r.status for r in b] == ["ok", "ok", "ok", "empty", "ok", "ok"]
+    for x, y in zip(a, b, strict=True):
+        for k, p in x.sentiment.probabilities.items():
+            assert abs(p - y.sentiment.probabilities[k]) < 0.05
+        for k, p in x.advocacy.probabilities.items():
+            assert abs(p - y.advocacy.probabilities[k]) < 0.05
+
+
+def test_onnx_logits_match_torch_closely_for_batches_of_mixed_lengths(engines):
+    onnx, torch_engine = engines
+    texts = [t for t in TEXTS if t]
+    s8, a8 = onnx.text_logits(texts)
+    s32, a32 = torch_engine.text_logits(texts)
+    assert s8.shape == s32.shape == (len(texts), 3) and a8.shape == (len(texts), 3)
+    assert np.abs(s8 - s32).max() < 0.5 and np.abs(a8 - a32).max() < 0.5
+
+
+def test_both_tokenizers_give_the_same_ids(engines):
+    onnx, torch_engine = engines
+    texts = ["Héllo WORLD!! http @user #tag 😀", "naïve café – “quotes”", "x" * 300]
+    assert onnx._tokenize(texts) == torch_engine._tokenize(texts)
+
+
+def test_batch_results_match_single_results(engines):
+    # int8 dynamic quantisation scales activations per batch, so batch-mates move the
+    # probabilities by a little; never by more than this
+    onnx, torch_engine = engines
+    for engine, tolerance in ((onnx, 0.02), (torch_engine, 1e-4)):
+        batched = engine.classify(TEXTS)
+        for b, s in zip(batched, [engine.classify([t])[0] for t in TEXTS], strict=True):
+            assert (b.status, b.lang) == (s.status, s.lang)
+            for k, p in b.sentiment.probabilities.items():
+                assert abs(p - s.sentiment.probabilities[k]) <= tolerance
+
+
+def test_export_is_cached_and_keyed_by_the_folder_content(shipped_model, onnx_cache, model_copy):
+    path, exported = ensure_onnx(shipped_model, onnx_cache)
+    assert not exported and path.is_file() and path == onnx_path(shipped_model, onnx_cache)
+    assert onnx_path(model_copy, onnx_cache) == path  # same files, same key
+    meta = json.loads((model_copy / "monitor.json").read_text())
+    meta["version"] = "2"
+    (model_copy / "monitor.json").write_text(json.dumps(meta))
+    assert onnx_path(model_copy, onnx_cache) != path
+    with (model_copy / "tokenizer_config.json").open("a") as f:
+        f.write(" ")
+    changed = onnx_path(model_copy, onnx_cache)
+    assert changed != path and "advocacy-minilm-2-" in changed.name
+
+
+def test_a_corrupt_cached_export_is_removed_with_a_clear_error(tmp_path, shipped_model, onnx_cache):
+    cache = tmp_path / "cache"
+    target = onnx_path(shipped_model, cache)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"not an onnx model")
+    with pytest.raises(ModelError, match="will be exported again"):
+        OnnxClassifier(shipped_model, cache_dir=cache)
+    assert not target.exists()
+
+
+def test_onnx_engine_refuses_hub_ids_and_plain_folders(tmp_path, tiny_model):
+    with pytest.raises(ModelError, match="engine: torch"):
+        OnnxClassifier("cardiffnlp/twitter-roberta-base-sentiment-latest", cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="monitor.json"):
+        OnnxClassifier(tiny_model, cache_dir=tmp_path)
