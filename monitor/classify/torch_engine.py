@@ -69,7 +69,11 @@ class TorchClassifier(BatchedEngine):
                 self.language_gate = model_languages(self.meta, languages, default=("en",))
             else:
                 self.tokenizer = AutoTokenizer.from_pretrained(source)
-                self.model = AutoModelForSequenceClassification.from_pretrained(source)
+                self.model, info = AutoModelForSequenceClassification.from_pretrained(source, output_loading_info=True)
+                missing = [k for k in info.get("missing_keys", ()) if "position_ids" not in k]
+                if missing:  # e.g. a bare encoder: its head would be random numbers
+                    raise ModelError(f"model {source!r} is not a trained sequence classifier: {len(missing)} weight(s) "
+                                     f"missing from its checkpoint (such as {sorted(missing)[0]})")
                 self.model.eval()
                 self.two_head = False
                 self.meta = {"max_length": 256}

@@ -95,3 +95,21 @@ def test_onnx_engine_refuses_hub_ids_and_plain_folders(tmp_path, tiny_model):
         OnnxClassifier("cardiffnlp/twitter-roberta-base-sentiment-latest", cache_dir=tmp_path)
     with pytest.raises(ModelError, match="monitor.json"):
         OnnxClassifier(tiny_model, cache_dir=tmp_path)
+
+
+def test_onnx_is_the_default_engine_and_export_command_reports_the_cache(tmp_path, shipped_model, onnx_cache):
+    import yaml
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+    from monitor.config import ClassifierSettings
+    from conftest import ROOT
+
+    assert ClassifierSettings().engine == "onnx"
+    assert yaml.safe_load((ROOT / "config.yaml").read_text())["classifier"]["engine"] == "onnx"
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"database": "m.db", "brands": [{"name": "Acme", "terms": {"include": ["acme"]}}],
+                                  "classifier": {"model": str(shipped_model), "cache_dir": str(onnx_cache)}}))
+    out = CliRunner().invoke(main, ["-c", str(config), "model", "export"])
+    assert out.exit_code == 0, out.output
+    assert "up to date" in out.stdout and str(onnx_path(shipped_model, onnx_cache)) in out.stdout
