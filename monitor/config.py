@@ -291,7 +291,10 @@ def _where(lines: dict[str, int], path: str) -> str:
     while probe:
         if probe in lines:
             return f"line {lines[probe]}: "
-        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+        shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+        if shorter == probe:
+            break
+        probe = shorter
     return ""
 
 
