@@ -31,6 +31,17 @@ def period_start(at: datetime, every: timedelta) -> datetime:
     return EPOCH + n * every
 
 
+def human(td: timedelta) -> str:
+    """'90m' -> '1h30m', '7 days' -> '7d'."""
+    secs = int(td.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if secs >= size:
+            parts.append(f"{secs // size}{unit}")
+            secs %= size
+    return "".join(parts[:2]) or "0s"
+
+
 def in_cooldown(rule, key: str, ledger: Ledger, now: datetime) -> bool:
     if not rule.cooldown:
         return False
@@ -84,7 +95,7 @@ def batch_for(rule, kind: str, gkey: str, holds: list[dict], load: Callable[[lis
     first_id = min(h["mention_id"] for h in holds)
     if kind == "group":
         key = f"{rule.name}:group:{gkey}:{first_id}"
-        what = f"{len(items)} related mention(s) within {rule.group.wait}"
+        what = f"{len(items)} related mention(s) within {human(rule.group.wait)}"
         examples = rule.group.examples
     else:
         key = f"{rule.name}:digest:{gkey}"

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from monitor.alerts.noise import period_start
+from monitor.alerts.noise import human, period_start
 from monitor.alerts.rules import classification_of, mention_matches, reason, summary
 from monitor.records import Alert
 
@@ -113,8 +113,8 @@ def _spike(rule, brand: str, rows: list[dict], first: datetime, now: datetime, w
     bucket = period_start(now, w.window).isoformat(timespec="seconds")
     recent = rows[bisect_left(times, now - w.window):]
     return _alert(rule, f"{rule.name}:volume_spike:{brand}:{bucket}", now,
-                  f"[{brand}] {rule.name}: {current} mentions in {w.window} (usually {median:g})",
-                  f"Volume spike for {brand}: {current} matching mentions in the last {w.window}, against a median "
+                  f"[{brand}] {rule.name}: {current} mentions in {human(w.window)} (usually {median:g})",
+                  f"Volume spike for {brand}: {current} matching mentions in the last {human(w.window)}, against a median "
                   f"of {median:g} (MAD {mad:g}) over {len(counts)} earlier windows; score {score:.1f} >= {w.threshold}.",
                   brand, recent, {"count": current, "median": median, "mad": mad, "score": round(score, 2),
                                   "window_s": w.window.total_seconds()}, web_base_url)
@@ -138,8 +138,8 @@ def _share_dip(rule, brand: str, rows: list[dict], now: datetime, web_base_url) 
     bucket = period_start(now, w.window).isoformat(timespec="seconds")
     return _alert(rule, f"{rule.name}:share_dip:{brand}:{bucket}", now,
                   f"[{brand}] {rule.name}: {w.of} share {cur:.0%} (was {was:.0%})",
-                  f"The share of {w.of} mentions for {brand} fell to {cur:.0%} of {len(current)} in the last {w.window}, "
-                  f"from {was:.0%} of {len(base)} over the {w.baseline} before.",
+                  f"The share of {w.of} mentions for {brand} fell to {cur:.0%} of {len(current)} in the last {human(w.window)}, "
+                  f"from {was:.0%} of {len(base)} over the {human(w.baseline)} before.",
                   brand, current, {"share": round(cur, 4), "baseline_share": round(was, 4), "count": len(current),
                                    "baseline_count": len(base)}, web_base_url)
 
@@ -178,8 +178,8 @@ def _source_silent(rule, rows: list[dict], now: datetime, web_base_url) -> list[
         if quiet < w.after or had < w.min_count:
             continue
         out.append(_alert(rule, f"{rule.name}:silent:{key}:{last['id']}", now,
-                          f"[{last['brand']}] {rule.name}: no mentions from {key} for {quiet}",
-                          f"Source {key} has brought no mention for {quiet} (it brought {had} in the {w.baseline} "
+                          f"[{last['brand']}] {rule.name}: no mentions from {key} for {human(quiet)}",
+                          f"Source {key} has brought no mention for {human(quiet)} (it brought {had} in the {human(w.baseline)} "
                           f"before); check its credentials, quota or query.", last["brand"], [],
                           {"source": key, "last_mention_at": last["created_at"], "baseline_count": had}, web_base_url))
     return out
