@@ -152,8 +152,7 @@ class AppriseChannel(_Base):
         return title, body
 
     def send(self, alert: Alert) -> None:
-        import apprise
-
+        apprise = _apprise()
         ap = apprise.Apprise()
         if not ap.add(self._url):
             raise DeliveryError(f"channel {self.name}: not a valid Apprise URL", permanent=True)
@@ -161,6 +160,20 @@ class AppriseChannel(_Base):
         ok = ap.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
         if not ok:
             raise DeliveryError(f"channel {self.name}: Apprise could not deliver ({self.scheme})")
+
+
+def _apprise():
+    """Apprise with its plugins loaded, imported lazily (it is large). Its e-mail plugin
+    imports the deprecated ``imghdr`` on Python < 3.13: silenced here, once."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+        from apprise.apprise import N_MGR
+
+        N_MGR.load_modules()
+    return apprise
 
 
 class EmailChannel(_Base):

@@ -96,18 +96,15 @@ class Receiver:
                     mode = receiver.plan.pop(0) if receiver.plan else receiver.default
                     record = {"path": self.path, "headers": dict(self.headers), "body": body, "mode": mode}
                     receiver.requests.append(record)
-                if mode == "hang":
+                if mode == "hang":  # accepted, then the answer is too late: the ambiguous case
+                    receiver._accept(self.headers.get("Idempotency-Key"), record)
                     receiver._stop.wait(receiver.hang_s)
                     return self._answer(200)
                 if mode == "slow":
                     time.sleep(receiver.slow_s)
                     mode = "ok"
                 if mode == "ok":
-                    key = self.headers.get("Idempotency-Key") or f"raw-{len(receiver.requests)}"
-                    with receiver.lock:
-                        if key not in receiver.delivered:
-                            receiver.delivered[key] = record
-                            receiver.arrivals[key] = time.perf_counter()
+                    receiver._accept(self.headers.get("Idempotency-Key"), record)
                     return self._answer(200)
                 if mode.startswith("429"):
                     return self._answer(429, {"Retry-After": mode.split(":", 1)[1] if ":" in mode else "1"})
@@ -130,6 +127,13 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _accept(self, key: str | None, record: dict) -> None:
+        with self.lock:
+            key = key or f"raw-{len(self.requests)}"
+            if key not in self.delivered:
+                self.delivered[key] = record
+                self.arrivals[key] = time.perf_counter()
 
     def json_bodies(self) -> list[dict]:
         return [json.loads(r["body"]) for r in self.requests if r["body"]]
