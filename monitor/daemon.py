@@ -59,6 +59,7 @@ class Daemon:
         self.now = now
         self.stopping = threading.Event()
         self._pipeline_lock = threading.Lock()
+        self._more = threading.Event()  # new mentions stored since the classify job last looked
         self._deliver_lock = threading.Lock()  # one sender at a time: no double send of a due row
         self.engine = None
         self.retry_policy = None
@@ -83,25 +84,32 @@ class Daemon:
             logger.exception("%s: collection failed", source.key)
             return
         if stats.new and not self.stopping.is_set() and not self.collect_only:
+            self._more.set()
             self.scheduler.modify_job("classify", next_run_time=datetime.now(UTC))
 
     def classify_job(self) -> None:
-        if not self._pipeline_lock.acquire(blocking=False):
-            return
-        try:
-            if self._classifier is None:
-                self._classifier = self.classifier_factory()
-                logger.info("classifier %s loaded", self._classifier.name)
-            n = pipeline.classify_pending(self.store, self._classifier, engine=self.engine)
-            if n:
-                logger.info("classified %d mention(s)", n)
-            self._deliver()
-        except MonitorError as exc:
-            logger.error("classification: %s", exc)
-        except Exception:
-            logger.exception("classification failed")
-        finally:
-            self._pipeline_lock.release()
+        """Classify, queue alerts, deliver; again while new mentions arrived meanwhile (a
+        run already in progress picks them up, so none waits for the next interval)."""
+        while True:
+            if not self._pipeline_lock.acquire(blocking=False):
+                return
+            try:
+                self._more.clear()
+                if self._classifier is None:
+                    self._classifier = self.classifier_factory()
+                    logger.info("classifier %s loaded", self._classifier.name)
+                n = pipeline.classify_pending(self.store, self._classifier, engine=self.engine)
+                if n:
+                    logger.info("classified %d mention(s)", n)
+                self._deliver()
+            except MonitorError as exc:
+                logger.error("classification: %s", exc)
+            except Exception:
+                logger.exception("classification failed")
+            finally:
+                self._pipeline_lock.release()
+            if not self._more.is_set() or self.stopping.is_set():
+                return
 
     def _deliver(self) -> None:
         with self._deliver_lock:
