@@ -126,6 +126,7 @@ def summary(m: dict, c: Classification, web_base_url: str | None = None) -> dict
         "author": m.get("author"), "reach": m.get("reach"), "reach_kind": m.get("reach_kind"),
         "rating": m.get("rating"), "title": m.get("title"), "text": text, "url": m.get("url"),
         "web_url": web_link(web_base_url, m["id"]), "created_at": m.get("created_at"),
+        "author_url": f"{web_base_url}/authors/{m['author_id']}" if web_base_url and m.get("author_id") else None,
         "sentiment": c.sentiment.label, "sentiment_p": round(c.sentiment.confidence, 4),
         "sentiment_probs": c.sentiment.probabilities,
         "advocacy": c.advocacy.label, "advocacy_p": round(c.advocacy.confidence, 4),
@@ -148,6 +149,8 @@ def describe(s: dict) -> str:
         lines.append(f"source: {s['url']}")
     if s.get("web_url"):
         lines.append(f"monitor: {s['web_url']}")
+    if s.get("author_url"):
+        lines.append(f"author: {s['author_url']}")
     return "\n".join(lines)
 
 
