@@ -272,6 +272,8 @@ class AlertRule(Strict):
             raise ValueError("use either 'group' or 'digest', not both")
         if self.window and (self.group or self.digest):
             raise ValueError("'group' and 'digest' apply to per-mention rules, not to 'window' rules")
+        if self.window and set(self.cooldown_by) - {"rule", "brand"}:
+            raise ValueError("a 'window' rule's cooldown_by can name only rule and brand")
         return self
 
 

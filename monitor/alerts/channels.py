@@ -25,7 +25,7 @@ from monitor.records import Alert
 logger = logging.getLogger(__name__)
 
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
-_DISCORD_PING = re.compile(r"@(everyone|here)|<@([!&]?\d+)>", re.IGNORECASE)
+_MASS_PING = re.compile(r"@(everyone|here|channel|all)\b|<@([!&]?\d+)>", re.IGNORECASE)
 ZWSP = "\u200b"
 
 
@@ -38,14 +38,10 @@ class Channel(Protocol):
 # ----------------------------------------------------------------------------- escaping
 
 
-def escape_slack(text: str) -> str:
-    """Slack mrkdwn: only & < > are control characters (<!channel>, <url|label>)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def neutralise_discord(text: str) -> str:
-    """@everyone, @here and <@id> user/role pings become inert text (a zero-width space after @)."""
-    return _DISCORD_PING.sub(lambda m: m.group(0).replace("@", "@" + ZWSP, 1), text)
+def neutralise_mentions(text: str) -> str:
+    """@everyone, @here, @channel, @all and <@id> user/role pings (Discord, Mattermost,
+    Rocket.Chat...) become inert text: a zero-width space after the @."""
+    return _MASS_PING.sub(lambda m: m.group(0).replace("@", "@" + ZWSP, 1), text)
 
 
 def header_safe(text: str, limit: int = 200) -> str:
@@ -137,8 +133,9 @@ class WebhookChannel(_Base):
 
 
 class AppriseChannel(_Base):
-    """Any Apprise URL. Text goes as plain text (Apprise escapes Slack's & < >); Discord pings
-    are neutralised here; titles are one line."""
+    """Any Apprise URL. Text goes as plain text: Apprise escapes Slack's & < > itself
+    (<!channel> stays text; a test holds it to that), mass pings are neutralised here for
+    every chat service, titles are one line."""
 
     def __init__(self, name: str, url: str, **kw) -> None:
         super().__init__(name, **kw)
@@ -147,8 +144,8 @@ class AppriseChannel(_Base):
 
     def _format(self, alert: Alert) -> tuple[str, str]:
         title, body = header_safe(f"[{alert.severity}] {alert.title}"), alert.body
-        if self.scheme in ("discord",) or "discord.com/api/webhooks" in self._url:
-            title, body = neutralise_discord(title), neutralise_discord(body)
+        if self.scheme not in ("mailto", "mailtos"):
+            title, body = neutralise_mentions(title), neutralise_mentions(body)
         return title, body
 
     def send(self, alert: Alert) -> None:

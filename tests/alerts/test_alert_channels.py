@@ -8,8 +8,12 @@ import io
 import json
 from datetime import UTC, datetime
 
+import re
+
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 from alert_fakes import free_port
 
 from monitor.alerts.channels import (
@@ -17,10 +21,10 @@ from monitor.alerts.channels import (
     ConsoleChannel,
     EmailChannel,
     WebhookChannel,
-    escape_slack,
     header_safe,
     idempotency_key,
-    neutralise_discord,
+    ZWSP,
+    neutralise_mentions,
 )
 from monitor.errors import DeliveryError
 from monitor.records import Alert
@@ -160,7 +164,20 @@ def test_discord_through_apprise_cannot_mass_ping(captured):
 
 
 def test_escaping_helpers():
-    assert escape_slack("a & <!here> <b|c>") == "a &amp; &lt;!here&gt; &lt;b|c&gt;"
-    assert "@everyone" not in neutralise_discord("hi @everyone and @Here <@!42>")
-    assert "<@!42>" not in neutralise_discord("<@!42>")
+    out = neutralise_mentions("hi @everyone and @Here <@!42> @channel @all, mail me at a@example.org")
+    assert "@everyone" not in out and "@Here" not in out and "<@!42>" not in out and "@channel" not in out
+    assert "a@example.org" in out
     assert header_safe("a\r\nBcc: x\x00y\u2028z") == "a Bcc: x y z"
+
+
+@given(st.text())
+def test_no_ping_survives_neutralising(text):
+    out = neutralise_mentions(text)
+    assert not re.search(r"@(everyone|here|channel|all)\b|<@[!&]?\d+>", out, re.IGNORECASE)
+    assert out.replace(ZWSP, "") == text.replace(ZWSP, "")  # nothing else changes
+
+
+@given(st.text())
+def test_headers_are_one_line(text):
+    out = header_safe(text)
+    assert "\r" not in out and "\n" not in out and len(out) <= 200
