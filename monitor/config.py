@@ -185,6 +185,7 @@ class RuleWhen(Strict):
     known_author_min_mentions: int = Field(default=2, ge=1)
     known_author_min_share: float = Field(default=0.6, gt=0.0, le=1.0)
     include_uncertain: bool = True
+    include_duplicates: bool = False  # the same link seen again (cross-posts) alerts once by default
 
     @model_validator(mode="after")
     def _ratings(self) -> RuleWhen:

@@ -44,6 +44,8 @@ def mention_matches(when: RuleWhen, m: dict, c: Classification,
         return False
     if c.uncertain and not when.include_uncertain:
         return False
+    if m.get("duplicate_of") and not when.include_duplicates:
+        return False
     if when.brands and m.get("brand") not in when.brands:
         return False
     if when.sources and m.get("source") not in when.sources and m.get("source_key") not in when.sources:

@@ -72,6 +72,12 @@ def test_unclassifiable_and_uncertain():
     assert not mention_matches(RuleWhen(include_uncertain=False), ROW, cls(uncertain=True))
 
 
+def test_duplicates_alert_once_unless_asked():
+    dup = {**ROW, "duplicate_of": 1}
+    assert not mention_matches(RuleWhen(), dup, cls())
+    assert mention_matches(RuleWhen(include_duplicates=True), dup, cls())
+
+
 def test_known_author_uses_history():
     when = RuleWhen(known_author="detractor", known_author_min_mentions=3, known_author_min_share=0.6)
     assert mention_matches(when, ROW, cls(), lambda: {"detractor": 2, "none": 1})

@@ -146,6 +146,8 @@ def test_cli_test_backtest_status(tmp_path):
     out = runner.invoke(main, ["-c", cfg, "alerts", "test", "neg"])
     assert out.exit_code == 0, out.output
     assert "1 of 2 classified mention(s)" in out.output and "bob" in out.output and "carol" not in out.output
+    out = runner.invoke(main, ["-c", cfg, "alerts", "test", "spike"])
+    assert out.exit_code == 0 and "0 alert(s) would fire now" in out.output, out.output
     out = runner.invoke(main, ["-c", cfg, "alerts", "test", "nope"])
     assert out.exit_code == 1 and "no alert rule named 'nope'" in out.output
     out = runner.invoke(main, ["-c", cfg, "alerts", "backtest", "--since", "30d"])
