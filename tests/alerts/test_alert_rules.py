@@ -147,3 +147,10 @@ def test_severity_filters_channels():
 def test_cooldown_is_a_duration():
     rule = settings({"name": "x", "cooldown": "30m"}).rules[0]
     assert rule.cooldown == timedelta(minutes=30)
+
+
+def test_rules_list_path_used_by_demo(store):
+    alerts = settings({"name": "neg", "when": {"sentiment": "negative"}})
+    add_mentions(store, [mention(1, "I hate acme"), mention(2, "love acme")])
+    pipeline.classify_pending(store, KeywordClassifier(), alerts.rules, alerts.channels_for())
+    assert [d["channel"] for d in store.query("SELECT channel FROM deliveries")] == ["console"]
