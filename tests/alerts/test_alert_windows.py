@@ -139,6 +139,11 @@ def test_cli_test_backtest_status(tmp_path):
     add_mentions(store, [mention(1, "I hate acme <!channel>", at=now - timedelta(hours=2), author="bob"),
                          mention(2, "love acme", at=now - timedelta(hours=1), author="carol")])
     pipeline.classify_pending(store, KeywordClassifier())
+    from monitor.alerts.outbox import deliver_due
+    from monitor.records import Alert
+
+    store.insert_alerts([Alert(rule="neg", key="neg:x", severity="warning", title="t", body="b")], {"neg": ["gone"]})
+    deliver_due(store, {})  # no such channel: dead-lettered, with its attempt
     store.close()
     cfg = _config(tmp_path, [{"name": "neg", "when": {"sentiment": "negative"}, "channels": ["console"]},
                              {"name": "spike", "window": {"kind": "volume_spike"}, "channels": ["console"]}])
@@ -155,4 +160,5 @@ def test_cli_test_backtest_status(tmp_path):
     assert "neg" in out.output and "fires per day" in out.output
     out = runner.invoke(main, ["-c", cfg, "alerts", "status"])
     assert out.exit_code == 0, out.output
-    assert "deliveries: pending 0" in out.output
+    assert "deliveries: pending 0 (failing 0), sent 0, dead 1" in out.output
+    assert "channel 'gone' is not configured" in out.output and "recent attempts" in out.output
