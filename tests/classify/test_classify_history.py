@@ -15,7 +15,7 @@ from monitor.config import AlertRule
 from monitor.records import Author, FetchResult, Mention
 from monitor.store import Store
 
-from conftest import FakeClassifier
+from classify_fakes import FakeClassifier
 
 RULE = AlertRule.model_validate({"name": "detractors", "when": {"advocacy": "detractor", "min_probability": 0.5},
                                  "channels": ["console"]})

@@ -16,7 +16,7 @@ from monitor.classify.torch_engine import TorchClassifier
 from monitor.config import ClassifierSettings
 from monitor.errors import ModelError
 
-from conftest import build_tiny_model
+from classify_fakes import build_tiny_model
 
 TEXTS = ["great product, love it", "", "awful service, avoid", "the app is not very good", "x" * 5000,
          "😀😀", "Ce produit est vraiment nul, je ne le recommande à personne."]

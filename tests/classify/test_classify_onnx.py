@@ -103,7 +103,7 @@ def test_onnx_is_the_default_engine_and_export_command_reports_the_cache(tmp_pat
 
     from monitor.cli import main
     from monitor.config import ClassifierSettings
-    from conftest import ROOT
+    from classify_fakes import ROOT
 
     assert ClassifierSettings().engine == "onnx"
     assert yaml.safe_load((ROOT / "config.yaml").read_text())["classifier"]["engine"] == "onnx"
