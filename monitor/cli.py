@@ -320,6 +320,8 @@ def demo(app: App, database):
             classifier_cfg = app.settings.classifier.model_dump()
         except ConfigError:
             click.echo(f"note: {app.config_path} is invalid; the demo uses the default classifier", err=True)
+    if not classifier_cfg.get("cache_dir"):  # reuse the ONNX export across demo runs
+        classifier_cfg["cache_dir"] = str(classifier_settings(app)[2]) if classifier_cfg else str(base / ".monitor-cache")
     settings = Settings.model_validate({
         "database": str(db_path),
         "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [{"type": "demo"}]}],
@@ -578,7 +580,7 @@ def model_predict(app: App, file, fmt, output, engine, model):
 @click.option("--labels", "labels_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Sentiment labels for --texts, one a line: adds int8 vs fp32 macro-recall.")
 @click.option("-n", "count", type=int, default=2000, show_default=True, help="Texts per batched engine.")
-@click.option("--pipeline-n", type=int, default=300, show_default=True, help="Texts for the per-text pipeline.")
+@click.option("--pipeline-n", type=int, default=200, show_default=True, help="Texts for the per-text pipeline.")
 @click.option("--json", "as_json", is_flag=True)
 @model_option
 @click.pass_obj

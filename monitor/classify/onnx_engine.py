@@ -136,6 +136,10 @@ class OnnxClassifier(BatchedEngine):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # no busy-waiting between operators: on a shared server (the usual place for a
+        # daemon) spinning threads fight other processes; measured faster there, and idle
+        # CPU stays idle
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # a damaged cache file: drop it, the next load exports again
