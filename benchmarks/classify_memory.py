@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.records import Author, FetchResult, Mention  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from monitor.records import Author, FetchResult, Mention
+from monitor.store import Store
 
 
 def build_database(path: Path, n: int) -> None:

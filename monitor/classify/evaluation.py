@@ -167,7 +167,7 @@ def figures(y_true, y_pred, n: int = 3) -> dict:
         p = tp / predicted if predicted else 0.0
         recalls.append(r)
         f1s.append(2 * p * r / (p + r) if p + r else 0.0)
-    return {"n": int(len(y_true)), "accuracy": float((y_true == y_pred).mean()),
+    return {"n": len(y_true), "accuracy": float((y_true == y_pred).mean()),
             "macro_f1": float(np.mean(f1s)), "macro_recall": float(np.mean(recalls)), "confusion": m.tolist()}
 
 

@@ -73,7 +73,7 @@ class TorchClassifier(BatchedEngine):
                 missing = [k for k in info.get("missing_keys", ()) if "position_ids" not in k]
                 if missing:  # e.g. a bare encoder: its head would be random numbers
                     raise ModelError(f"model {source!r} is not a trained sequence classifier: {len(missing)} weight(s) "
-                                     f"missing from its checkpoint (such as {sorted(missing)[0]})")
+                                     f"missing from its checkpoint (such as {min(missing)})")
                 self.model.eval()
                 self.two_head = False
                 self.meta = {"max_length": 256}

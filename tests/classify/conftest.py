@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from classify_fakes import SHIPPED, build_tiny_model
 
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-bert")

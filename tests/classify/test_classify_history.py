@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from classify_fakes import FakeClassifier
 from click.testing import CliRunner
 
 from monitor import pipeline
@@ -14,8 +15,6 @@ from monitor.cli import main
 from monitor.config import AlertRule
 from monitor.records import Author, FetchResult, Mention
 from monitor.store import Store
-
-from classify_fakes import FakeClassifier
 
 RULE = AlertRule.model_validate({"name": "detractors", "when": {"advocacy": "detractor", "min_probability": 0.5},
                                  "channels": ["console"]})

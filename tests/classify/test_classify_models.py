@@ -8,6 +8,7 @@ import shutil
 import time
 
 import pytest
+from classify_fakes import build_tiny_model
 
 from monitor.classify import build_classifier, current_model_name, resolve_model
 from monitor.classify.folder import check_two_head_folder
@@ -15,8 +16,6 @@ from monitor.classify.onnx_engine import OnnxClassifier
 from monitor.classify.torch_engine import TorchClassifier
 from monitor.config import ClassifierSettings
 from monitor.errors import ModelError
-
-from classify_fakes import build_tiny_model
 
 TEXTS = ["great product, love it", "", "awful service, avoid", "the app is not very good", "x" * 5000,
          "😀😀", "Ce produit est vraiment nul, je ne le recommande à personne."]

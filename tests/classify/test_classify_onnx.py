@@ -99,11 +99,11 @@ def test_onnx_engine_refuses_hub_ids_and_plain_folders(tmp_path, tiny_model):
 
 def test_onnx_is_the_default_engine_and_export_command_reports_the_cache(tmp_path, shipped_model, onnx_cache):
     import yaml
+    from classify_fakes import ROOT
     from click.testing import CliRunner
 
     from monitor.cli import main
     from monitor.config import ClassifierSettings
-    from classify_fakes import ROOT
 
     assert ClassifierSettings().engine == "onnx"
     assert yaml.safe_load((ROOT / "config.yaml").read_text())["classifier"]["engine"] == "onnx"
@@ -113,3 +113,14 @@ def test_onnx_is_the_default_engine_and_export_command_reports_the_cache(tmp_pat
     out = CliRunner().invoke(main, ["-c", str(config), "model", "export"])
     assert out.exit_code == 0, out.output
     assert "up to date" in out.stdout and str(onnx_path(shipped_model, onnx_cache)) in out.stdout
+
+
+def test_bad_inputs_through_the_real_engine(engines):
+    onnx, _ = engines
+    texts = ["", "x" * 1_000_000, "😀" * 5000, "ok \x00\x1b[2J \ud800\udfff\ud83d fine", "http://a.b/c " * 1000,
+             "Acme \u202eevil\u202c text", "Acme 最高 ありがとう great", "\ufeff\ufffd" * 10]
+    results = onnx.classify(texts)
+    assert len(results) == len(texts)
+    assert results[0].status == "empty"
+    assert all(r.status in ("ok", "empty") for r in results)  # none of these is confidently another language
+    assert all(r.model == onnx.name for r in results)
