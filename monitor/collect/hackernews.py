@@ -10,6 +10,10 @@ cut short (max_pages, a crash, an outage) resumes where it stopped and never ski
 * ``upto``: while a window is being walked, items newer than U are stored too.
 * ``top``: the newest item of the window; when the walk reaches ``since`` it becomes
   the next ``since``.
+
+Every query also reaches ``OVERLAP`` seconds below ``since``: Algolia indexes an item
+a little after it was created, so an item older than the newest one seen can appear
+later. Items fetched again are dropped by the store's unique key.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://hn.algolia.com/api/v1"
 HITS_PER_PAGE = 100
 FIRST_RUN_LOOKBACK = timedelta(days=2)
+OVERLAP = 600  # seconds: more than Algolia's indexing delay
+MAX_CLOCK_SKEW = timedelta(hours=1)
 _TAG = re.compile(r"<[^>]+>")
 _PARA = re.compile(r"<p\s*/?>", re.IGNORECASE)
 
@@ -89,7 +95,7 @@ class HackerNewsSource:
 
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
         state = self._parse_cursor(cursor)
-        filters = f"created_at_i>{state['since']}"
+        filters = f"created_at_i>{max(0, state['since'] - OVERLAP)}"
         if state["upto"] is not None:
             filters += f",created_at_i<={state['upto']}"
         tags = self.settings.tags
@@ -142,11 +148,13 @@ class HackerNewsSource:
     def _to_mention(self, hit: _Hit, raw: dict) -> Mention | None:
         tags = raw.get("_tags") or []
         is_comment = "comment" in tags or hit.comment_text is not None
+        created = datetime.fromtimestamp(hit.created_at_i, UTC)
+        if created > self.now() + MAX_CLOCK_SKEW:  # would move the cursor past every future item
+            raise ValueError(f"created_at_i {hit.created_at_i} is in the future")
         text = html_to_text(hit.comment_text if is_comment else hit.story_text)
         title = hit.story_title if is_comment else hit.title
         if not text and not title:
             return None
-        created = datetime.fromtimestamp(hit.created_at_i, UTC)
         item_url = f"https://news.ycombinator.com/item?id={hit.objectID}"
         author = None
         if hit.author:
@@ -167,7 +175,9 @@ class HackerNewsSource:
         )
 
     def reach(self, handle: str) -> tuple[int, str] | None:
-        """Author karma from ``GET /users/<name>``."""
+        """Author karma from ``GET /users/<name>`` (None when ``fetch_karma`` is off)."""
+        if not self.settings.fetch_karma:
+            return None
         data = self.http.get_json(f"{self.base_url}/users/{quote(handle, safe='')}")
         karma = data.get("karma") if isinstance(data, dict) else None
         if isinstance(karma, int) and not isinstance(karma, bool):
