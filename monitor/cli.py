@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,13 +94,15 @@ class App:
         return Store(self.settings.database_path, readonly=readonly)
 
 
-def http_factory(settings: Settings):
+def http_factory(settings: Settings, sleep=None):
+    """``sleep``: how clients wait between retries (the daemon passes its stop event's wait)."""
     from monitor.collect._http import HttpClient, HttpPolicy
 
-    return lambda: HttpClient(HttpPolicy(user_agent=settings.user_agent))
+    extra = {"sleep": sleep} if sleep is not None else {}
+    return lambda: HttpClient(HttpPolicy(user_agent=settings.user_agent, **extra))
 
 
-def build_sources(settings: Settings, only: str | None = None) -> list:
+def build_sources(settings: Settings, only: str | None = None, sleep=None) -> list:
     from monitor.collect import build_source, source_key
     from monitor.matching import Matcher
 
@@ -109,7 +112,7 @@ def build_sources(settings: Settings, only: str | None = None) -> list:
         key = source_key(brand.name, ss)
         if only and only not in (key, ss.type, ss.name):
             continue
-        source = build_source(brand, ss, http_factory=http_factory(settings), now=now)
+        source = build_source(brand, ss, http_factory=http_factory(settings, sleep), now=now)
         out.append((source, Matcher(ss.terms or brand.terms), ss))
     if only and not out:
         known = ", ".join(source_key(b.name, s) for b, s in settings.source_jobs()) or "none"
@@ -172,7 +175,8 @@ def check(app: App):
 def collect(app: App, only, once):
     """Fetch new mentions from the configured sources."""
     settings = app.settings
-    sources = build_sources(settings, only)
+    stopping = threading.Event()
+    sources = build_sources(settings, only, sleep=stopping.wait)
     store = app.store()
     if once:
         failed = 0
@@ -184,7 +188,8 @@ def collect(app: App, only, once):
         sys.exit(1 if failed == len(sources) and sources else 0)
     from monitor.daemon import Daemon
 
-    Daemon(settings, store, sources=sources, classifier_factory=lambda: None, channels={}, collect_only=True).run()
+    Daemon(settings, store, sources=sources, classifier_factory=lambda: None, channels={}, collect_only=True,
+           stopping=stopping).run()
 
 
 @main.command()
@@ -280,8 +285,10 @@ def run(app: App):
     lock.acquire()
     try:
         store = app.store()
-        daemon = Daemon(settings, store, sources=build_sources(settings), classifier_factory=lambda: make_classifier(settings),
-                        channels=build_channels(settings))
+        stopping = threading.Event()
+        daemon = Daemon(settings, store, sources=build_sources(settings, sleep=stopping.wait),
+                        classifier_factory=lambda: make_classifier(settings), channels=build_channels(settings),
+                        stopping=stopping)
         daemon.run()
     finally:
         lock.release()
@@ -296,8 +303,7 @@ def demo(app: App, database):
     from monitor.config import Settings
     from monitor.store import Store
 
-    folder = Path(tempfile.mkdtemp(prefix="monitor-demo-"))
-    db_path = Path(database) if database else folder / "demo.db"
+    db_path = Path(database) if database else Path(tempfile.mkdtemp(prefix="monitor-demo-")) / "demo.db"
     base = Path(app.config_path).resolve().parent if Path(app.config_path).exists() else Path.cwd()
     classifier_cfg = {}
     if Path(app.config_path).exists():

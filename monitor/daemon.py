@@ -48,7 +48,8 @@ class InstanceLock:
 
 class Daemon:
     def __init__(self, settings, store: Store, *, sources: list, classifier_factory: Callable, channels: dict,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC), collect_only: bool = False) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), collect_only: bool = False,
+                 stopping: threading.Event | None = None) -> None:
         self.collect_only = collect_only
         self.settings = settings
         self.store = store
@@ -57,7 +58,8 @@ class Daemon:
         self._classifier = None
         self.channels = channels
         self.now = now
-        self.stopping = threading.Event()
+        # set on SIGTERM/SIGINT; sources built with ``sleep=stopping.wait`` cut their back-off short
+        self.stopping = stopping or threading.Event()
         self._pipeline_lock = threading.Lock()
         self._more = threading.Event()  # new mentions stored since the classify job last looked
         self._deliver_lock = threading.Lock()  # one sender at a time: no double send of a due row
@@ -98,7 +100,8 @@ class Daemon:
                 if self._classifier is None:
                     self._classifier = self.classifier_factory()
                     logger.info("classifier %s loaded", self._classifier.name)
-                n = pipeline.classify_pending(self.store, self._classifier, engine=self.engine)
+                n = pipeline.classify_pending(self.store, self._classifier, engine=self.engine,
+                                               should_stop=self.stopping.is_set)
                 if n:
                     logger.info("classified %d mention(s)", n)
                 self._deliver()

@@ -109,7 +109,8 @@ def mention_text(row: dict) -> str:
 
 def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str, list[str]] | None = None, *,
                      batch_size: int = 256, limit: int | None = None,
-                     progress: Callable[[int], None] | None = None, engine=None) -> int:
+                     progress: Callable[[int], None] | None = None, engine=None,
+                     should_stop: Callable[[], bool] = lambda: False) -> int:
     """Classify every mention the current model has not seen; store each batch together
     with the alerts it triggers (``engine``, or one built from ``rules``). Returns the number classified."""
     from monitor.alerts.engine import AlertEngine
@@ -117,7 +118,7 @@ def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str,
     if engine is None and rules:
         engine = AlertEngine(rules, store, channels_for=channels_for or {})
     done = 0
-    while limit is None or done < limit:
+    while (limit is None or done < limit) and not should_stop():  # each batch commits alone: stop between them
         rows = store.unclassified(classifier.name, batch_size if limit is None else min(batch_size, limit - done))
         if not rows:
             break
