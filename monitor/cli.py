@@ -186,10 +186,15 @@ def collect(app: App, only, once):
                        + (f", errors: {'; '.join(stats.errors)}" if stats.errors else ""))
             failed += not stats.ok
         sys.exit(1 if failed == len(sources) and sources else 0)
-    from monitor.daemon import Daemon
+    from monitor.daemon import Daemon, InstanceLock
 
-    Daemon(settings, store, sources=sources, classifier_factory=lambda: None, channels={}, collect_only=True,
-           stopping=stopping).run()
+    lock = InstanceLock(settings.database_path)  # one daemon per database, `run` or `collect`
+    lock.acquire()
+    try:
+        Daemon(settings, store, sources=sources, classifier_factory=lambda: None, channels={}, collect_only=True,
+               stopping=stopping).run()
+    finally:
+        lock.release()
 
 
 @main.command()
