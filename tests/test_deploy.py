@@ -68,7 +68,7 @@ def test_the_readme_installs_the_shipped_unit():
 
 
 def test_the_readme_documents_every_hacker_news_setting():
-    section = README.split("## Hacker News source", 1)[1].split("\n## ", 1)[0]
+    section = README.split("### Hacker News\n", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     example = yaml.safe_load(block.replace("# base_url", "base_url"))["sources"][0]
     HackerNewsSettings.model_validate(example)  # the example is valid
