@@ -42,7 +42,7 @@ def make_source(base_url: str, sleeps: list | None = None, *, policy: dict | Non
     })
     brand, ss = settings.source_jobs()[0]
     sleep = sleeps.append if sleeps is not None else (lambda s: None)
-    factory = lambda: HttpClient(HttpPolicy(sleep=sleep, **(policy or {})))  # noqa: E731
+    factory = lambda: HttpClient(HttpPolicy(sleep=sleep, **(policy or {})))
     return build_source(brand, ss, http_factory=factory, now=lambda: NOW), Matcher(ss.terms or brand.terms)
 
 
