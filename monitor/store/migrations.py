@@ -122,3 +122,9 @@ def m001_core(db: Database) -> None:
         CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
         """
     )
+
+
+@migrations()
+def sources_m002_run_health(db: Database) -> None:
+    """source_runs: whether a run failed on credentials (the health check alerts at once)."""
+    run_script(db, "ALTER TABLE source_runs ADD COLUMN auth_failed INTEGER NOT NULL DEFAULT 0")
