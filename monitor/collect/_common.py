@@ -54,7 +54,10 @@ def unwrap_redirect(url: str | None) -> str | None:
     -> the target; other URLs unchanged."""
     if not url:
         return url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
     host = (parts.hostname or "").lower()
     if parts.path == "/url" and (host == "google.com" or host.endswith(".google.com")):
         params = dict(parse_qsl(parts.query))
@@ -70,9 +73,8 @@ def canonical_url(url: str | None) -> str | None:
     remaining parameters sorted, no trailing slash (but the root)."""
     if not url:
         return None
-    url = unwrap_redirect(url.strip())
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(unwrap_redirect(url.strip()))
         port = parts.port
     except ValueError:
         return None

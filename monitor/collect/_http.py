@@ -63,12 +63,33 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_ALSO_BLOCKED = [ipaddress.ip_network(n) for n in ("192.0.0.0/24", "198.18.0.0/15", "100.64.0.0/10", "0.0.0.0/8")]
+
+
 def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routable unicast address (and not one of the special ranges Sentry's
+    SSRF guard blocks); v4 addresses embedded in v6 forms are judged as v4."""
     if isinstance(ip, ipaddress.IPv6Address):
         mapped = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if mapped is None and ip in _NAT64:
+            mapped = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if mapped is not None:
             return is_public(mapped)
+    if any(ip in net for net in _ALSO_BLOCKED if net.version == ip.version):
+        return False
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_loopback)
+
+
+def literal_address(host: str) -> str | None:
+    """The address a host name spells literally (``10.0.0.1``, ``[::1]``, ``2130706433``,
+    ``0x7f.1``), or None for a real name."""
+    bare = host.strip("[]")
+    if _is_ip(bare):
+        return bare
+    if _is_numeric(bare):
+        return socket.inet_ntoa(socket.inet_aton(bare))
+    return None
 
 
 class NetworkGuard:
@@ -85,8 +106,9 @@ class NetworkGuard:
 
     def check(self, host: str, port: int) -> list[str]:
         """The addresses to connect to; BlockedAddressError if any of them is forbidden."""
+        literal = literal_address(host)
         try:
-            addresses = self.resolve(host, port)
+            addresses = [literal] if literal else self.resolve(host, port)
         except OSError as exc:
             raise SourceError(f"{host}: cannot resolve ({exc.__class__.__name__})") from None
         if not addresses:
