@@ -110,7 +110,7 @@ def test_appstore_keeps_star_ratings_and_stops_at_the_last_review(tmp_path):
 
 
 def _cli_config(tmp_path, server_url, sources):
-    cfg = {"database": str(tmp_path / "monitor.db"), "http": {"allow_networks": ["127.0.0.1/32"]},
+    cfg = {"database": str(tmp_path / "monitor.db"), "http": {"allow_networks": ["127.0.0.1/32"], "per_host_interval": 0},
            "brands": [{"name": "Acme", "terms": {"include": ["acme"], "exclude": ["pricing"]}, "sources": sources}]}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
