@@ -27,7 +27,8 @@ sys.addaudithook(_audit)
 
 BLOCKED = [
     "10.0.0.5", "172.16.1.1", "192.168.1.1", "127.0.0.1", "127.8.9.10", "169.254.169.254", "100.64.0.1",
-    "0.0.0.0", "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255", "198.18.0.1", "192.0.0.8",
+    "0.0.0.0",  # noqa: S104 - an address to refuse; nothing binds to it
+    "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255", "198.18.0.1", "192.0.0.8",
     "192.0.2.1", "198.51.100.7", "203.0.113.9", "::1", "::", "fe80::1", "fc00::1", "fd12:3456::1",
     "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "2002:7f00:1::1", "64:ff9b::7f00:1",
     "64:ff9b::a00:1", "ff02::1", "2001:db8::1",
@@ -195,3 +196,12 @@ def test_retry_after_too_long_gives_up_until_the_next_run():
     with pytest.raises(SourceError) as err:
         http.get_bytes("https://api.example/x")
     assert err.value.retry_after == 3600
+
+
+def test_requests_session_for_praw_is_guarded_too():
+    from monitor.collect._http import requests_session
+
+    session = requests_session(HttpPolicy(resolve=FakeResolver({"reddit.evil": ["10.9.8.7"]})))
+    with pytest.raises(BlockedAddressError):
+        session.get("https://reddit.evil/api/v1/access_token")
+    assert CONNECTS == []

@@ -10,11 +10,10 @@ from click.testing import CliRunner
 
 from monitor import pipeline
 from monitor.cli import main
-from monitor.config import HealthSettings
+from monitor.config import HealthSettings, Terms
 from monitor.errors import SourceError
 from monitor.health import HealthCheck, assess
 from monitor.matching import Matcher
-from monitor.config import Terms
 from monitor.records import Author, FetchResult, Mention
 from monitor.store import Store
 

@@ -355,16 +355,23 @@ def describe(exc: BaseException) -> str:
 
 
 def requests_session(policy: HttpPolicy | None = None):
-    """A ``requests.Session`` for libraries built on requests (PRAW): the same size cap
-    and total deadline as HttpClient, responses read by us in bounded chunks."""
+    """A ``requests.Session`` for libraries built on requests (PRAW): the same size cap,
+    total deadline and rate limiter as HttpClient, no redirects, and the SSRF guard
+    checked before each request (requests resolves again when it connects: a weaker
+    guard than HttpClient's, acceptable for Reddit's fixed hosts and a configured mirror)."""
     import requests
 
     p = policy or HttpPolicy()
+    guard = p.network_guard() if p.guard else None
 
     class CappedSession(requests.Session):
         def request(self, method, url, **kwargs):  # noqa: ANN001 - requests' signature
+            target = httpx.URL(str(url))
+            if guard is not None:
+                guard.check(target.host, target.port or (443 if target.scheme == "https" else 80))
             if p.limiter is not None:
-                p.limiter.wait(httpx.URL(str(url)).host)
+                p.limiter.wait(target.host)
+            kwargs["allow_redirects"] = False
             kwargs["stream"] = True
             kwargs.setdefault("timeout", (p.connect_timeout, p.read_timeout))
             response = super().request(method, url, **kwargs)
