@@ -121,7 +121,7 @@ def dump_state(state: dict) -> str:
     return json.dumps(state, sort_keys=True)
 
 
-class SourceBase:
+class ConfiguredSource:
     """What every source built from config shares (brand, key, terms, client, clock)."""
 
     type = ""

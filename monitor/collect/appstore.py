@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.collect._common import SourceBase, dump_state, load_state, parse_time, strip_html
+from monitor.collect._common import ConfiguredSource, dump_state, load_state, parse_time, strip_html
 from monitor.errors import MalformedResponseError
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
@@ -61,7 +61,7 @@ def _label(node: Any) -> str | None:
     return None
 
 
-class AppStoreReviewsSource(SourceBase):
+class AppStoreReviewsSource(ConfiguredSource):
     type = "appstore"
     match_all = True
 

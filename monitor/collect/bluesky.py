@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.collect._common import SourceBase, dump_state, load_state, parse_time, strip_html
+from monitor.collect._common import ConfiguredSource, dump_state, load_state, parse_time, strip_html
 from monitor.errors import MalformedResponseError, SourceAuthError, SourceError
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
@@ -62,7 +62,7 @@ class _Post(BaseModel):
     quoteCount: int | None = None
 
 
-class BlueskySource(SourceBase):
+class BlueskySource(ConfiguredSource):
     type = "bluesky"
 
     def __init__(self, **kwargs) -> None:

@@ -28,7 +28,7 @@ import feedparser
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
-from monitor.collect._common import SourceBase, canonical_url, dump_state, load_state, strip_html, unwrap_redirect
+from monitor.collect._common import ConfiguredSource, canonical_url, dump_state, load_state, strip_html, unwrap_redirect
 from monitor.errors import MalformedResponseError
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
@@ -98,7 +98,7 @@ def _http_url(value) -> str | None:
     return None
 
 
-class FeedSource(SourceBase):
+class FeedSource(ConfiguredSource):
     type = "feed"
 
     def __init__(self, **kwargs) -> None:

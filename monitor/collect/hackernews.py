@@ -164,6 +164,8 @@ class HackerNewsSource:
 
     def reach(self, handle: str) -> tuple[int, str] | None:
         """Author karma from ``GET /users/<name>``."""
+        if not getattr(self.settings, "fetch_karma", True):
+            return None
         data = self.http.get_json(f"{self.base_url}/users/{quote(handle, safe='')}")
         karma = data.get("karma") if isinstance(data, dict) else None
         if isinstance(karma, int) and not isinstance(karma, bool):

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.collect._common import SourceBase, dump_state, load_state, parse_time, strip_html
+from monitor.collect._common import ConfiguredSource, dump_state, load_state, parse_time, strip_html
 from monitor.errors import MalformedResponseError
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
@@ -59,7 +59,7 @@ def snowflake_for(when: datetime) -> str:
     return str(int(when.timestamp() * 1000) << 16)
 
 
-class MastodonSource(SourceBase):
+class MastodonSource(ConfiguredSource):
     type = "mastodon"
 
     def queries(self) -> list[str]:

@@ -26,7 +26,7 @@ import praw
 import prawcore
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.collect._common import SourceBase, canonical_url, dump_state, load_state, strip_html
+from monitor.collect._common import ConfiguredSource, canonical_url, dump_state, load_state, strip_html
 from monitor.collect._http import HttpPolicy, requests_session
 from monitor.errors import MalformedResponseError, SourceAuthError, SourceError
 from monitor.records import Author, FetchResult, Mention
@@ -58,7 +58,7 @@ class _Thing(BaseModel):
     over_18: bool | None = None
 
 
-class RedditSource(SourceBase):
+class RedditSource(ConfiguredSource):
     type = "reddit"
 
     def __init__(self, *, policy: HttpPolicy | None = None, **kwargs) -> None:
