@@ -127,7 +127,8 @@ class RedditSettings(SourceBase):
     type: Literal["reddit"]
     client_id: Secret
     client_secret: Secret
-    user_agent: str | None = None  # default: the global user_agent; Reddit wants "<platform>:<app>:<version> (by u/<name>)"
+    # default: the global user_agent; Reddit wants "<platform>:<app>:<version> (by u/<name>)"
+    user_agent: str | None = None
     subreddits: list[str] = []  # empty: search all of Reddit
     search: bool = True  # keyword search of submissions (Reddit has no comment search)
     watch: list[Literal["submissions", "comments"]] = []  # new items in `subreddits`, filtered locally

@@ -41,7 +41,8 @@ def test_author_cap_also_applies_to_feeds_that_are_not_well_formed():
 
 
 @pytest.mark.parametrize("doc", [
-    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><rss><channel><title>&b;</title></channel></rss>',
+    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+    b"<rss><channel><title>&b;</title></channel></rss>",
     b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss><channel><title>&x;</title></channel></rss>',
     b'<?xml version="1.0"?><!DOCTYPE r [<!eNtItY % p SYSTEM "http://10.0.0.1/x.dtd"> %p;]><rss/>',
 ])

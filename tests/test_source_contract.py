@@ -142,7 +142,8 @@ class Harness:
         for path, reply in {**case.routes, **case.extra_routes}.items():
             server.routes[path] = reply
         cfg = {"database": str(tmp_path / "monitor.db"),
-               "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [_fill(case.settings, server.url)]}],
+               "brands": [{"name": "Acme", "terms": {"include": ["acme"]},
+                           "sources": [_fill(case.settings, server.url)]}],
                "alerts": {"channels": {"console": {"type": "console"}}},
                "http": {"allow_networks": ["127.0.0.1/32"]}}
         path = tmp_path / "config.yaml"

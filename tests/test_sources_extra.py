@@ -26,7 +26,8 @@ def test_same_story_from_hn_and_reddit_is_linked_not_double_counted(tmp_path):
     with FixtureServer() as server:
         hn = harness("hackernews", server, tmp_path)
         hn.collect()
-        reddit = harness("reddit", server, tmp_path / "..")
+        (tmp_path / "reddit").mkdir()
+        reddit = harness("reddit", server, tmp_path / "reddit")
         reddit.store = hn.store  # one database, two sources
         reddit.collect()
     rows = hn.store.query("SELECT id, source, canonical_url, duplicate_of FROM mentions ORDER BY id")
@@ -95,7 +96,8 @@ def test_mastodon_walks_forward_with_min_id(tmp_path):
         first = server.seen[0].query["min_id"][0]
         assert int(first) == int(snowflake_for(datetime(2026, 11, 18, 12, 0, tzinfo=UTC)))
         h.collect()
-        assert server.seen[-1].query["min_id"] == [max(s["id"] for s in fixture_json("mastodon/tag_timeline.json"))]  # the newest status stored
+        newest = max(s["id"] for s in fixture_json("mastodon/tag_timeline.json"))
+        assert server.seen[-1].query["min_id"] == [newest]  # the newest status stored
 
 
 def test_appstore_keeps_star_ratings_and_stops_at_the_last_review(tmp_path):
@@ -110,7 +112,8 @@ def test_appstore_keeps_star_ratings_and_stops_at_the_last_review(tmp_path):
 
 
 def _cli_config(tmp_path, server_url, sources):
-    cfg = {"database": str(tmp_path / "monitor.db"), "http": {"allow_networks": ["127.0.0.1/32"], "per_host_interval": 0},
+    cfg = {"database": str(tmp_path / "monitor.db"),
+           "http": {"allow_networks": ["127.0.0.1/32"], "per_host_interval": 0},
            "brands": [{"name": "Acme", "terms": {"include": ["acme"], "exclude": ["pricing"]}, "sources": sources}]}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -151,3 +154,36 @@ def test_backfill_walks_the_cursor_back(tmp_path):
 
 def test_now_is_fixed_for_the_contract():
     assert NOW.tzinfo is UTC
+
+
+def test_no_secret_reaches_any_log_even_at_debug(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    for name in ("reddit", "bluesky", "mastodon-search"):
+        with FixtureServer() as server:
+            (tmp_path / name).mkdir()
+            h = harness(name, server, tmp_path / name)
+            h.collect()
+            server.routes[h.case.main] = Reply(401, b'{"error": "expired"}')
+            h.collect()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Acme:reddit" in text  # the logs were captured
+    for secret in ENV.values():
+        assert secret not in text
+
+
+def test_collect_once_records_health_and_alerts_on_refused_credentials(tmp_path):
+    with FixtureServer() as server:
+        server.routes["/api/v1/timelines/tag/acme"] = Reply(
+            401, b'{"error": "This API requires an authenticated user"}')
+        path = _cli_config(tmp_path, server.url, [{"type": "mastodon", "instance": server.url}])
+        result = CliRunner().invoke(main, ["-c", str(path), "collect", "--once"])
+        assert result.exit_code == 1 and "credentials refused" in result.output
+        status = CliRunner().invoke(main, ["-c", str(path), "status", "--format", "json"])
+        row = json.loads(status.output.splitlines()[0])
+        assert row["state"] == "auth" and row["consecutive_failures"] == 1
+    from monitor.store import Store
+
+    alerts = Store(tmp_path / "monitor.db").query("SELECT rule, title FROM alerts")
+    assert alerts == [{"rule": "source-health", "title": "source broken: Acme:mastodon (auth)"}]

@@ -256,14 +256,16 @@ class HttpClient:
         try:
             return json.loads(body)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge ints, deep nesting, bad UTF-8
-            raise MalformedResponseError(f"{safe_url(url)}: response is not valid JSON ({type(exc).__name__})") from None
+            raise MalformedResponseError(
+                f"{safe_url(url)}: response is not valid JSON ({type(exc).__name__})") from None
 
     def post_json(self, url: str, payload: Any, headers: dict[str, str] | None = None) -> Any:
         body = self._request("POST", url, json=payload, headers=headers)
         try:
             return json.loads(body)
         except (ValueError, RecursionError) as exc:
-            raise MalformedResponseError(f"{safe_url(url)}: response is not valid JSON ({type(exc).__name__})") from None
+            raise MalformedResponseError(
+                f"{safe_url(url)}: response is not valid JSON ({type(exc).__name__})") from None
 
     def _request(self, method: str, url: str, **kwargs: Any) -> bytes:
         p = self.policy
@@ -327,7 +329,8 @@ class HttpClient:
         with self.client.stream(method, url, **kwargs) as response:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > p.max_bytes:
-                raise MalformedResponseError(f"{safe_url(url)}: response of {declared} bytes is over the {p.max_bytes} cap")
+                raise MalformedResponseError(
+                    f"{safe_url(url)}: response of {declared} bytes is over the {p.max_bytes} cap")
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 size += len(chunk)

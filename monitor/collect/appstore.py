@@ -96,7 +96,7 @@ class AppStoreReviewsSource(ConfiguredSource):
                 review = _Review.parse(raw)
                 rid = int(review.id.label)
                 mention = self._to_mention(review, raw, app, country)
-            except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed review (%s)", self.key, type(exc).__name__)
                 continue
@@ -128,7 +128,8 @@ class AppStoreReviewsSource(ConfiguredSource):
         if name:
             author = Author(source=self.type, handle=safe_text(name, 200), url=_label((r.author or {}).get("uri")))
         link = raw.get("link")
-        href = link.get("attributes", {}).get("href") if isinstance(link, dict) else None
+        attributes = link.get("attributes") if isinstance(link, dict) else None
+        href = attributes.get("href") if isinstance(attributes, dict) else None
         return Mention(
             source=self.type,
             native_id=f"{r.id.label}",

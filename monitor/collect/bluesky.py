@@ -83,7 +83,8 @@ class BlueskySource(ConfiguredSource):
                                         "password": self.settings.app_password.get_secret_value()})
         except SourceError as exc:
             if exc.status in (400, 401):
-                raise SourceAuthError(f"{self.key}: login refused for {self.settings.handle} (HTTP {exc.status})") from None
+                raise SourceAuthError(f"{self.key}: login refused for {self.settings.handle} "
+                                      f"(HTTP {exc.status})") from None
             raise
         if not isinstance(data, dict) or not isinstance(data.get("accessJwt"), str):
             raise MalformedResponseError(f"{self.key}: createSession returned no accessJwt")
@@ -137,7 +138,7 @@ class BlueskySource(ConfiguredSource):
         for raw in posts:
             try:
                 mention = self._to_mention(_Post.model_validate(raw))
-            except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed post (%s)", self.key, type(exc).__name__)
                 continue

@@ -101,7 +101,7 @@ class HackerNewsSource:
             try:
                 hit = _Hit.model_validate(raw)
                 mention = self._to_mention(hit, raw)
-            except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed hit (%s)", self.key, type(exc).__name__)
                 continue

@@ -95,7 +95,7 @@ class MastodonSource(ConfiguredSource):
                 status = _Status.model_validate(raw)
                 newest = max(newest, int(status.id))
                 mention = self._to_mention(status)
-            except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed status (%s)", self.key, type(exc).__name__)
                 continue

@@ -131,7 +131,7 @@ class RedditSource(ConfiguredSource):
                     reached = True
                     continue
                 mention = self._to_mention(child["kind"], thing)
-            except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed listing child (%s)", self.key, type(exc).__name__)
                 continue
