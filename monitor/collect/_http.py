@@ -312,8 +312,8 @@ class HttpClient:
             if nxt.scheme not in ("http", "https"):
                 raise BlockedAddressError(f"{safe_url(current)}: redirect to a {nxt.scheme!r} URL refused")
             logger.debug("%s: HTTP %d redirect to %s", safe_url(current), status, safe_url(nxt))
-            if nxt.host != current.host:
-                kwargs.pop("headers", None)  # never carry credentials to another host
+            if (nxt.scheme, nxt.host, nxt.port) != (current.scheme, current.host, current.port):
+                kwargs.pop("headers", None)  # never carry credentials to another origin
             kwargs.pop("params", None)  # the Location carries its own query
             if status == 303 or (status in (301, 302) and method == "POST"):
                 method = "GET"
