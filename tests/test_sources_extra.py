@@ -187,3 +187,24 @@ def test_collect_once_records_health_and_alerts_on_refused_credentials(tmp_path)
 
     alerts = Store(tmp_path / "monitor.db").query("SELECT rule, title FROM alerts")
     assert alerts == [{"rule": "source-health", "title": "source broken: Acme:mastodon (auth)"}]
+
+
+def test_bluesky_cursor_trusts_the_server_clock_not_the_post(tmp_path):
+    page = fixture_json("bluesky/search_posts.json")
+    page["posts"][0]["record"]["createdAt"] = "2099-01-01T00:00:00.000Z"  # a client may claim any date
+    page["posts"][0]["indexedAt"] = "2099-01-01T00:00:01.000Z"
+    with FixtureServer() as server:
+        h = harness("bluesky", server, tmp_path)
+        server.routes["/xrpc/app.bsky.feed.searchPosts"] = Reply(body=json.dumps(page).encode())
+        h.collect()
+        since = json.loads(h.store.get_cursor(h.source.key, "acme"))["since"]
+        assert since <= NOW.isoformat()
+
+
+def test_reddit_search_feed_drops_the_submitted_by_footer(tmp_path):
+    with FixtureServer() as server:
+        h = harness("feed-reddit_search", server, tmp_path)
+        h.collect()
+        rows = h.store.query("SELECT source, native_id, text FROM mentions ORDER BY id")
+        assert rows[0] == {"source": "reddit", "native_id": "t3_1gx9abc",
+                           "text": "Our deploys through Acme have failed since 9am UTC. Status page says all green."}

@@ -134,22 +134,26 @@ class BlueskySource(ConfiguredSource):
         if not isinstance(posts, list):
             raise MalformedResponseError(f"{self.key}: searchPosts response has no 'posts' list")
         mentions, skipped = [], 0
-        top = state.get("top")
+        top = parse_time(state["top"]) if state.get("top") else None
+        now = self.now()
         for raw in posts:
             try:
-                mention = self._to_mention(_Post.model_validate(raw))
+                post = _Post.model_validate(raw)
+                mention = self._to_mention(post)
+                # indexedAt is the server's clock; createdAt is the client's and may lie (future dates)
+                stamp = min(parse_time(post.indexedAt) if post.indexedAt else mention.created_at, now)
             except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed post (%s)", self.key, type(exc).__name__)
                 continue
-            stamp = mention.created_at.isoformat()
-            top = stamp if top is None or stamp > top else top
+            top = stamp if top is None else max(top, stamp)
             mentions.append(mention)
         page_cursor = data.get("cursor")
+        top_text = top.isoformat() if top else None
         if isinstance(page_cursor, str) and page_cursor and len(posts) >= PAGE:
-            return FetchResult(mentions, dump_state({"since": since, "page": page_cursor, "top": top}), done=False,
-                               skipped=skipped)
-        newest = max(since, top) if top else since
+            return FetchResult(mentions, dump_state({"since": since, "page": page_cursor, "top": top_text}),
+                               done=False, skipped=skipped)
+        newest = max(parse_time(since), top).isoformat() if top else since
         return FetchResult(mentions, dump_state({"since": newest, "page": None, "top": None}), skipped=skipped)
 
     def _to_mention(self, p: _Post) -> Mention:

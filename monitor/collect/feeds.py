@@ -45,6 +45,7 @@ _AUTHOR_TEXT = re.compile(
     rb"(<(?:[\w.-]{1,50}:)?(?:author|creator|managingEditor|webMaster|publisher|owner|name|email|contributor)"
     rb"\b[^<>]{0,500}>)([^<]{" + str(AUTHOR_CAP).encode() + rb"})[^<]*", re.IGNORECASE)
 _CDATA = re.compile(rb"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
+_REDDIT_FOOTER = re.compile(r"\s*submitted by\s+/u/")
 
 GOOGLE_NEWS = "https://news.google.com"
 REDDIT = "https://www.reddit.com"
@@ -170,6 +171,8 @@ class FeedSource(ConfiguredSource):
                 title = title[: -len(suffix)]
             if text.startswith(title):  # the description repeats the title and the outlet
                 text = ""
+        if self.preset == "reddit_search":  # drop the "submitted by /u/x [link] [comments]" footer
+            text = _REDDIT_FOOTER.split(text)[0].strip()
         if not title and not text:
             return None
         link = _http_url(entry.get("link"))
