@@ -11,7 +11,7 @@ import pytest
 
 from monitor.collect._http import HttpClient, HttpPolicy, NetworkGuard, RateLimiter, is_public
 from monitor.errors import BlockedAddressError, SourceError
-from tests.fakes import FakeResolver, FixtureServer, Reply
+from tests.fakes.sources import FakeResolver, FixtureServer, Reply
 
 CONNECTS: list[tuple] = []
 

@@ -24,7 +24,7 @@ from monitor.config import load_settings
 from monitor.health import assess, health_check_for
 from monitor.matching import Matcher
 from monitor.store import Store
-from tests.fakes import FakeResolver, FixtureServer, Reply, big_body, fixture_bytes
+from tests.fakes.sources import FakeResolver, FixtureServer, Reply, big_body, fixture_bytes
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PAYLOAD = '<script>alert("x")</script><img src=x onerror=alert(1)>Acme <b>rocks</b> &amp; rolls'
@@ -67,8 +67,8 @@ def _search(d):
 CASES: dict[str, Case] = {
     "hackernews": Case(
         {"type": "hackernews", "base_url": "{url}/api/v1"},
-        {"/api/v1/search_by_date": json_reply("hackernews/search_by_date.json"),
-         "/api/v1/users/*": json_reply("hackernews/user.json")},
+        {"/api/v1/search_by_date": json_reply("hackernews/search_acme.json"),
+         "/api/v1/users/*": json_reply("hackernews/user_acme.json")},
         "/api/v1/search_by_date", 3, items=lambda d: d["hits"], text_at=("comment_text",),
         wrong_types=lambda it: {**it, "objectID": {"id": [1]}, "created_at_i": "yesterday"},
         drop_field=("created_at_i",)),

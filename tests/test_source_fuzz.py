@@ -25,7 +25,7 @@ from monitor.config import AppStoreSettings, BlueskySettings, HackerNewsSettings
 from monitor.errors import SourceError
 from monitor.records import FetchResult
 from monitor.store import Store
-from tests.fakes import fixture_json
+from tests.fakes.sources import fixture_json
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BRAND = SimpleNamespace(name="Acme", terms=Terms(include=["acme"]))
@@ -83,7 +83,7 @@ def _reddit(body):
 
 SOURCES = {
     "hackernews": (lambda b: _json_source(HackerNewsSource, HackerNewsSettings(type="hackernews"), b),
-                   "hackernews/search_by_date.json", lambda d: d["hits"], "acme"),
+                   "hackernews/search_acme.json", lambda d: d["hits"], "acme"),
     "appstore": (lambda b: _json_source(AppStoreReviewsSource, AppStoreSettings(type="appstore", app_ids=[1]), b),
                  "appstore/reviews.json", lambda d: d["feed"]["entry"], "1:us"),
     "bluesky": (lambda b: _json_source(BlueskySource, BlueskySettings.model_construct(

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.collect.mastodon import snowflake_for
-from tests.fakes import FixtureServer, Reply, fixture_bytes, fixture_json
+from tests.fakes.sources import FixtureServer, Reply, fixture_bytes, fixture_json
 from tests.test_source_contract import CASES, ENV, NOW, Harness
 
 
@@ -140,7 +140,7 @@ def test_preview_shows_matches_with_their_term(tmp_path):
 
 def test_backfill_walks_the_cursor_back(tmp_path):
     with FixtureServer() as server:
-        server.routes["/api/v1/search_by_date"] = Reply(body=fixture_bytes("hackernews/search_by_date.json"))
+        server.routes["/api/v1/search_by_date"] = Reply(body=fixture_bytes("hackernews/search_acme.json"))
         path = _cli_config(tmp_path, server.url, [{"type": "hackernews", "base_url": f"{server.url}/api/v1"}])
         result = CliRunner().invoke(main, ["-c", str(path), "backfill", "hackernews", "--since", "2026-10-01"])
         assert result.exit_code == 0, result.output
