@@ -126,3 +126,22 @@ def test_status_command_shows_each_source(tmp_path):
     assert '"consecutive_failures": 3' in result.output
     table = CliRunner().invoke(main, ["-c", str(cfg), "status"])
     assert table.exit_code == 0 and "failing" in table.output and "never" in table.output
+
+
+def test_daemon_collect_job_raises_the_source_health_alert(tmp_path):
+    from monitor.config import Settings
+    from monitor.daemon import Daemon
+
+    settings = Settings.model_validate({
+        "database": str(tmp_path / "m.db"), "health": {"max_failures": 2},
+        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}}],
+    })
+    store = Store(settings.database_path)
+    source = ScriptedSource([SourceError("HTTP 502"), SourceError("HTTP 502")])
+    daemon = Daemon(settings, store, sources=[], classifier_factory=lambda: None, channels={}, collect_only=True)
+    matcher = Matcher(Terms(include=["acme"]))
+    daemon.collect_job(source, matcher, 1)
+    daemon.collect_job(source, matcher, 1)
+    got = alerts(store)
+    assert len(got) == 1 and got[0]["title"] == "source broken: Acme:scripted (failing)"
+    assert [d["channel"] for d in store.query("SELECT channel FROM deliveries")] == ["console"]
