@@ -70,6 +70,7 @@ def write_config(tmp_path: Path, sources: list[dict]) -> Path:
         "brands": [{"name": "SQLite", "terms": {"include": ["sqlite"]}, "sources": sources}],
         "classifier": {"engine": "torch", "model": str(SHIPPED_MODEL), "threads": 1, "batch_size": 32},
         "classify_every": "1s",
+        "http": {"allow_networks": ["127.0.0.1/32"], "per_host_interval": 0.1},
         "alerts": {"deliver_every": "1s", "evaluate_every": "1s", "channels": {"console": {"type": "console"}},
                    "rules": [{"name": "every-mention", "when": {"brands": ["SQLite"]}, "channels": ["console"]}]},
     }))

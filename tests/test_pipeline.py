@@ -55,7 +55,7 @@ def test_collect_classify_alert_console(store):
     with FakeAlgolia(hits) as fake:
         s = settings_for(fake.base_url)
         brand, ss = s.source_jobs()[0]
-        source = build_source(brand, ss, http_factory=lambda: HttpClient(HttpPolicy()), now=lambda: NOW)
+        source = build_source(brand, ss, http_factory=lambda: HttpClient(HttpPolicy(allow_networks=("127.0.0.1/32",))), now=lambda: NOW)
         stats = pipeline.collect(store, source, Matcher(brand.terms))
     assert stats.ok and stats.new == 6 and stats.filtered == 2
 

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from monitor.collect._common import canonical_url
 from monitor.errors import MalformedResponseError
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
@@ -39,18 +40,23 @@ HITS_PER_PAGE = 100
 FIRST_RUN_LOOKBACK = timedelta(days=2)
 OVERLAP = 600  # seconds: more than Algolia's indexing delay
 MAX_CLOCK_SKEW = timedelta(hours=1)
+
+
 _TAG = re.compile(r"<[^>]+>")
 _PARA = re.compile(r"<p\s*/?>", re.IGNORECASE)
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 def html_to_text(value: str | None) -> str:
-    """HN comment HTML (<p>, <a>, <i>, <pre><code>, entities) -> plain text."""
+    """HN comment HTML (<p>, <a>, <i>, <pre><code>, entities) -> plain text.
+
+    HN escapes a comment's text exactly once, so an entity decoded here is text the
+    author typed ("Vec&lt;String&gt;" is "Vec<String>"): unlike feeds (strip_html), it is
+    never decoded or stripped a second time."""
     if not value:
         return ""
-    text = _PARA.sub("\n\n", value)
-    text = re.sub(r"<br\s*/?>", "\n", text, flags=re.IGNORECASE)
-    text = _TAG.sub("", text)
-    return html.unescape(text).strip()
+    text = _BREAK.sub("\n", _PARA.sub("\n\n", value))
+    return html.unescape(_TAG.sub("", text)).strip()
 
 
 class _Hit(BaseModel):
@@ -115,7 +121,7 @@ class HackerNewsSource:
             try:
                 hit = _Hit.model_validate(raw)
                 mention = self._to_mention(hit, raw)
-            except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed hit (%s)", self.key, type(exc).__name__)
                 continue
@@ -168,15 +174,19 @@ class HackerNewsSource:
             text=safe_text(text or title or ""),
             created_at=created,
             url=item_url,
-            canonical_url=(hit.url or None) if not is_comment else None,
+            canonical_url=canonical_url(hit.url) if not is_comment else None,
             author=author,
             extra={k: v for k, v in {"points": hit.points, "story_id": hit.story_id,
                                      "num_comments": hit.num_comments}.items() if v is not None},
         )
 
+    def cursor_since(self, query: str, since: datetime) -> str:
+        """Backfill: walk the window from ``since`` to now again (stored items are kept)."""
+        return json.dumps({"since": int(since.timestamp()), "upto": None, "top": None})
+
     def reach(self, handle: str) -> tuple[int, str] | None:
         """Author karma from ``GET /users/<name>`` (None when ``fetch_karma`` is off)."""
-        if not self.settings.fetch_karma:
+        if not getattr(self.settings, "fetch_karma", True):
             return None
         data = self.http.get_json(f"{self.base_url}/users/{quote(handle, safe='')}")
         karma = data.get("karma") if isinstance(data, dict) else None

@@ -163,3 +163,9 @@ def m020_alert_delivery(db: Database) -> None:
         CREATE INDEX alerts_rule_created ON alerts (rule, created_at)
         """
     )
+
+
+@migrations()
+def sources_m002_run_health(db: Database) -> None:
+    """source_runs: whether a run failed on credentials (the health check alerts at once)."""
+    run_script(db, "ALTER TABLE source_runs ADD COLUMN auth_failed INTEGER NOT NULL DEFAULT 0")
