@@ -10,6 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from monitor.cli import main
+from monitor.collect.hackernews import OVERLAP
 from monitor.collect.mastodon import snowflake_for
 from tests.fakes.sources import FixtureServer, Reply, fixture_bytes, fixture_json
 from tests.test_source_contract import CASES, ENV, NOW, Harness
@@ -145,7 +146,7 @@ def test_backfill_walks_the_cursor_back(tmp_path):
         result = CliRunner().invoke(main, ["-c", str(path), "backfill", "hackernews", "--since", "2026-10-01"])
         assert result.exit_code == 0, result.output
         assert "Acme:hackernews: fetched 3, new 3" in result.output
-        since = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
+        since = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp()) - OVERLAP  # queries reach below for late items
         assert server.seen[0].query["numericFilters"] == [f"created_at_i>{since}"]
         feed = _cli_config(tmp_path, server.url, [{"type": "feed", "urls": [f"{server.url}/feed"]}])
         result = CliRunner().invoke(main, ["-c", str(feed), "backfill", "feed", "--since", "30d"])

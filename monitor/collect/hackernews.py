@@ -43,6 +43,7 @@ MAX_CLOCK_SKEW = timedelta(hours=1)
 
 
 _TAG = re.compile(r"<[^>]+>")
+_DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _PARA = re.compile(r"<p\s*/?>", re.IGNORECASE)
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
@@ -55,7 +56,7 @@ def html_to_text(value: str | None) -> str:
     never decoded or stripped a second time."""
     if not value:
         return ""
-    text = _BREAK.sub("\n", _PARA.sub("\n\n", value))
+    text = _BREAK.sub("\n", _PARA.sub("\n\n", _DROP_BLOCKS.sub(" ", value)))
     return html.unescape(_TAG.sub("", text)).strip()
 
 
