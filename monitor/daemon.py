@@ -88,6 +88,7 @@ class Daemon:
             n = pipeline.classify_pending(self.store, self._classifier, rules, channels_for)
             if n:
                 logger.info("classified %d mention(s)", n)
+            self.refresh_advocates()
             pipeline.deliver(self.store, self.channels)
         except MonitorError as exc:
             logger.error("classification: %s", exc)
@@ -95,6 +96,14 @@ class Daemon:
             logger.exception("classification failed")
         finally:
             self._pipeline_lock.release()
+
+    def refresh_advocates(self) -> None:
+        from monitor import advocates
+
+        try:
+            advocates.refresh(self.store, self.settings.advocates)
+        except Exception:  # the figures wait for the next run; classification is unaffected
+            logger.exception("advocate refresh failed")
 
     def deliver_job(self) -> None:
         try:
