@@ -205,3 +205,28 @@ async def test_next_parameter_cannot_redirect_off_site(client):
     r = await client.post("/login", data={"username": "maria", "password": "correct horse battery",
                                           "csrf": hidden(page.text, "csrf"), "next": "//evil.example/x"})
     assert r.headers["location"] == "/"
+
+
+def test_templates_autoescape_and_never_mark_safe():
+    from pathlib import Path
+
+    from monitor.web.app import templates_env
+
+    env = templates_env()
+    assert env.autoescape is True
+    html = env.from_string("{{ x }}").render(x="<script>alert(1)</script>")
+    assert html == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    for t in (Path(__file__).parent.parent / "monitor" / "web" / "templates").glob("*.html"):
+        text = t.read_text()
+        assert "|safe" not in text.replace(" ", "") and "Markup" not in text, t.name
+        assert "<script>" not in text and " on" + "click=" not in text, t.name  # no inline script or handlers
+
+
+def test_safe_href_allows_only_http_links():
+    from monitor.web.security import safe_href
+
+    assert safe_href("https://example.com/a?b=1") == "https://example.com/a?b=1"
+    assert safe_href("http://example.com") == "http://example.com"
+    for bad in ("javascript:alert(1)", " JaVaScRiPt:alert(1)", "data:text/html,x", "//evil.example", "/relative",
+                "vbscript:x", "java\nscript:x", "https://", None, 42, "https://a.example/\\x", "x" * 3000):
+        assert safe_href(bad) is None, bad
