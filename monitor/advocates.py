@@ -310,6 +310,18 @@ def refresh(store: Store, cfg: AdvocateSettings, *, full: bool = False, now: dat
     return RefreshResult(model, full, weeks, persons, rescore)
 
 
+def refresh_mention(store: Store, cfg: AdvocateSettings, mention_id: int) -> None:
+    """After a label correction: recompute just that mention's week and author (short writes)."""
+    key = sql.mention_key(store, mention_id)
+    if key is None:
+        return
+    brand, week, author_id = key
+    model = sql.get_state(store, "model") or cfg.model or sql.newest_model(store)
+    sql.rebuild_weekly(store, model, [(brand, week)])
+    if author_id is not None:
+        recompute_persons(store, cfg, [author_id], model)
+
+
 # ------------------------------------------------------------------- the index
 
 

@@ -105,8 +105,10 @@ async def test_detractors_and_star_ratings(client):
 
 async def test_filters_and_sorting(client):
     await login(client)
-    by_reach = (await client.get("/api/advocates", params={"sort": "reach", "brand": "Acme"})).json()
-    assert by_reach[0]["handle"] == "alice" and by_reach[1]["handle"] == "bob"
+    by_reach = (await client.get("/api/detractors", params={"sort": "reach", "brand": "Acme"})).json()
+    assert [r["handle"] for r in by_reach] == ["bob", "carol", "rita"]  # 2,000 reach, then unknown reach
+    advocates = (await client.get("/api/advocates", params={"brand": "Acme"})).json()
+    assert "bob" not in {r["handle"] for r in advocates}  # no promoter mention: not on the list
     assert [r["handle"] for r in (await client.get("/api/advocates", params={"q": "zed"})).json()] == ["zed"]
     assert {r["brand"] for r in (await client.get("/api/advocates", params={"brand": "Globex"})).json()} == {"Globex"}
     assert {r["source"] for r in (await client.get("/api/advocates", params={"source": "appstore"})).json()} == {"appstore"}
@@ -230,3 +232,32 @@ def test_safe_href_allows_only_http_links():
     for bad in ("javascript:alert(1)", " JaVaScRiPt:alert(1)", "data:text/html,x", "//evil.example", "/relative",
                 "vbscript:x", "java\nscript:x", "https://", None, 42, "https://a.example/\\x", "x" * 3000):
         assert safe_href(bad) is None, bad
+
+
+def test_server_thread_for_monitor_run(tmp_path):
+    """`monitor run` with web.enabled serves from a thread sharing the daemon's writer store."""
+    import socket
+    import time
+
+    import httpx
+
+    from monitor.web import start_in_thread
+    from tests.web_support import settings_for
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings, store = make_db(tmp_path)
+    settings = settings_for(settings.database_path, enabled=True, port=port)
+    server, thread = start_in_thread(settings, store)
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        r = httpx.get(f"http://127.0.0.1:{port}/login")
+        assert r.status_code == 200 and "content-security-policy" in r.headers
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert not thread.is_alive()

@@ -231,7 +231,7 @@ def list_authors(store: Store, *, kind: str = "advocate", brand: str | None = No
                  offset: int = 0) -> list[dict]:
     """Author stats joined with marks, sorted and filtered. ``kind`` picks which score 'score' means."""
     score = "s.advocate_score" if kind == "advocate" else "s.detractor_score"
-    where, params = ["1 = 1"], []
+    where, params = [f"{score} > 0"], []  # a person with no such mention is neither
     if brand:
         where.append("s.brand = ?")
         params.append(brand)
@@ -336,3 +336,10 @@ def author_flag(store: Store, source: str, handle: str, brand: str) -> str | Non
                        "JOIN author_stats s ON s.person_id = COALESCE(l.person_id, a.id) AND s.brand = ? "
                        "WHERE a.source = ? AND a.handle = ?", [brand, source, handle])
     return rows[0]["flag"] if rows else None
+
+
+def mention_key(store: Store, mention_id: int) -> tuple[str, str, int | None] | None:
+    """(brand, week, author_id) of a mention: what its label feeds."""
+    rows = store.query(f"SELECT brand, {WEEK.format(col='created_at')} AS week, author_id FROM mentions WHERE id = ?",
+                       [mention_id])
+    return (rows[0]["brand"], rows[0]["week"], rows[0]["author_id"]) if rows else None

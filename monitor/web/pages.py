@@ -220,7 +220,7 @@ async def correct_mention(request: Request, mention_id: int):
                                 user["username"])
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    advocates.refresh(writer(request), request.app.state.settings.advocates)
+    advocates.refresh_mention(writer(request), request.app.state.settings.advocates, mention_id)
     return RedirectResponse(safe_next(form.get("next")), status_code=303)
 
 
