@@ -93,11 +93,12 @@ def rebuild_weekly(store: Store, model: str | None, keys: Iterable[tuple[str, st
     insert = (f"INSERT OR REPLACE INTO advocacy_weekly ({', '.join(_WEEKLY_COLS)}) "
               f"SELECT {', '.join(_WEEKLY_COLS)} FROM ({{q}})")
     n = 0
-    if keys is None:
+    if keys is None:  # every group, each in its own short transaction; stale groups go
+        keys = {(r["brand"], r["week"]) for r in store.query(
+            f"SELECT DISTINCT brand, {WEEK.format(col='created_at')} AS week FROM mentions")}
+        stale = {(r["brand"], r["week"]) for r in store.query("SELECT DISTINCT brand, week FROM advocacy_weekly")} - keys
         with store.transaction():
-            store.conn.execute("DELETE FROM advocacy_weekly")
-            n = store.conn.execute(insert.format(q=_weekly_sql("1 = 1")), {"model": model}).rowcount
-        return n
+            store.conn.executemany("DELETE FROM advocacy_weekly WHERE brand = ? AND week = ?", sorted(stale))
     for brand, week in sorted(set(keys)):
         with store.transaction():
             store.conn.execute("DELETE FROM advocacy_weekly WHERE brand = ? AND week = ?", [brand, week])
@@ -137,13 +138,18 @@ _STANCE_SELECT = (
 
 def stance_rows_all(store: Store, model: str | None) -> Iterator[tuple]:
     """Every authored mention as a tuple, ordered by author: (id, author_id, person_id,
-    brand, source, kind, rating, created_at, advocacy, sentiment, corrected). Streams."""
-    cur = store.conn.execute(_STANCE_SELECT + "ORDER BY m.author_id", [model])
-    while True:
-        batch = cur.fetchmany(5000)
-        if not batch:
-            return
-        yield from batch
+    brand, source, kind, rating, created_at, advocacy, sentiment, corrected). Streams
+    from its own read-only connection, so the store's writes can go on meanwhile."""
+    reader = Store(store.path, readonly=True)
+    try:
+        cur = reader.conn.execute(_STANCE_SELECT + "ORDER BY m.author_id", [model])
+        while True:
+            batch = cur.fetchmany(5000)
+            if not batch:
+                return
+            yield from batch
+    finally:
+        reader.close()
 
 
 def persons_of(store: Store, author_ids: Iterable[int]) -> set[int]:
@@ -168,6 +174,24 @@ def stance_rows_for(store: Store, model: str | None, person_id: int, brand: str 
     marks = ",".join("?" * len(ids))
     sql = _STANCE_SELECT + f"AND m.author_id IN ({marks}) " + ("AND m.brand = ? " if brand else "")
     return store.query(sql + "ORDER BY m.created_at, m.id", [model, *ids, *([brand] if brand else [])])
+
+
+def timeline(store: Store, model: str | None, person_id: int, brand: str | None = None,
+             limit: int = 200) -> tuple[list[dict], int]:
+    """The newest ``limit`` mentions of a person (all their linked handles), and how many there are."""
+    ids = members(store, person_id)
+    marks = ",".join("?" * len(ids))
+    where = f"m.duplicate_of IS NULL AND m.author_id IN ({marks})" + (" AND m.brand = ?" if brand else "")
+    params = [*ids, *([brand] if brand else [])]
+    total = store.query(f"SELECT count(*) AS n FROM mentions m WHERE {where}", params)[0]["n"]  # noqa: S608
+    rows = store.query(
+        "SELECT m.id, m.author_id, m.brand, m.source, m.kind, m.rating, m.created_at, m.title, m.text, m.url, "
+        f"{_ADV} AS advocacy, {_SENT} AS sentiment, "
+        "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'advocacy' LIMIT 1) AS corrected "
+        "FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
+        f"WHERE {where} ORDER BY m.created_at DESC, m.id DESC LIMIT ?",  # noqa: S608 - placeholders only
+        [model, *params, limit])
+    return rows, total
 
 
 def authors_info(store: Store, author_ids: Sequence[int]) -> dict[int, dict]:

@@ -139,18 +139,15 @@ class Views:
             s["advocate_reasons"] = self.reasons(s, "advocate")
             s["detractor_reasons"] = self.reasons(s, "detractor")
             s["explain_data"] = json.loads(s["explain"] or "{}")
-        rows = sql.stance_rows_for(self.db, self.model(), person, brand)
-        texts = sql.mentions_by_id(self.db, [r["id"] for r in rows[-500:]])
+        rows, total = sql.timeline(self.db, self.model(), person, brand)
         timeline = []
-        for r in rows[-500:]:
+        for r in rows:
             stance, basis = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]))
-            timeline.append({**texts.get(r["id"], {}), "id": r["id"], "stance": stance, "basis": basis,
-                             "advocacy": r["advocacy"], "sentiment": r["sentiment"], "author_id": r["author_id"],
+            timeline.append({**r, "stance": stance, "basis": basis,
                              "handle": info.get(r["author_id"], {}).get("handle")})
-        timeline.reverse()
         marks = accounts.marks_of(self.db, person)
         return {"person_id": person, "identities": [info[i] for i in ids if i in info], "stats": stats,
-                "brand": brand, "timeline": timeline, "total_mentions": len(rows),
+                "brand": brand, "timeline": timeline, "total_mentions": total,
                 "marks": marks, "mark_set": {(m["brand"], m["mark"]) for m in marks}}
 
     # ---------------------------------------------------------------- mentions
