@@ -22,21 +22,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
+import httpx
 
-from monitor import advocates  # noqa: E402
-from monitor.config import Settings  # noqa: E402
-from monitor.records import Author, Classification, FetchResult, LabelScore, Mention  # noqa: E402
-from monitor.store import Store, accounts  # noqa: E402
-from monitor.web.app import create_app  # noqa: E402
-from monitor.web.security import hash_password  # noqa: E402
+from monitor import advocates
+from monitor.config import Settings
+from monitor.records import Author, Classification, FetchResult, LabelScore, Mention
+from monitor.store import Store, accounts
+from monitor.web.app import create_app
+from monitor.web.security import hash_password
 
 BRANDS = ["Acme", "Globex", "Initech"]
 SOURCES = ["hackernews", "reddit", "bluesky", "mastodon", "appstore", "googleplay", "trustpilot"]
 REVIEW_SOURCES = {"appstore", "googleplay", "trustpilot"}
-WORDS = ("the app is great love it works fast support was slow broken terrible recommend never again pricing "
-         "update crashed every time my team uses it daily switched from competitor amazing helpful awful refund "
-         "would buy again login fails dashboard export feature request thanks").split()
+WORDS = (
+    "the", "app", "is", "great", "love", "it", "works", "fast", "support", "was", "slow", "broken",
+    "terrible", "recommend", "never", "again", "pricing", "update", "crashed", "every", "time", "my", "team",
+    "uses", "it", "daily", "switched", "from", "competitor", "amazing", "helpful", "awful", "refund",
+    "would", "buy", "again", "login", "fails", "dashboard", "export", "feature", "request", "thanks",
+)
 MODEL = "advocacy-minilm@bench"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -96,7 +96,7 @@ def test_incremental_refresh_matches_a_full_rebuild(store, tmp_path):
     assert advocates.refresh(store, CFG, full=True, now=NOW).full
     full = (store.query("SELECT * FROM author_stats ORDER BY brand, person_id"),
             store.query("SELECT * FROM advocacy_weekly ORDER BY brand, week, source, signal, basis"))
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "updated_at"} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "updated_at"} for r in rows]
     assert strip(incremental[0]) == strip(full[0]) and incremental[1] == full[1]
 
 

@@ -8,8 +8,8 @@ import io
 import pytest
 
 from monitor.store import Store
-from tests.web_support import hidden, login, make_app, make_db
 from tests.web_support import client as web_client
+from tests.web_support import hidden, login, make_app, make_db
 
 pytestmark = pytest.mark.anyio
 

@@ -156,7 +156,7 @@ def test_stored_xss_never_executes(browser, server):
 
 
 def test_csp_blocks_inline_script_even_if_injected(browser, server):
-    page, fired = new_page(browser, server)
+    page, _ = new_page(browser, server)
     page.goto(server["url"] + "/mentions")
     page.evaluate("""() => { const s = document.createElement('script'); s.textContent = '__xss("csp")';
                               document.body.appendChild(s); }""")

@@ -98,7 +98,7 @@ def add_correction(store: Store, mention_id: int, field: str, label: str, user: 
         raise ValueError(f"{field} label must be one of {FIELDS.get(field)}")
     with store.transaction():
         row = store.conn.execute(
-            f"SELECT c.{field}, c.model FROM classifications c WHERE c.mention_id = ? ORDER BY c.id DESC LIMIT 1",  # noqa: S608
+            f"SELECT c.{field}, c.model FROM classifications c WHERE c.mention_id = ? ORDER BY c.id DESC LIMIT 1",
             [mention_id]).fetchone()
         if not store.conn.execute("SELECT 1 FROM mentions WHERE id = ?", [mention_id]).fetchone():
             raise ValueError(f"no mention {mention_id}")

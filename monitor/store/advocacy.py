@@ -117,7 +117,7 @@ def weekly(store: Store, brand: str | None = None, since_week: str | None = None
     if since_week:
         where.append("week >= ?")
         params.append(since_week)
-    return store.query(f"SELECT * FROM advocacy_weekly WHERE {' AND '.join(where)} ORDER BY week", params)  # noqa: S608
+    return store.query(f"SELECT * FROM advocacy_weekly WHERE {' AND '.join(where)} ORDER BY week", params)
 
 
 def brands_in_data(store: Store) -> list[str]:
@@ -160,7 +160,7 @@ def persons_of(store: Store, author_ids: Iterable[int]) -> set[int]:
         marks = ",".join("?" * len(chunk))
         out |= {r["p"] for r in store.query(
             f"SELECT COALESCE(l.person_id, a.id) AS p FROM authors a LEFT JOIN author_links l ON l.author_id = a.id "
-            f"WHERE a.id IN ({marks})", chunk)}  # noqa: S608 - placeholders only
+            f"WHERE a.id IN ({marks})", chunk)}
     return out
 
 
@@ -183,13 +183,13 @@ def timeline(store: Store, model: str | None, person_id: int, brand: str | None 
     marks = ",".join("?" * len(ids))
     where = f"m.duplicate_of IS NULL AND m.author_id IN ({marks})" + (" AND m.brand = ?" if brand else "")
     params = [*ids, *([brand] if brand else [])]
-    total = store.query(f"SELECT count(*) AS n FROM mentions m WHERE {where}", params)[0]["n"]  # noqa: S608
+    total = store.query(f"SELECT count(*) AS n FROM mentions m WHERE {where}", params)[0]["n"]
     rows = store.query(
         "SELECT m.id, m.author_id, m.brand, m.source, m.kind, m.rating, m.created_at, m.title, m.text, m.url, "
         f"{_ADV} AS advocacy, {_SENT} AS sentiment, "
         "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'advocacy' LIMIT 1) AS corrected "
         "FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
-        f"WHERE {where} ORDER BY m.created_at DESC, m.id DESC LIMIT ?",  # noqa: S608 - placeholders only
+        f"WHERE {where} ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
         [model, *params, limit])
     return rows, total
 
@@ -200,7 +200,7 @@ def authors_info(store: Store, author_ids: Sequence[int]) -> dict[int, dict]:
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
         marks = ",".join("?" * len(chunk))
-        for r in store.query(f"SELECT * FROM authors WHERE id IN ({marks})", chunk):  # noqa: S608
+        for r in store.query(f"SELECT * FROM authors WHERE id IN ({marks})", chunk):
             out[r["id"]] = r
     return out
 
@@ -284,7 +284,7 @@ def list_authors(store: Store, *, kind: str = "advocate", brand: str | None = No
     params += [limit, offset]
     return store.query(
         f"SELECT s.*, {score} AS score, (SELECT group_concat(k.mark) FROM author_marks k WHERE k.author_id = s.person_id "
-        f"AND k.brand = s.brand) AS marks FROM author_stats s WHERE {' AND '.join(where)} "  # noqa: S608 - fixed names
+        f"AND k.brand = s.brand) AS marks FROM author_stats s WHERE {' AND '.join(where)} "
         f"ORDER BY {order} {direction}, s.person_id LIMIT ? OFFSET ?",
         params,
     )
@@ -306,7 +306,7 @@ def mentions_by_id(store: Store, ids: Sequence[int]) -> dict[int, dict]:
         chunk = ids[i:i + 500]
         marks = ",".join("?" * len(chunk))
         for r in store.query("SELECT m.id, m.title, m.text, m.url, m.source, m.kind, m.rating, m.brand, m.created_at "
-                             f"FROM mentions m WHERE m.id IN ({marks})", chunk):  # noqa: S608
+                             f"FROM mentions m WHERE m.id IN ({marks})", chunk):
             out[r["id"]] = r
     return out
 
@@ -344,7 +344,7 @@ def search_mentions(store: Store, model: str | None, *, q: str | None = None, br
              "LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
              f"WHERE {' AND '.join(where)}")
     sql = f"SELECT * FROM ({inner}) WHERE {' AND '.join(outer) or '1 = 1'} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-    return store.query(sql, params)  # noqa: S608 - fixed fragments, values bound
+    return store.query(sql, params)
 
 
 def recent_alerts(store: Store, brand: str | None, limit: int = 10) -> list[dict]:

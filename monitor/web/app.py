@@ -21,8 +21,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from monitor.config import Settings
 from monitor.records import utcnow
-from monitor.store import Store
-from monitor.store import accounts
+from monitor.store import Store, accounts
 from monitor.web import security
 from monitor.web.views import Views, format_when
 

@@ -10,8 +10,7 @@ from typing import Any
 from monitor import advocates
 from monitor.config import Settings
 from monitor.records import utcnow
-from monitor.store import Store, parse_iso
-from monitor.store import accounts
+from monitor.store import Store, accounts, parse_iso
 from monitor.store import advocacy as sql
 
 PAGE = 50

@@ -68,9 +68,9 @@
     new Chart(document.getElementById("chart-timeline"), {
       type: "line",
       data: {labels: days, datasets: [{data: points, showLine: false, pointBackgroundColor: colors,
-             pointBorderColor: colors, pointRadius: 6, pointHoverRadius: 8}]},
-      options: {maintainAspectRatio: false, plugins: {legend: {display: false}},
-                scales: {y: {min: -1.3, max: 1.3, ticks: {stepSize: 1, callback: function (v) {
+             pointBorderColor: colors, pointRadius: 6, pointHoverRadius: 8, clip: false}]},
+      options: {maintainAspectRatio: false, plugins: {legend: {display: false}}, layout: {padding: {top: 8, bottom: 8, right: 8}},
+                scales: {y: {min: -1, max: 1, ticks: {stepSize: 1, callback: function (v) {
                   return v === 1 ? "promoter" : v === 0 ? "passive" : v === -1 ? "detractor" : ""; }}},
                          x: {grid: {display: false}}}}
     });
