@@ -168,3 +168,14 @@ def test_config_section_is_strict(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_settings(cfg, env={})
     assert "advocate_min_scor" in " ".join(e.value.problems) and "did you mean" in " ".join(e.value.problems)
+
+
+def test_scores_decay_without_new_mentions(store):
+    from datetime import timedelta
+
+    advocates.refresh(store, CFG, now=NOW)
+    before = stats(store, "alice")["advocate_score"]
+    r = advocates.refresh(store, CFG, now=NOW + timedelta(days=120))  # nothing new: a rescore only
+    assert r.rescored and r.persons == 0
+    after = stats(store, "alice")
+    assert after["advocate_score"] < before and after["promoters"] == 5
