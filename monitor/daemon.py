@@ -59,6 +59,16 @@ class Daemon:
         self.now = now
         self.stopping = threading.Event()
         self._pipeline_lock = threading.Lock()
+        self._more = threading.Event()  # new mentions stored since the classify job last looked
+        self._deliver_lock = threading.Lock()  # one sender at a time: no double send of a due row
+        self.engine = None
+        self.retry_policy = None
+        if not collect_only:
+            from monitor.alerts.engine import AlertEngine
+            from monitor.alerts.outbox import RetryPolicy
+
+            self.engine = AlertEngine.from_settings(settings.alerts, store, now=store.now)
+            self.retry_policy = RetryPolicy.from_settings(settings.alerts)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
@@ -74,28 +84,37 @@ class Daemon:
             logger.exception("%s: collection failed", source.key)
             return
         if stats.new and not self.stopping.is_set() and not self.collect_only:
+            self._more.set()
             self.scheduler.modify_job("classify", next_run_time=datetime.now(UTC))
 
     def classify_job(self) -> None:
-        if not self._pipeline_lock.acquire(blocking=False):
-            return
-        try:
-            if self._classifier is None:
-                self._classifier = self.classifier_factory()
-                logger.info("classifier %s loaded", self._classifier.name)
-            rules = self.settings.alerts.rules
-            channels_for = {r.name: list(r.channels) for r in rules}
-            n = pipeline.classify_pending(self.store, self._classifier, rules, channels_for)
-            if n:
-                logger.info("classified %d mention(s)", n)
-            self.refresh_advocates()
-            pipeline.deliver(self.store, self.channels)
-        except MonitorError as exc:
-            logger.error("classification: %s", exc)
-        except Exception:
-            logger.exception("classification failed")
-        finally:
-            self._pipeline_lock.release()
+        """Classify, queue alerts, deliver; again while new mentions arrived meanwhile (a
+        run already in progress picks them up, so none waits for the next interval)."""
+        while True:
+            if not self._pipeline_lock.acquire(blocking=False):
+                return
+            try:
+                self._more.clear()
+                if self._classifier is None:
+                    self._classifier = self.classifier_factory()
+                    logger.info("classifier %s loaded", self._classifier.name)
+                n = pipeline.classify_pending(self.store, self._classifier, engine=self.engine)
+                if n:
+                    logger.info("classified %d mention(s)", n)
+                self._deliver()
+                self.refresh_advocates()
+            except MonitorError as exc:
+                logger.error("classification: %s", exc)
+            except Exception:
+                logger.exception("classification failed")
+            finally:
+                self._pipeline_lock.release()
+            if not self._more.is_set() or self.stopping.is_set():
+                return
+
+    def _deliver(self) -> None:
+        with self._deliver_lock:
+            pipeline.deliver(self.store, self.channels, policy=self.retry_policy)
 
     def refresh_advocates(self) -> None:
         from monitor import advocates
@@ -107,9 +126,17 @@ class Daemon:
 
     def deliver_job(self) -> None:
         try:
-            pipeline.deliver(self.store, self.channels)
+            self._deliver()
         except Exception:
             logger.exception("alert delivery failed")
+
+    def evaluate_job(self) -> None:
+        """Windowed rules, and groups and digests whose time has come."""
+        try:
+            if self.engine is not None and self.engine.tick():
+                self._deliver()
+        except Exception:
+            logger.exception("alert evaluation failed")
 
     # ----------------------------------------------------------------- running
 
@@ -123,13 +150,24 @@ class Daemon:
         self.scheduler.add_job(self.classify_job, "interval", seconds=self.settings.classify_every.total_seconds(),
                                id="classify", next_run_time=start)
         self.scheduler.add_job(self.deliver_job, "interval",
-                               seconds=self.settings.alerts.deliver_every.total_seconds(), id="deliver")
+                               seconds=self.settings.alerts.deliver_every.total_seconds(), id="deliver",
+                               next_run_time=start)
+        self.scheduler.add_job(self.evaluate_job, "interval",
+                               seconds=self.settings.alerts.evaluate_every.total_seconds(), id="evaluate",
+                               next_run_time=start)
 
     def run(self, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or ``stop()``); running jobs finish their current page."""
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda signum, frame: self.stop())
+        if not self.collect_only:
+            from monitor.store.alertdb import AlertStore
+
+            interrupted = AlertStore(self.store).mark_interrupted()
+            if interrupted:
+                logger.warning("%d delivery attempt(s) were interrupted by the last shutdown; they will be retried",
+                               interrupted)
         self.schedule()
         self.scheduler.start()
         logger.info("daemon started: %d source job(s), database %s", len(self.sources), self.store.path)

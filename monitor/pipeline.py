@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from monitor.alerts.outbox import deliver_due
-from monitor.alerts.rules import alerts_for
 from monitor.classify.labels import empty_result
 from monitor.errors import SourceAuthError, SourceError
 from monitor.matching import Matcher
@@ -110,22 +109,23 @@ def mention_text(row: dict) -> str:
 
 def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str, list[str]] | None = None, *,
                      batch_size: int = 256, limit: int | None = None,
-                     progress: Callable[[int], None] | None = None) -> int:
+                     progress: Callable[[int], None] | None = None, engine=None) -> int:
     """Classify every mention the current model has not seen; store each batch together
-    with the alerts it triggers. Returns the number classified."""
+    with the alerts it triggers (``engine``, or one built from ``rules``). Returns the number classified."""
+    from monitor.alerts.engine import AlertEngine
+
+    if engine is None and rules:
+        engine = AlertEngine(rules, store, channels_for=channels_for or {})
     done = 0
     while limit is None or done < limit:
         rows = store.unclassified(classifier.name, batch_size if limit is None else min(batch_size, limit - done))
         if not rows:
             break
         results = _classify_rows(classifier, rows)
-        details = store.mention_details([r["id"] for r in rows]) if rules else {}
-        alerts = []
-        for row, c in zip(rows, results, strict=True):
-            if rules:
-                alerts += alerts_for(rules, details[row["id"]], c)
-        store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)], alerts,
-                                   channels_for or {})
+        with store.transaction():
+            store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)], [], {})
+            if engine is not None:
+                engine.on_classified([r["id"] for r in rows])
         done += len(rows)
         if progress:
             progress(len(rows))
@@ -148,5 +148,5 @@ def _classify_rows(classifier, rows: list[dict]) -> list[Classification]:
     return out
 
 
-def deliver(store: Store, channels: dict) -> dict[str, int]:
-    return deliver_due(store, channels)
+def deliver(store: Store, channels: dict, **policy) -> dict[str, int]:
+    return deliver_due(store, channels, **policy)

@@ -1,15 +1,32 @@
 """Alert channels. Contract: ``send(alert)`` returns on success and raises
-DeliveryError on failure (``permanent=True`` when retrying cannot help)."""
+DeliveryError on failure (``permanent=True`` when retrying cannot help, ``retry_after``
+when the receiver said when to come back). Untrusted text is escaped per channel;
+secrets (webhook URLs, passwords) never go into an error message or a log line."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
+import re
+import smtplib
+import ssl
 import sys
+import time
+from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Protocol, TextIO
 
+from monitor.errors import DeliveryError
 from monitor.records import Alert
 
 logger = logging.getLogger(__name__)
+
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_MASS_PING = re.compile(r"@(everyone|here|channel|all)\b|<@([!&]?\d+)>", re.IGNORECASE)
+ZWSP = "\u200b"
 
 
 class Channel(Protocol):
@@ -18,23 +35,209 @@ class Channel(Protocol):
     def send(self, alert: Alert) -> None: ...
 
 
-class ConsoleChannel:
+# ----------------------------------------------------------------------------- escaping
+
+
+def neutralise_mentions(text: str) -> str:
+    """@everyone, @here, @channel, @all and <@id> user/role pings (Discord, Mattermost,
+    Rocket.Chat...) become inert text: a zero-width space after the @."""
+    return _MASS_PING.sub(lambda m: m.group(0).replace("@", "@" + ZWSP, 1), text)
+
+
+def header_safe(text: str, limit: int = 200) -> str:
+    """One line for an e-mail subject or any header: CR, LF and control characters removed."""
+    return _HEADER_UNSAFE.sub(" ", text).strip()[:limit]
+
+
+def idempotency_key(alert: Alert) -> str:
+    """Stable across retries and restarts: derived from the alert's unique key."""
+    return "alrt_" + hashlib.sha256(alert.key.encode("utf-8")).hexdigest()[:32]
+
+
+def payload(alert: Alert) -> dict:
+    """The generic JSON webhook body (also what the console and tests read)."""
+    return {
+        "idempotency_key": idempotency_key(alert), "alert_key": alert.key, "alert_id": alert.id, "rule": alert.rule,
+        "severity": alert.severity, "brand": alert.brand, "title": alert.title, "text": alert.body,
+        "created_at": alert.created_at.isoformat(), "mention_ids": list(alert.mention_ids), "data": alert.data,
+    }
+
+
+# ----------------------------------------------------------------------------- channels
+
+
+class _Base:
+    def __init__(self, name: str, *, quiet_hours=None, min_severity: str = "info") -> None:
+        self.name = name
+        self.quiet_hours = quiet_hours
+        self.min_severity = min_severity
+
+
+class ConsoleChannel(_Base):
     """Prints alerts to a stream (stdout by default): the daemon's log or the terminal."""
 
-    def __init__(self, name: str = "console", stream: TextIO | None = None) -> None:
-        self.name = name
+    def __init__(self, name: str = "console", stream: TextIO | None = None, **kw) -> None:
+        super().__init__(name, **kw)
         self.stream = stream
 
     def send(self, alert: Alert) -> None:
         out = self.stream or sys.stdout
         bar = "=" * 72
-        out.write(f"{bar}\nALERT [{alert.severity}] {alert.title}\n{alert.body}\n{bar}\n")
+        out.write(f"{bar}\nALERT [{alert.severity}] {header_safe(alert.title)}\n{alert.body}\n{bar}\n")
         out.flush()
+
+
+def _http_client(timeout: float):
+    from monitor.collect._http import HttpClient, HttpPolicy
+
+    return HttpClient(HttpPolicy(connect_timeout=min(5.0, timeout), read_timeout=timeout, retries=0)).client
+
+
+class WebhookChannel(_Base):
+    """POSTs ``payload(alert)`` as JSON with an ``Idempotency-Key`` header (and, with a
+    signing secret, Standard Webhooks ``webhook-id/timestamp/signature`` headers)."""
+
+    def __init__(self, name: str, url: str, *, signing_secret: str | None = None, timeout: float = 10.0,
+                 client=None, **kw) -> None:
+        super().__init__(name, **kw)
+        self._url = url
+        self._secret = signing_secret
+        self._client = client or _http_client(timeout)
+
+    def send(self, alert: Alert) -> None:
+        import httpx
+
+        from monitor.collect._http import parse_retry_after
+
+        body = json.dumps(payload(alert), ensure_ascii=False, default=str).encode("utf-8")
+        key = idempotency_key(alert)
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        if self._secret:
+            ts = str(int(time.time()))
+            mac = hmac.new(self._secret.encode(), f"{key}.{ts}.".encode() + body, hashlib.sha256).digest()
+            headers |= {"webhook-id": key, "webhook-timestamp": ts,
+                        "webhook-signature": "v1," + base64.b64encode(mac).decode()}
+        try:
+            response = self._client.post(self._url, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise DeliveryError(f"webhook timed out ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:  # never str(exc): it may carry the URL
+            raise DeliveryError(f"webhook unreachable ({type(exc).__name__})") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status in (408, 425, 429) or status >= 500:
+            raise DeliveryError(f"webhook answered HTTP {status}",
+                                retry_after=parse_retry_after(response.headers.get("retry-after")))
+        raise DeliveryError(f"webhook answered HTTP {status}", permanent=True)
+
+
+class AppriseChannel(_Base):
+    """Any Apprise URL. Text goes as plain text: Apprise escapes Slack's & < > itself
+    (<!channel> stays text; a test holds it to that), mass pings are neutralised here for
+    every chat service, titles are one line."""
+
+    def __init__(self, name: str, url: str, **kw) -> None:
+        super().__init__(name, **kw)
+        self._url = url
+        self.scheme = url.split("://", 1)[0].lower()
+
+    def _format(self, alert: Alert) -> tuple[str, str]:
+        title, body = header_safe(f"[{alert.severity}] {alert.title}"), alert.body
+        if self.scheme not in ("mailto", "mailtos"):
+            title, body = neutralise_mentions(title), neutralise_mentions(body)
+        return title, body
+
+    def send(self, alert: Alert) -> None:
+        apprise = _apprise()
+        ap = apprise.Apprise()
+        if not ap.add(self._url):
+            raise DeliveryError(f"channel {self.name}: not a valid Apprise URL", permanent=True)
+        title, body = self._format(alert)
+        ok = ap.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
+        if not ok:
+            raise DeliveryError(f"channel {self.name}: Apprise could not deliver ({self.scheme})")
+
+
+def _apprise():
+    """Apprise with its plugins loaded, imported lazily (it is large). Its e-mail plugin
+    imports the deprecated ``imghdr`` on Python < 3.13: silenced here, once."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+        from apprise.apprise import N_MGR
+
+        N_MGR.load_modules()
+    return apprise
+
+
+class EmailChannel(_Base):
+    """Plain-text e-mail over SMTP. The Message-ID is derived from the alert key, so a retry
+    carries the same one and mail systems can drop the repeat."""
+
+    def __init__(self, name: str, *, host: str, port: int, sender: str, to: list[str], security: str = "starttls",
+                 username: str | None = None, password: str | None = None, timeout: float = 20.0, **kw) -> None:
+        super().__init__(name, **kw)
+        self.host, self.port, self.sender, self.to = host, port, sender, list(to)
+        self.security, self.username, self._password, self.timeout = security, username, password, timeout
+
+    def message(self, alert: Alert) -> EmailMessage:
+        msg = EmailMessage()
+        msg["Subject"] = header_safe(f"[{alert.severity}] {alert.title}", 180)
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(self.to)
+        domain = self.sender.rsplit("@", 1)[-1].strip(">") or "monitor.invalid"
+        msg["Message-ID"] = f"<{idempotency_key(alert)}@{header_safe(domain, 100)}>"
+        msg["Date"] = format_datetime(alert.created_at)
+        msg["X-Monitor-Idempotency-Key"] = idempotency_key(alert)
+        msg.set_content(alert.body)
+        return msg
+
+    def send(self, alert: Alert) -> None:
+        msg = self.message(alert)
+        try:
+            if self.security == "ssl":
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with smtp:
+                if self.security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self._password or "")
+                smtp.send_message(msg)
+        except smtplib.SMTPResponseException as exc:
+            permanent = 500 <= exc.smtp_code < 600 and exc.smtp_code != 535  # 535: auth, may be a rotated secret
+            raise DeliveryError(f"SMTP server answered {exc.smtp_code}", permanent=permanent) from None
+        except smtplib.SMTPRecipientsRefused:
+            raise DeliveryError("SMTP server refused every recipient", permanent=True) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP delivery failed ({type(exc).__name__})") from None
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+CHANNEL_TYPES = {
+    "console": lambda name, ch, kw: ConsoleChannel(name, **kw),
+    "webhook": lambda name, ch, kw: WebhookChannel(name, _secret(ch.url), signing_secret=_secret(ch.signing_secret),
+                                                   timeout=ch.timeout.total_seconds(), **kw),
+    "apprise": lambda name, ch, kw: AppriseChannel(name, _secret(ch.url), **kw),
+    "email": lambda name, ch, kw: EmailChannel(name, host=ch.host, port=ch.port, sender=ch.sender, to=ch.to,
+                                               security=ch.security, username=ch.username,
+                                               password=_secret(ch.password), timeout=ch.timeout.total_seconds(), **kw),
+}
 
 
 def build_channels(settings) -> dict[str, Channel]:
     channels: dict[str, Channel] = {}
     for name, ch in settings.alerts.channels.items():
-        if ch.type == "console":
-            channels[name] = ConsoleChannel(name)
+        kw = {"quiet_hours": ch.quiet_hours, "min_severity": ch.min_severity}
+        channels[name] = CHANNEL_TYPES[ch.type](name, ch, kw)
     return channels

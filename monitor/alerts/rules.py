@@ -1,64 +1,193 @@
-"""Alert rules: pure functions from (mention, classification) to alerts."""
+"""Per-mention alert rules: pure functions from (mention row, classification) to a match,
+a noise-control key, a reason, and the alert message."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 
-from monitor.records import Alert, Classification
+from monitor.config import RuleWhen, Terms
+from monitor.matching import Matcher
+from monitor.records import Alert, Classification, LabelScore
+
+TEXT_LIMIT = 500
 
 
-def mention_matches(rule, mention: dict, c: Classification) -> bool:
-    """Does one classified mention meet a per-mention rule's ``when``?"""
-    w = rule.when
+def classification_of(row: dict) -> Classification:
+    """The Classification stored on a row from AlertStore.classified()."""
+    return Classification(
+        sentiment=LabelScore(row.get("sentiment") or "", row.get("sentiment_probs") or {}),
+        advocacy=LabelScore(row.get("advocacy") or "", row.get("advocacy_probs") or {}),
+        model=row.get("model") or "", uncertain=bool(row.get("uncertain")), lang=row.get("detected_lang"),
+        status=row.get("status") or "ok",
+    )
+
+
+@lru_cache(maxsize=256)
+def _matcher(terms: tuple[str, ...]) -> Matcher | None:
+    return Matcher(Terms(include=list(terms))) if terms else None
+
+
+def is_known_author(stances: dict[str, int], kind: str, min_mentions: int, min_share: float) -> bool:
+    """An author is a known advocate (detractor) when enough of their earlier mentions
+    were classified promoter (detractor)."""
+    total = sum(stances.values())
+    label = "promoter" if kind == "advocate" else "detractor"
+    return total >= min_mentions and stances.get(label, 0) / total >= min_share
+
+
+def mention_matches(when: RuleWhen, m: dict, c: Classification,
+                    stances: Callable[[], dict[str, int]] | None = None) -> bool:
+    """Does one classified mention meet every condition of ``when``? ``stances`` gives the
+    author's earlier advocacy labels (only called for ``known_author``)."""
     if c.status != "ok":
         return False
-    if w.brands and mention.get("brand") not in w.brands:
+    if c.uncertain and not when.include_uncertain:
         return False
-    if w.sources and mention.get("source") not in w.sources and mention.get("source_key") not in w.sources:
+    if m.get("duplicate_of") and not when.include_duplicates:
         return False
-    if w.sentiment and (c.sentiment.label != w.sentiment or c.sentiment.confidence < w.min_probability):
+    if when.brands and m.get("brand") not in when.brands:
         return False
-    if w.advocacy and (c.advocacy.label != w.advocacy or c.advocacy.confidence < w.min_probability):
+    if when.sources and m.get("source") not in when.sources and m.get("source_key") not in when.sources:
         return False
-    if w.min_reach is not None and (mention.get("reach") or 0) < w.min_reach:
+    p_sent = when.min_sentiment_probability if when.min_sentiment_probability is not None else when.min_probability
+    p_adv = when.min_advocacy_probability if when.min_advocacy_probability is not None else when.min_probability
+    if when.sentiment and (c.sentiment.label not in when.sentiment or c.sentiment.confidence < p_sent):
         return False
+    if when.advocacy and (c.advocacy.label not in when.advocacy or c.advocacy.confidence < p_adv):
+        return False
+    if when.min_reach is not None and (m.get("reach") or 0) < when.min_reach:
+        return False
+    rating = m.get("rating")
+    if when.min_rating is not None and (rating is None or rating < when.min_rating):
+        return False
+    if when.max_rating is not None and (rating is None or rating > when.max_rating):
+        return False
+    if when.languages:
+        lang = (m.get("lang") or c.lang or "").lower().split("-")[0]
+        if lang not in {x.lower().split("-")[0] for x in when.languages}:
+            return False
+    include, exclude = _matcher(tuple(when.terms)), _matcher(tuple(when.exclude_terms))
+    if include is not None and include.match(m.get("title"), m.get("text")) is None:
+        return False
+    if exclude is not None and exclude.match(m.get("title"), m.get("text")) is not None:
+        return False
+    if when.known_author:
+        if stances is None or not is_known_author(stances(), when.known_author, when.known_author_min_mentions,
+                                                  when.known_author_min_share):
+            return False
     return True
 
 
-def describe(mention: dict, c: Classification) -> str:
-    who = mention.get("author") or "unknown author"
-    reach = mention.get("reach")
-    reach_text = f" ({reach} {mention.get('reach_kind') or 'reach'})" if reach is not None else ""
-    sent = f"{c.sentiment.label} {c.sentiment.confidence:.0%}"
-    adv = f"{c.advocacy.label} {c.advocacy.confidence:.0%}" if c.advocacy.probabilities else "n/a"
-    text = (mention.get("text") or "").strip()
-    if len(text) > 500:
-        text = text[:500] + "…"
+def reason(when: RuleWhen) -> str:
+    """The rule's conditions in words, for the alert's "why"."""
+    parts = []
+    if when.brands:
+        parts.append("brand " + "/".join(when.brands))
+    if when.sources:
+        parts.append("source " + "/".join(when.sources))
+    p_sent = when.min_sentiment_probability if when.min_sentiment_probability is not None else when.min_probability
+    p_adv = when.min_advocacy_probability if when.min_advocacy_probability is not None else when.min_probability
+    if when.sentiment:
+        parts.append("sentiment " + "/".join(when.sentiment) + (f" >= {p_sent:.0%}" if p_sent else ""))
+    if when.advocacy:
+        parts.append("advocacy " + "/".join(when.advocacy) + (f" >= {p_adv:.0%}" if p_adv else ""))
+    if when.min_reach is not None:
+        parts.append(f"reach >= {when.min_reach}")
+    if when.min_rating is not None or when.max_rating is not None:
+        parts.append(f"rating {when.min_rating or 1}-{when.max_rating or 5} stars")
+    if when.terms:
+        parts.append("terms " + ", ".join(when.terms))
+    if when.exclude_terms:
+        parts.append("not " + ", ".join(when.exclude_terms))
+    if when.languages:
+        parts.append("language " + "/".join(when.languages))
+    if when.known_author:
+        parts.append(f"known {when.known_author}")
+    return "; ".join(parts) or "every classified mention"
+
+
+def rule_key(parts: Iterable[str], rule_name: str, m: dict) -> str:
+    """The noise-control key of a mention for a rule: e.g. ['brand', 'author'] -> 'brand=Acme|author=bob'."""
+    values = {"rule": rule_name, "brand": m.get("brand") or "", "source": m.get("source_key") or m.get("source") or "",
+              "author": str(m.get("author_id") or m.get("author") or "")}
+    return "|".join(f"{p}={values[p]}" for p in parts)
+
+
+def web_link(base: str | None, mention_id: int) -> str | None:
+    return f"{base}/mentions/{mention_id}" if base else None
+
+
+def summary(m: dict, c: Classification, web_base_url: str | None = None) -> dict:
+    """What an alert carries about one mention (also the JSON webhook's ``mentions`` item)."""
+    text = (m.get("text") or "").strip()
+    if len(text) > TEXT_LIMIT:
+        text = text[:TEXT_LIMIT] + "…"
+    return {
+        "id": m["id"], "brand": m.get("brand"), "source": m.get("source_key") or m.get("source"),
+        "author": m.get("author"), "reach": m.get("reach"), "reach_kind": m.get("reach_kind"),
+        "rating": m.get("rating"), "title": m.get("title"), "text": text, "url": m.get("url"),
+        "web_url": web_link(web_base_url, m["id"]), "created_at": m.get("created_at"),
+        "author_url": f"{web_base_url}/authors/{m['author_id']}" if web_base_url and m.get("author_id") else None,
+        "sentiment": c.sentiment.label, "sentiment_p": round(c.sentiment.confidence, 4),
+        "sentiment_probs": c.sentiment.probabilities,
+        "advocacy": c.advocacy.label, "advocacy_p": round(c.advocacy.confidence, 4),
+        "advocacy_probs": c.advocacy.probabilities, "model": c.model,
+    }
+
+
+def describe(s: dict) -> str:
+    """Plain-text lines for one mention summary."""
+    who = s.get("author") or "unknown author"
+    reach = f" ({s['reach']} {s.get('reach_kind') or 'reach'})" if s.get("reach") is not None else ""
+    stars = f", {s['rating']} stars" if s.get("rating") else ""
     lines = [
-        f"{who}{reach_text} on {mention.get('source')}",
-        f"sentiment: {sent}; advocacy: {adv}",
-        text,
+        f"{who}{reach} on {s.get('source')}{stars}",
+        f"sentiment: {s['sentiment']} {s['sentiment_p']:.0%}; advocacy: "
+        + (f"{s['advocacy']} {s['advocacy_p']:.0%}" if s.get("advocacy") else "n/a"),
+        s.get("text") or "",
     ]
-    if mention.get("url"):
-        lines.append(str(mention["url"]))
+    if s.get("url"):
+        lines.append(f"source: {s['url']}")
+    if s.get("web_url"):
+        lines.append(f"monitor: {s['web_url']}")
+    if s.get("author_url"):
+        lines.append(f"author: {s['author_url']}")
     return "\n".join(lines)
 
 
-def alerts_for(rules: Iterable, mention: dict, c: Classification) -> list[Alert]:
-    out = []
-    for rule in rules:
-        if mention_matches(rule, mention, c):
-            out.append(
-                Alert(
-                    rule=rule.name,
-                    key=f"{rule.name}:mention:{mention['id']}",
-                    severity=rule.severity,
-                    title=f"[{mention.get('brand')}] {rule.name}: {c.sentiment.label} mention by {mention.get('author') or 'unknown'}",
-                    body=describe(mention, c),
-                    brand=mention.get("brand"),
-                    mention_ids=(mention["id"],),
-                    data={"url": mention.get("url"), "sentiment": c.sentiment.probabilities,
-                          "advocacy": c.advocacy.probabilities, "model": c.model},
-                )
-            )
-    return out
+def mention_alert(rule, m: dict, c: Classification, *, web_base_url: str | None = None, suppressed: int = 0) -> Alert:
+    s = summary(m, c, web_base_url)
+    why = reason(rule.when)
+    body = f"Rule {rule.name} matched: {why}\n" + describe(s)
+    if suppressed:
+        body += f"\n({suppressed} similar match(es) were held back by the cooldown since the previous alert)"
+    return Alert(
+        rule=rule.name, key=f"{rule.name}:mention:{m['id']}", severity=rule.severity,
+        title=f"[{m.get('brand')}] {rule.name}: {c.sentiment.label} mention by {m.get('author') or 'unknown'}",
+        body=body, brand=m.get("brand"), mention_ids=(m["id"],),
+        data={"kind": "mention", "reason": why, "count": 1, "suppressed": suppressed, "mentions": [s],
+              "url": m.get("url"), "web_url": s["web_url"], "sentiment": c.sentiment.probabilities,
+              "advocacy": c.advocacy.probabilities, "model": c.model},
+    )
+
+
+def batch_alert(rule, kind: str, key: str, items: list[tuple[dict, Classification]], *, examples: int,
+                web_base_url: str | None = None, what: str = "") -> Alert:
+    """One alert for many matches (a group or a digest): the count and the top examples
+    (highest reach first, then the most confident)."""
+    ranked = sorted(items, key=lambda mc: (-(mc[0].get("reach") or 0), -mc[1].sentiment.confidence, mc[0]["id"]))
+    top = [summary(m, c, web_base_url) for m, c in ranked[:examples]]
+    brands = sorted({m.get("brand") or "" for m, _ in items})
+    why = reason(rule.when)
+    body = f"{what or f'{len(items)} mention(s) matched rule {rule.name}'}: {why}\n\n" + "\n\n".join(
+        describe(s) for s in top)
+    if len(items) > len(top):
+        body += f"\n\n... and {len(items) - len(top)} more"
+    return Alert(
+        rule=rule.name, key=key, severity=rule.severity,
+        title=f"[{', '.join(brands)}] {rule.name}: {len(items)} mention(s) ({kind})", body=body,
+        brand=brands[0] if len(brands) == 1 else None, mention_ids=tuple(m["id"] for m, _ in items),
+        data={"kind": kind, "reason": why, "count": len(items), "mentions": top,
+              "web_url": web_base_url and f"{web_base_url}/mentions"},
+    )

@@ -125,6 +125,47 @@ def m001_core(db: Database) -> None:
 
 
 @migrations()
+def m020_alert_delivery(db: Database) -> None:
+    """Alerts: every delivery attempt, cooldown state, and matches held for a group or digest."""
+    run_script(
+        db,
+        """
+        CREATE TABLE delivery_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            attempt INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT NOT NULL DEFAULT 'started',
+            error TEXT,
+            retry_at TEXT
+        );
+        CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);
+        CREATE INDEX delivery_attempts_started ON delivery_attempts (started_at);
+        CREATE TABLE alert_state (
+            rule TEXT NOT NULL,
+            key TEXT NOT NULL,
+            last_fired_at TEXT NOT NULL,
+            suppressed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (rule, key)
+        );
+        CREATE TABLE alert_holds (
+            id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            group_key TEXT NOT NULL,
+            mention_id INTEGER NOT NULL REFERENCES mentions(id),
+            held_at TEXT NOT NULL,
+            released_at TEXT,
+            UNIQUE (rule, mention_id)
+        );
+        CREATE INDEX alert_holds_open ON alert_holds (released_at, rule, group_key);
+        CREATE INDEX alerts_rule_created ON alerts (rule, created_at)
+        """
+    )
+
+
+@migrations()
 def m030_advocates_web(db: Database) -> None:
     """Advocate aggregates (rebuilt from mentions + classifications), the web page's users,
     sessions, marks and label corrections, and user-confirmed links between handles."""

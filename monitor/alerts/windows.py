@@ -1,0 +1,185 @@
+"""Windowed rules, evaluated on a schedule over classified mention rows (pure: rows in,
+alerts out; the clock value is an argument). Rows come sorted by created_at."""
+
+from __future__ import annotations
+
+import statistics
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from monitor.alerts.noise import human, period_start
+from monitor.alerts.rules import classification_of, mention_matches, reason, summary
+from monitor.records import Alert
+
+
+def lookback(rule) -> timedelta:
+    """How much history before ``now`` a windowed rule needs."""
+    w = rule.window
+    if w.kind == "volume_spike":
+        return w.window + w.baseline
+    if w.kind == "share_dip":
+        return w.window + w.baseline
+    if w.kind == "source_silent":
+        return w.baseline + w.after
+    return w.window
+
+
+def _at(row: dict) -> datetime:
+    dt = row.get("_at")
+    if dt is None:
+        dt = datetime.fromisoformat(row["created_at"])
+        dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        row["_at"] = dt
+    return dt
+
+
+def _count(times: list[datetime], start: datetime, end: datetime) -> int:
+    """Rows with start < t <= end."""
+    return bisect_right(times, end) - bisect_right(times, start)
+
+
+def _scope(rule, row: dict) -> bool:
+    w = rule.when
+    if w.brands and row.get("brand") not in w.brands:
+        return False
+    return not (w.sources and row.get("source") not in w.sources and row.get("source_key") not in w.sources)
+
+
+def _alert(rule, key: str, now: datetime, title: str, what: str, brand: str | None, rows: list[dict],
+           facts: dict, web_base_url: str | None) -> Alert:
+    examples = [summary(r, classification_of(r), web_base_url) for r in rows[-3:]]
+    why = reason(rule.when)
+    body = f"{what}\nRule {rule.name} ({rule.window.kind}); mentions counted: {why}"
+    if examples:
+        body += "\n\nRecent examples:\n" + "\n".join(f"- {e.get('author') or 'unknown'}: {e['text'][:200]}"
+                                                     for e in examples)
+    return Alert(rule=rule.name, key=key, severity=rule.severity, title=title, body=body, brand=brand,
+                 mention_ids=tuple(r["id"] for r in rows[-20:]), created_at=now,
+                 data={"kind": rule.window.kind, "reason": why, "facts": facts, "mentions": examples,
+                       "count": len(rows), "web_url": web_base_url and f"{web_base_url}/mentions"})
+
+
+def evaluate(rule, rows: list[dict], now: datetime, *, stances: Callable[[dict], dict] | None = None,
+             web_base_url: str | None = None) -> list[Alert]:
+    """The alerts a windowed rule raises at ``now`` over ``rows`` (mentions up to now)."""
+    kind = rule.window.kind
+    scoped = [r for r in rows if _scope(rule, r) and _at(r) <= now]
+    if kind == "source_silent":
+        return _source_silent(rule, scoped, now, web_base_url)
+    if kind == "promoter_turned_negative":
+        return _turned(rule, scoped, now, stances, web_base_url)
+    matching = [r for r in scoped if mention_matches(rule.when, r, classification_of(r),
+                                                      (lambda r=r: stances(r)) if stances else None)]
+    first_seen: dict[str, datetime] = {}
+    for r in scoped:
+        first_seen.setdefault(r["brand"], _at(r))
+    by_brand: dict[str, list[dict]] = defaultdict(list)
+    for r in (matching if kind == "volume_spike" else scoped):
+        by_brand[r["brand"]].append(r)
+    out = []
+    for brand, brs in sorted(by_brand.items()):
+        if kind == "volume_spike":
+            alert = _spike(rule, brand, brs, first_seen[brand], now, web_base_url)
+        else:
+            alert = _share_dip(rule, brand, brs, now, web_base_url)
+        if alert:
+            out.append(alert)
+    return out
+
+
+def _spike(rule, brand: str, rows: list[dict], first: datetime, now: datetime, web_base_url) -> Alert | None:
+    w = rule.window
+    times = [_at(r) for r in rows]
+    current = _count(times, now - w.window, now)
+    if current < w.min_count:
+        return None
+    counts = []
+    n_buckets = int(w.baseline / w.window)
+    for i in range(1, n_buckets + 1):
+        end = now - i * w.window
+        if end < first:  # before the brand's loaded history began: no evidence either way
+            break
+        counts.append(_count(times, end - w.window, end))
+    if len(counts) < 3:
+        return None
+    median = statistics.median(counts)
+    mad = statistics.median(abs(c - median) for c in counts)
+    scale = max(1.0, 1.4826 * mad)
+    score = (current - median) / scale
+    if score < w.threshold:
+        return None
+    bucket = period_start(now, w.window).isoformat(timespec="seconds")
+    recent = rows[bisect_left(times, now - w.window):]
+    return _alert(rule, f"{rule.name}:volume_spike:{brand}:{bucket}", now,
+                  f"[{brand}] {rule.name}: {current} mentions in {human(w.window)} (usually {median:g})",
+                  f"Volume spike for {brand}: {current} matching mentions in the last {human(w.window)}, against a median "
+                  f"of {median:g} (MAD {mad:g}) over {len(counts)} earlier windows; score {score:.1f} >= {w.threshold}.",
+                  brand, recent, {"count": current, "median": median, "mad": mad, "score": round(score, 2),
+                                  "window_s": w.window.total_seconds()}, web_base_url)
+
+
+def _share(rows: list[dict], of: str) -> float:
+    field = "sentiment" if of == "positive" else "advocacy"
+    return sum(1 for r in rows if r.get(field) == of) / len(rows)
+
+
+def _share_dip(rule, brand: str, rows: list[dict], now: datetime, web_base_url) -> Alert | None:
+    w = rule.window
+    ok = [r for r in rows if (r.get("status") or "ok") == "ok"]
+    current = [r for r in ok if now - w.window < _at(r) <= now]
+    base = [r for r in ok if now - w.window - w.baseline < _at(r) <= now - w.window]
+    if len(current) < w.min_count or len(base) < w.min_count:
+        return None
+    cur, was = _share(current, w.of), _share(base, w.of)
+    if was - cur < w.drop:
+        return None
+    bucket = period_start(now, w.window).isoformat(timespec="seconds")
+    return _alert(rule, f"{rule.name}:share_dip:{brand}:{bucket}", now,
+                  f"[{brand}] {rule.name}: {w.of} share {cur:.0%} (was {was:.0%})",
+                  f"The share of {w.of} mentions for {brand} fell to {cur:.0%} of {len(current)} in the last {human(w.window)}, "
+                  f"from {was:.0%} of {len(base)} over the {human(w.baseline)} before.",
+                  brand, current, {"share": round(cur, 4), "baseline_share": round(was, 4), "count": len(current),
+                                   "baseline_count": len(base)}, web_base_url)
+
+
+def _turned(rule, rows: list[dict], now: datetime, stances, web_base_url) -> list[Alert]:
+    from monitor.alerts.rules import is_known_author
+
+    w = rule.window
+    out = []
+    for r in rows:
+        if not (now - w.window < _at(r) <= now) or r.get("author_id") is None:
+            continue
+        if r.get("sentiment") != "negative" or (r.get("sentiment_p") or 0) < w.min_probability:
+            continue
+        if stances is None or not is_known_author(stances(r), "advocate", w.min_past, w.min_share):
+            continue
+        who = r.get("author") or "unknown"
+        out.append(_alert(rule, f"{rule.name}:turned:{r['author_id']}:{r['id']}", now,
+                          f"[{r['brand']}] {rule.name}: promoter {who} posted a negative mention",
+                          f"{who}, until now a promoter of {r['brand']}, posted a negative mention "
+                          f"({r['sentiment_p']:.0%}).", r["brand"], [r], {"author": who, "mention_id": r["id"]},
+                          web_base_url))
+    return out
+
+
+def _source_silent(rule, rows: list[dict], now: datetime, web_base_url) -> list[Alert]:
+    w = rule.window
+    by_source: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_source[r.get("source_key") or r["source"]].append(r)
+    out = []
+    for key, srs in sorted(by_source.items()):
+        last = srs[-1]
+        quiet = now - _at(last)
+        had = sum(1 for r in srs if now - w.after - w.baseline < _at(r) <= now - w.after)
+        if quiet < w.after or had < w.min_count:
+            continue
+        out.append(_alert(rule, f"{rule.name}:silent:{key}:{last['id']}", now,
+                          f"[{last['brand']}] {rule.name}: no mentions from {key} for {human(quiet)}",
+                          f"Source {key} has brought no mention for {human(quiet)} (it brought {had} in the {human(w.baseline)} "
+                          f"before); check its credentials, quota or query.", last["brand"], [],
+                          {"source": key, "last_mention_at": last["created_at"], "baseline_count": had}, web_base_url))
+    return out
