@@ -280,3 +280,23 @@ def m030_advocates_web(db: Database) -> None:
         CREATE INDEX mentions_created ON mentions (created_at);
         """
     )
+
+
+@migrations()
+def m030_advocates_indexes(db: Database) -> None:
+    """Indexes for the advocates list's sort orders and an author's newest mentions."""
+    run_script(
+        db,
+        """
+        CREATE INDEX author_stats_brand_reach ON author_stats (brand, reach);
+        CREATE INDEX author_stats_brand_mentions ON author_stats (brand, mentions);
+        CREATE INDEX author_stats_brand_last ON author_stats (brand, last_at);
+        CREATE INDEX author_stats_brand_promoters ON author_stats (brand, promoters);
+        CREATE INDEX author_stats_brand_detractors ON author_stats (brand, detractors);
+        CREATE INDEX author_stats_brand_flips ON author_stats (brand, flips);
+        CREATE INDEX author_stats_reach ON author_stats (reach);
+        CREATE INDEX author_stats_mentions ON author_stats (mentions);
+        CREATE INDEX author_stats_last ON author_stats (last_at);
+        CREATE INDEX mentions_author_created ON mentions (author_id, created_at);
+        """
+    )
