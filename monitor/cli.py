@@ -94,9 +94,13 @@ class App:
 
 
 def http_factory(settings: Settings):
-    from monitor.collect._http import HttpClient, HttpPolicy
+    """One factory (one per-host rate limiter) for every source of the process."""
+    from monitor.collect._http import HttpFactory, HttpPolicy, RateLimiter
 
-    return lambda: HttpClient(HttpPolicy(user_agent=settings.user_agent))
+    h = settings.http
+    return HttpFactory(HttpPolicy(user_agent=settings.user_agent, allow_networks=tuple(h.allow_networks),
+                                  max_bytes=h.max_bytes, deadline=h.deadline,
+                                  limiter=RateLimiter(h.per_host_interval)))
 
 
 def build_sources(settings: Settings, only: str | None = None) -> list:
@@ -105,11 +109,12 @@ def build_sources(settings: Settings, only: str | None = None) -> list:
 
     out = []
     now = lambda: datetime.now(UTC)  # noqa: E731
+    factory = http_factory(settings)
     for brand, ss in settings.source_jobs():
         key = source_key(brand.name, ss)
         if only and only not in (key, ss.type, ss.name):
             continue
-        source = build_source(brand, ss, http_factory=http_factory(settings), now=now)
+        source = build_source(brand, ss, http_factory=factory, now=now)
         out.append((source, Matcher(ss.terms or brand.terms), ss))
     if only and not out:
         known = ", ".join(source_key(b.name, s) for b, s in settings.source_jobs()) or "none"
@@ -176,8 +181,11 @@ def collect(app: App, only, once):
     store = app.store()
     if once:
         failed = 0
+        from monitor.health import health_check_for
+
         for source, matcher, ss in sources:
-            stats = pipeline.collect(store, source, matcher, max_pages=ss.max_pages)
+            stats = pipeline.collect(store, source, matcher, max_pages=ss.max_pages,
+                                     health=health_check_for(settings, source))
             click.echo(f"{source.key}: fetched {stats.fetched}, new {stats.new}, skipped {stats.skipped}"
                        + (f", errors: {'; '.join(stats.errors)}" if stats.errors else ""))
             failed += not stats.ok
@@ -338,6 +346,14 @@ def demo(app: App, database):
     counts = pipeline.deliver(store, {"console": ConsoleChannel()})
     click.echo(f"{counts['sent']} alert(s) delivered to the console. Explore: monitor -c <config> mentions, "
                f"or point 'database' in config.yaml at {settings.database_path}")
+
+
+# ------------------------------------------------------------- sources: status, preview, backfill
+from monitor.cli_sources import backfill, preview, status  # noqa: E402
+
+main.add_command(status)
+main.add_command(preview)
+main.add_command(backfill)
 
 
 @main.group()

@@ -79,7 +79,10 @@ class Daemon:
 
     def collect_job(self, source, matcher: Matcher, max_pages: int) -> None:
         try:
-            stats = pipeline.collect(self.store, source, matcher, max_pages=max_pages, should_stop=self.stopping.is_set)
+            from monitor.health import health_check_for
+
+            stats = pipeline.collect(self.store, source, matcher, max_pages=max_pages, should_stop=self.stopping.is_set,
+                                     health=health_check_for(self.settings, source))
         except Exception:  # isolation: one broken source never stops the others
             logger.exception("%s: collection failed", source.key)
             return

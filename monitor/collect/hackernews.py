@@ -14,16 +14,15 @@ cut short (max_pages, a crash, an outage) resumes where it stopped and never ski
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from monitor.collect._common import canonical_url, strip_html
 from monitor.errors import MalformedResponseError
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
@@ -33,18 +32,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://hn.algolia.com/api/v1"
 HITS_PER_PAGE = 100
 FIRST_RUN_LOOKBACK = timedelta(days=2)
-_TAG = re.compile(r"<[^>]+>")
-_PARA = re.compile(r"<p\s*/?>", re.IGNORECASE)
 
 
 def html_to_text(value: str | None) -> str:
     """HN comment HTML (<p>, <a>, <i>, <pre><code>, entities) -> plain text."""
-    if not value:
-        return ""
-    text = _PARA.sub("\n\n", value)
-    text = re.sub(r"<br\s*/?>", "\n", text, flags=re.IGNORECASE)
-    text = _TAG.sub("", text)
-    return html.unescape(text).strip()
+    return strip_html(value)
 
 
 class _Hit(BaseModel):
@@ -109,7 +101,7 @@ class HackerNewsSource:
             try:
                 hit = _Hit.model_validate(raw)
                 mention = self._to_mention(hit, raw)
-            except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed hit (%s)", self.key, type(exc).__name__)
                 continue
@@ -160,14 +152,20 @@ class HackerNewsSource:
             text=safe_text(text or title or ""),
             created_at=created,
             url=item_url,
-            canonical_url=(hit.url or None) if not is_comment else None,
+            canonical_url=canonical_url(hit.url) if not is_comment else None,
             author=author,
             extra={k: v for k, v in {"points": hit.points, "story_id": hit.story_id,
                                      "num_comments": hit.num_comments}.items() if v is not None},
         )
 
+    def cursor_since(self, query: str, since: datetime) -> str:
+        """Backfill: walk the window from ``since`` to now again (stored items are kept)."""
+        return json.dumps({"since": int(since.timestamp()), "upto": None, "top": None})
+
     def reach(self, handle: str) -> tuple[int, str] | None:
         """Author karma from ``GET /users/<name>``."""
+        if not getattr(self.settings, "fetch_karma", True):
+            return None
         data = self.http.get_json(f"{self.base_url}/users/{quote(handle, safe='')}")
         karma = data.get("karma") if isinstance(data, dict) else None
         if isinstance(karma, int) and not isinstance(karma, bool):

@@ -166,6 +166,12 @@ def m020_alert_delivery(db: Database) -> None:
 
 
 @migrations()
+def sources_m002_run_health(db: Database) -> None:
+    """source_runs: whether a run failed on credentials (the health check alerts at once)."""
+    run_script(db, "ALTER TABLE source_runs ADD COLUMN auth_failed INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
 def m030_advocates_web(db: Database) -> None:
     """Advocate aggregates (rebuilt from mentions + classifications), the web page's users,
     sessions, marks and label corrections, and user-confirmed links between handles."""
