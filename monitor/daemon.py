@@ -108,6 +108,7 @@ class Daemon:
                 if n:
                     logger.info("classified %d mention(s)", n)
                 self._deliver()
+                self.refresh_advocates()
             except MonitorError as exc:
                 logger.error("classification: %s", exc)
             except Exception:
@@ -120,6 +121,14 @@ class Daemon:
     def _deliver(self) -> None:
         with self._deliver_lock:
             pipeline.deliver(self.store, self.channels, policy=self.retry_policy)
+
+    def refresh_advocates(self) -> None:
+        from monitor import advocates
+
+        try:
+            advocates.refresh(self.store, self.settings.advocates)
+        except Exception:  # the figures wait for the next run; classification is unaffected
+            logger.exception("advocate refresh failed")
 
     def deliver_job(self) -> None:
         try:
