@@ -81,7 +81,7 @@ def preview(app, brand, source_name, limit, fmt):
     dropped = 0  # the brand's stored mentions its terms would no longer keep
     for row in app.store(readonly=True).iter_mention_texts():
         ident = (row["source"], row["url"] or row["text"][:200])
-        term = matcher.match(row["title"], row["text"])
+        term = matcher.match_mention(row["title"], row["text"], row["kind"])
         if row["brand"] == brand and term is None and row["matched_term"] != "*":
             dropped += 1
         if ident in seen:

@@ -73,7 +73,7 @@ def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
                 break
             kept = []
             for m in result.mentions:
-                term = matcher.match(m.title, m.text)
+                term = matcher.match_mention(m.title, m.text, m.kind)
                 if term is None and match_all:
                     term = "*"
                 if term is None:

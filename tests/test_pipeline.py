@@ -215,3 +215,13 @@ def test_any_text_and_any_term_never_raise(text, term):
 def test_regex_characters_in_terms_are_literal(term, filler):
     m = matcher([term], whole_word=False)
     assert (m.match(filler) is not None) == (re.search(re.escape(term), filler, re.IGNORECASE) is not None)
+
+
+def test_a_comment_counts_only_when_its_own_text_names_the_brand():
+    from monitor.config import Terms
+    from monitor.matching import Matcher
+
+    m = Matcher(Terms(include=["acme"]))
+    assert m.match_mention("Acme raises a Series B", "congrats to the team", "comment") is None
+    assert m.match_mention("Acme raises a Series B", "Acme support is great", "comment") == "acme"
+    assert m.match_mention("Acme raises a Series B", "story text", "story") == "acme"

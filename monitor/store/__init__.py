@@ -237,7 +237,7 @@ class Store:
         last = 0
         while True:
             rows = self.query(
-                "SELECT id, brand, source, source_key, title, text, url, created_at, matched_term FROM mentions "
+                "SELECT id, brand, source, source_key, kind, title, text, url, created_at, matched_term FROM mentions "
                 "WHERE id > ? ORDER BY id LIMIT ?", [last, batch])
             if not rows:
                 return
