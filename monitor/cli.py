@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,23 +94,30 @@ class App:
         return Store(self.settings.database_path, readonly=readonly)
 
 
-def http_factory(settings: Settings):
-    from monitor.collect._http import HttpClient, HttpPolicy
+def http_factory(settings: Settings, sleep=None):
+    """One factory (one per-host rate limiter) for every source of the process. ``sleep``:
+    how clients wait between retries (the daemon passes its stop event's wait)."""
+    from monitor.collect._http import HttpFactory, HttpPolicy, RateLimiter
 
-    return lambda: HttpClient(HttpPolicy(user_agent=settings.user_agent))
+    h = settings.http
+    extra = {"sleep": sleep} if sleep is not None else {}
+    return HttpFactory(HttpPolicy(user_agent=settings.user_agent, allow_networks=tuple(h.allow_networks),
+                                  max_bytes=h.max_bytes, deadline=h.deadline,
+                                  limiter=RateLimiter(h.per_host_interval), **extra))
 
 
-def build_sources(settings: Settings, only: str | None = None) -> list:
+def build_sources(settings: Settings, only: str | None = None, sleep=None) -> list:
     from monitor.collect import build_source, source_key
     from monitor.matching import Matcher
 
     out = []
     now = lambda: datetime.now(UTC)  # noqa: E731
+    factory = http_factory(settings, sleep)
     for brand, ss in settings.source_jobs():
         key = source_key(brand.name, ss)
         if only and only not in (key, ss.type, ss.name):
             continue
-        source = build_source(brand, ss, http_factory=http_factory(settings), now=now)
+        source = build_source(brand, ss, http_factory=factory, now=now)
         out.append((source, Matcher(ss.terms or brand.terms), ss))
     if only and not out:
         known = ", ".join(source_key(b.name, s) for b, s in settings.source_jobs()) or "none"
@@ -172,19 +180,29 @@ def check(app: App):
 def collect(app: App, only, once):
     """Fetch new mentions from the configured sources."""
     settings = app.settings
-    sources = build_sources(settings, only)
+    stopping = threading.Event()
+    sources = build_sources(settings, only, sleep=stopping.wait)
     store = app.store()
     if once:
         failed = 0
+        from monitor.health import health_check_for
+
         for source, matcher, ss in sources:
-            stats = pipeline.collect(store, source, matcher, max_pages=ss.max_pages)
+            stats = pipeline.collect(store, source, matcher, max_pages=ss.max_pages,
+                                     health=health_check_for(settings, source))
             click.echo(f"{source.key}: fetched {stats.fetched}, new {stats.new}, skipped {stats.skipped}"
                        + (f", errors: {'; '.join(stats.errors)}" if stats.errors else ""))
             failed += not stats.ok
         sys.exit(1 if failed == len(sources) and sources else 0)
-    from monitor.daemon import Daemon
+    from monitor.daemon import Daemon, InstanceLock
 
-    Daemon(settings, store, sources=sources, classifier_factory=lambda: None, channels={}, collect_only=True).run()
+    lock = InstanceLock(settings.database_path)  # one daemon per database, `run` or `collect`
+    lock.acquire()
+    try:
+        Daemon(settings, store, sources=sources, classifier_factory=lambda: None, channels={}, collect_only=True,
+               stopping=stopping).run()
+    finally:
+        lock.release()
 
 
 @main.command()
@@ -225,22 +243,24 @@ def classify(app: App, reclassify, limit):
 @click.option("--since", help="A duration (7d, 12h) or a date (2026-11-01).")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--model", "model_name", help="Show this model's classifications (name@version; default: the configured "
-              "model's, or the latest of any model when that cannot be told without loading it).")
+@click.option("--model", "model_name", help="Only this model's classifications (name@version); mentions it has not "
+              "classified show none.")
 @click.pass_obj
 def mentions(app: App, brand, source, sentiment, advocacy, since, limit, fmt, model_name):
-    """List stored mentions with their classification by the current model, newest first."""
+    """List stored mentions, newest first, with the current model's classification (an
+    earlier model's, marked *, where the current one has not classified a mention yet)."""
     from monitor.classify import current_model_name
 
     settings = app.settings
-    model_name = model_name or current_model_name(settings.classifier, settings.base_dir)
+    current = model_name or current_model_name(settings.classifier, settings.base_dir)
     rows = app.store().mentions(brand=brand, source=source, sentiment=sentiment, advocacy=advocacy,
-                                since=parse_since(since) if since else None, limit=limit, model=model_name)
-    print_rows(rows, fmt)
-    pending = sum(1 for r in rows if r.get("model") is None)
-    if model_name and pending:
-        click.echo(f"{pending} of these mention(s) are not classified by {model_name} yet (run: monitor classify)",
-                   err=True)
+                                since=parse_since(since) if since else None, limit=limit, model=current,
+                                strict=bool(model_name))
+    print_rows(rows, fmt, current_model=current)
+    other = sum(1 for r in rows if r.get("model") != current)
+    if fmt == "table" and current and other:
+        click.echo(f"{other} of these mention(s) are not classified by {current} yet"
+                   f"{' (* an earlier model)' if not model_name else ''}; run: monitor classify", err=True)
 
 
 def parse_since(value: str) -> datetime:
@@ -255,7 +275,7 @@ def parse_since(value: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def print_rows(rows: list[dict], fmt: str) -> None:
+def print_rows(rows: list[dict], fmt: str, current_model: str | None = None) -> None:
     if fmt == "json":
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False))
@@ -276,6 +296,8 @@ def print_rows(rows: list[dict], fmt: str) -> None:
         sent = f"{r['sentiment']} {r['sentiment_p']:.2f}" if r.get("sentiment_p") is not None else (r.get("sentiment") or "-")
         if r.get("uncertain"):
             sent += " ?"
+        if current_model and r.get("model") and r["model"] != current_model:
+            sent += " *"  # by an earlier model
         adv = f"{r['advocacy']} {r['advocacy_p']:.2f}" if r.get("advocacy_p") else (r.get("advocacy") or "-")
         text = (r.get("title") + ": " if r.get("title") and r.get("title") not in r["text"] else "") + r["text"]
         table.add_row(r["created_at"][:16].replace("T", " "), r["brand"], r["source"], r.get("author") or "-", sent,
@@ -295,9 +317,19 @@ def run(app: App):
     lock.acquire()
     try:
         store = app.store()
-        daemon = Daemon(settings, store, sources=build_sources(settings), classifier_factory=lambda: make_classifier(settings),
-                        channels=build_channels(settings))
+        stopping = threading.Event()
+        daemon = Daemon(settings, store, sources=build_sources(settings, sleep=stopping.wait),
+                        classifier_factory=lambda: make_classifier(settings), channels=build_channels(settings),
+                        stopping=stopping)
+        web = None
+        if settings.web.enabled:  # the page shares the daemon's writer store
+            from monitor.web import start_in_thread
+
+            web = start_in_thread(settings, store)
         daemon.run()
+        if web:
+            web[0].should_exit = True
+            web[1].join(timeout=10)
     finally:
         lock.release()
 
@@ -311,8 +343,7 @@ def demo(app: App, database):
     from monitor.config import Settings
     from monitor.store import Store
 
-    folder = Path(tempfile.mkdtemp(prefix="monitor-demo-"))
-    db_path = Path(database) if database else folder / "demo.db"
+    db_path = Path(database) if database else Path(tempfile.mkdtemp(prefix="monitor-demo-")) / "demo.db"
     base = Path(app.config_path).resolve().parent if Path(app.config_path).exists() else Path.cwd()
     classifier_cfg = {}
     if Path(app.config_path).exists():
@@ -347,6 +378,14 @@ def demo(app: App, database):
     counts = pipeline.deliver(store, {"console": ConsoleChannel()})
     click.echo(f"{counts['sent']} alert(s) delivered to the console. Explore: monitor -c <config> mentions, "
                f"or point 'database' in config.yaml at {settings.database_path}")
+
+
+# ------------------------------------------------------------- sources: status, preview, backfill
+from monitor.cli_sources import backfill, preview, status  # noqa: E402
+
+main.add_command(status)
+main.add_command(preview)
+main.add_command(backfill)
 
 
 @main.group()
@@ -603,3 +642,204 @@ def model_bench(app: App, texts_file, labels_file, count, pipeline_n, as_json, m
                        log=(lambda m: click.echo(m, err=True)) if as_json else click.echo)
     if as_json:
         click.echo(json.dumps(report))
+
+
+# ---------------------------------------------------------------- advocates, users, web
+
+ADVOCATE_COLUMNS = ["person_id", "brand", "source", "handle", "flag", "score", "advocate_score", "detractor_score",
+                    "stance", "mentions", "promoters", "passives", "detractors", "reach", "weeks_active", "flips",
+                    "last_flip", "last_flip_at", "first_at", "last_at", "sources", "marks", "reasons"]
+
+
+@main.group(invoke_without_command=True)
+@click.option("--brand")
+@click.option("--source", help="Source type of the author (e.g. hackernews).")
+@click.option("--flag", type=click.Choice(["advocate", "detractor"]), help="Only flagged authors.")
+@click.option("--detractors", is_flag=True, help="Rank by detractor score instead of advocate score.")
+@click.option("--search", "q", help="Substring of the handle.")
+@click.option("--mark", type=click.Choice(["contacted", "rewarded", "do_not_contact", "none"]))
+@click.option("--min-score", type=float)
+@click.option("--flipped", is_flag=True, help="Only authors who changed sides.")
+@click.option("--sort", type=click.Choice(["score", "mentions", "promoters", "detractors", "reach", "last", "handle",
+                                           "flips"]), default="score", show_default=True)
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--no-refresh", is_flag=True, help="Read the aggregates as they are (no write to the database).")
+@click.pass_context
+def advocates(ctx, brand, source, flag, detractors, q, mark, min_score, flipped, sort, limit, fmt, no_refresh):
+    """Authors ranked by advocate (or detractor) score, with the reasons for each score."""
+    if ctx.invoked_subcommand:
+        return
+    from monitor import advocates as adv
+    from monitor.web.views import Views
+
+    app: App = ctx.obj
+    settings = app.settings
+    if not no_refresh:
+        adv.refresh(app.store(), settings.advocates)
+    kind = "detractor" if detractors else "advocate"
+    rows = Views(app.store(readonly=True), settings).authors(kind, brand=brand, source=source, flag=flag, q=q, mark=mark,
+                                                             min_score=min_score, flipped=flipped, sort=sort, limit=limit)
+    for r in rows:
+        r["reasons"] = "; ".join(f"{c['name']} {c['fact']} +{c['points']}" for c in r["reasons"] if c["points"] > 0)
+        r["marks"] = " ".join(r["marks"])
+    rows = [{c: r.get(c) for c in ADVOCATE_COLUMNS} for r in rows]
+    if fmt != "table":
+        print_rows(rows, fmt)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for col in ("handle", "source", "brand", "score", "flag", "stance", "pro/pas/det", "reach", "last", "why"):
+        table.add_column(col, overflow="fold", max_width=60 if col == "why" else None)
+    for r in rows:
+        flip = f" (flipped {r['last_flip']})" if r["flips"] else ""
+        table.add_row(r["handle"], r["source"], r["brand"], f"{r['score']:.0f}", r["flag"] or "", r["stance"] + flip,
+                      f"{r['promoters']}/{r['passives']}/{r['detractors']}", "-" if r["reach"] is None else str(r["reach"]),
+                      r["last_at"][:10], r["reasons"])
+    Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@advocates.command("refresh")
+@click.option("--full", is_flag=True, help="Rebuild everything rather than what changed.")
+@click.pass_obj
+def advocates_refresh(app: App, full):
+    """Bring the advocate scores and the advocacy index up to date."""
+    from monitor import advocates as adv
+
+    t0 = time.monotonic()
+    r = adv.refresh(app.store(), app.settings.advocates, full=full)
+    click.echo(f"{'full' if r.full else 'incremental'} refresh with model {r.model or '(none yet)'}: "
+               f"{r.weeks} week group(s), {r.persons} person(s) in {time.monotonic() - t0:.1f}s")
+
+
+@advocates.command("index")
+@click.option("--brand")
+@click.option("--weeks", type=int, default=12, show_default=True)
+@click.option("--by", type=click.Choice(["week", "source"]), default="week", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+def advocates_index(app: App, brand, weeks, by, fmt):
+    """The advocacy index (NPS-style, -100..+100) per week or source, by signal and basis:
+    basis 'text' is the model's label, 'stars' the review ratings (5 promoter, 4 passive, 1-3 detractor)."""
+    from monitor import advocates as adv
+    from monitor.store import advocacy as sql
+
+    cfg = app.settings.advocates
+    rows = sql.weekly(app.store(readonly=True), brand, adv.since_week(weeks))
+    out = []
+    for b in sorted({r["brand"] for r in rows}):
+        brows = [r for r in rows if r["brand"] == b]
+        for signal, basis in (("relationship", "text"), ("transactional", "text"), ("transactional", "stars")):
+            series = adv.index_series(brows, cfg, basis=basis, signal=signal, key=lambda r: r[by])
+            for key, ix in series.items():
+                out.append({"brand": b, by: key, "signal": signal, "basis": basis, "index": ix["value"], "low": ix["low"],
+                            "high": ix["high"], "n": ix["n"], "promoters": ix["promoters"], "passives": ix["passives"],
+                            "detractors": ix["detractors"]})
+    if fmt == "table":
+        for r in out:
+            shown = f"{r['index']:+.0f} [{r['low']:+.0f}, {r['high']:+.0f}]" if r["index"] is not None else f"n<{cfg.index_min_sample}"
+            click.echo(f"{r['brand']:<16} {r[by]:<12} {r['signal']:<13} {r['basis']:<5} {shown:<18} n={r['n']}")
+        return
+    print_rows(out, fmt)
+
+
+@advocates.command("link")
+@click.argument("person")
+@click.argument("other")
+@click.option("--by", "user", default="cli", show_default=True, help="Who confirmed the link.")
+@click.pass_obj
+def advocates_link(app: App, person, other, user):
+    """Confirm that two handles (SOURCE:HANDLE each) are one person; their mentions then count together."""
+    from monitor import advocates as adv
+    from monitor.store import accounts
+
+    store = app.store()
+    ids = []
+    for ref in (person, other):
+        source, _, handle = ref.partition(":")
+        found = accounts.find_author(store, source, handle)
+        if found is None:
+            raise MonitorError(f"no author {handle!r} on source {source!r}")
+        ids.append(found)
+    accounts.link_authors(store, ids[0], ids[1], user)
+    adv.recompute_persons(store, app.settings.advocates, ids)
+    click.echo(f"linked {other} to {person}")
+
+
+@advocates.command("corrections")
+@click.option("--field", type=click.Choice(["advocacy", "sentiment"]), default="advocacy", show_default=True)
+@click.pass_obj
+def advocates_corrections(app: App, field):
+    """Label corrections made on the web page, as evaluation CSV (text,label,...) on stdout."""
+    from monitor.store import accounts
+
+    rows = [{"text": pipeline.mention_text(r), "label": r["label"], "field": r["field"], "mention_id": r["mention_id"],
+             "model_label": r["model_label"], "model": r["model"]}
+            for r in accounts.corrections(app.store(readonly=True), field)]
+    w = csv.DictWriter(sys.stdout, fieldnames=["text", "label", "field", "mention_id", "model_label", "model"])
+    w.writeheader()
+    w.writerows(rows)
+
+
+@main.group()
+def users():
+    """Accounts for the web page."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (for scripts).")
+@click.option("--replace", is_flag=True, help="Set a new password for an existing user (logs them out).")
+@click.pass_obj
+def users_add(app: App, username, password_stdin, replace):
+    """Create a user (asks for the password twice)."""
+    from monitor.store import accounts
+    from monitor.web.security import hash_password
+
+    if not username.strip() or len(username) > 100:
+        raise MonitorError("the user name must be 1 to 100 characters")
+    store = app.store()
+    if accounts.user_exists(store, username) and not replace:
+        raise MonitorError(f"user {username!r} exists (use --replace to set a new password)")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise MonitorError("the password must have at least 10 characters")
+    accounts.add_user(store, username, hash_password(password), replace=replace)
+    click.echo(f"user {username!r} {'updated' if replace else 'created'}")
+
+
+@users.command("list")
+@click.pass_obj
+def users_list(app: App):
+    from monitor.store import accounts
+
+    for u in accounts.list_users(app.store()):
+        click.echo("\t".join([u["username"], f"created {u['created_at']}"] + (["disabled"] if u["disabled"] else [])))
+
+
+@users.command("disable")
+@click.argument("username")
+@click.pass_obj
+def users_disable(app: App, username):
+    """Disable a user and end their sessions."""
+    from monitor.store import accounts
+
+    if not accounts.disable_user(app.store(), username):
+        raise MonitorError(f"no user {username!r}")
+    click.echo(f"user {username!r} disabled")
+
+
+@main.command()
+@click.option("--host", help="Default: web.host in config (127.0.0.1).")
+@click.option("--port", type=int, help="Default: web.port in config (8470).")
+@click.pass_obj
+def serve(app: App, host, port):
+    """Serve the web page for marketing teams (log in with a user from `monitor users add`)."""
+    from monitor.web import serve as run_server
+
+    run_server(app.settings, host=host, port=port)

@@ -98,6 +98,7 @@ class SourceBase(Strict):
     terms: Terms | None = None  # per-source override of the brand's terms
     enabled: bool = True
     max_pages: int = Field(default=5, ge=1, le=1000)
+    match_all: bool = False  # keep every item, not only those matching the terms (e.g. the brand's own feed)
 
     @field_validator("base_url")
     @classmethod
@@ -119,7 +120,132 @@ class DemoSettings(SourceBase):
     type: Literal["demo"]
 
 
-SourceSettings = Annotated[HackerNewsSettings | DemoSettings, Field(discriminator="type")]
+class RedditSettings(SourceBase):
+    """Reddit through PRAW, read-only (script app: client id and secret, no password).
+    ``base_url`` replaces both www.reddit.com and oauth.reddit.com (a local replay)."""
+
+    type: Literal["reddit"]
+    client_id: Secret
+    client_secret: Secret
+    # default: the global user_agent; Reddit wants "<platform>:<app>:<version> (by u/<name>)"
+    user_agent: str | None = None
+    subreddits: list[str] = []  # empty: search all of Reddit
+    search: bool = True  # keyword search of submissions (Reddit has no comment search)
+    watch: list[Literal["submissions", "comments"]] = []  # new items in `subreddits`, filtered locally
+    time_filter: Literal["hour", "day", "week", "month", "year", "all"] = "week"
+    limit: int = Field(default=250, ge=1, le=1000)  # items per query and run
+    fetch_karma: bool = True
+
+    @model_validator(mode="after")
+    def _watch_needs_subreddits(self) -> RedditSettings:
+        if self.watch and not self.subreddits:
+            raise ValueError("watch needs subreddits: the whole of Reddit is too fast to follow")
+        return self
+
+
+class FeedSettings(SourceBase):
+    """RSS/Atom. ``preset`` builds the URLs from the brand's terms (google_news,
+    reddit_search) or cleans entries (google_alerts: feed URLs from your Google account)."""
+
+    type: Literal["feed"]
+    preset: Literal["generic", "google_alerts", "google_news", "reddit_search"] = "generic"
+    urls: list[str] = []
+    language: str = "en-US"  # google_news: hl
+    country: str = "US"  # google_news: gl
+    subreddits: list[str] = []  # reddit_search: search only these
+    max_entries: int = Field(default=500, ge=1, le=10_000)
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if not re.match(r"^https?://[^\s/]+", u):
+                raise ValueError(f"{u!r} is not an http:// or https:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _urls_for_generic(self) -> FeedSettings:
+        if self.preset in ("generic", "google_alerts") and not self.urls:
+            raise ValueError(f"preset {self.preset} needs urls")
+        return self
+
+
+class AppStoreSettings(SourceBase):
+    """Apple App Store customer reviews (the public JSON feed), per app and country."""
+
+    type: Literal["appstore"]
+    app_ids: list[int] = Field(min_length=1)
+    countries: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = ["us"]
+    match_all: bool = True  # reviews of the brand's own app are about the brand
+
+
+class BlueskySettings(SourceBase):
+    """Bluesky post search (needs an account and an app password since Jan 2025)."""
+
+    type: Literal["bluesky"]
+    handle: str
+    app_password: Secret
+    fetch_followers: bool = True
+
+
+class MastodonSettings(SourceBase):
+    """Mastodon hashtag timelines (no login, where the instance allows it) and, with a
+    token, status search (where the instance offers full-text search)."""
+
+    type: Literal["mastodon"]
+    instance: str = "https://mastodon.social"
+    hashtags: list[str] = []  # default: the brand's include terms without spaces
+    search: bool = False
+    token: Secret | None = None
+
+    @field_validator("instance")
+    @classmethod
+    def _instance_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("instance must be an http:// or https:// URL")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _search_needs_token(self) -> MastodonSettings:
+        if self.search and self.token is None:
+            raise ValueError("search needs a token (status search requires login)")
+        return self
+
+
+SourceSettings = Annotated[
+    HackerNewsSettings | DemoSettings | RedditSettings | FeedSettings | AppStoreSettings | BlueskySettings
+    | MastodonSettings,
+    Field(discriminator="type"),
+]
+
+
+class HttpSettings(Strict):
+    """The HTTP client every source shares (collect/_http.py)."""
+
+    allow_networks: list[str] = []  # non-public networks sources may reach, e.g. 10.0.0.0/8 for an internal mirror
+    per_host_interval: float = Field(default=1.0, ge=0.0, le=3600.0)  # seconds between requests to one host
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    deadline: float = Field(default=30.0, gt=0)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for n in v:
+            ipaddress.ip_network(n, strict=False)  # ValueError -> a config problem
+        return v
+
+
+class HealthSettings(Strict):
+    """When a source counts as broken (monitor status; a `source-health` alert)."""
+
+    max_failures: int = Field(default=3, ge=1)  # consecutive failed runs
+    zero_runs: int = Field(default=3, ge=1)  # consecutive empty runs, when the baseline had results
+    baseline_runs: int = Field(default=20, ge=2)  # runs before the empty streak forming the baseline
+    baseline_nonzero: float = Field(default=0.8, gt=0.0, le=1.0)  # share of baseline runs with results
+    channels: list[str] = []  # where `source-health` alerts go; empty: every configured channel
+    severity: Literal["info", "warning", "critical"] = "critical"
 
 
 class Brand(Strict):
@@ -395,6 +521,49 @@ class AlertSettings(Strict):
                 for r in self.rules}
 
 
+# ------------------------------------------------------------------------- advocates
+
+
+class AdvocateWeights(Strict):
+    """Weights of the advocate/detractor score components (the score is their weighted
+    mean, 0-100)."""
+
+    stance: float = Field(default=40, ge=0)  # share of the author's classified mentions with that stance
+    volume: float = Field(default=20, ge=0)  # how many such mentions (log scale, saturating at volume_cap)
+    reach: float = Field(default=15, ge=0)  # followers/karma (log scale, saturating at reach_cap)
+    recency: float = Field(default=15, ge=0)  # how recent the latest such mention is (half-life)
+    consistency: float = Field(default=10, ge=0)  # share of active weeks with that stance
+
+
+class AdvocateSettings(Strict):
+    advocate_min_score: float = Field(default=50, ge=0, le=100)
+    advocate_min_mentions: int = Field(default=2, ge=1)
+    detractor_min_score: float = Field(default=50, ge=0, le=100)
+    detractor_min_mentions: int = Field(default=1, ge=1)
+    weights: AdvocateWeights = AdvocateWeights()
+    volume_cap: int = Field(default=10, ge=1)
+    reach_cap: int = Field(default=100_000, ge=10)
+    recency_half_life: Duration = timedelta(days=60)
+    # advocacy index: below this many classified mentions a week shows "n<min", not a number
+    index_min_sample: int = Field(default=30, ge=1)
+    index_confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    # classifications of this model are read; default: the model of the newest classification
+    model: str | None = None
+
+
+class WebSettings(Strict):
+    """The browse page: ``monitor serve``, or inside ``monitor run`` when enabled."""
+
+    enabled: bool = False  # also serve from ``monitor run``
+    host: str = "127.0.0.1"
+    port: int = Field(default=8470, ge=1, le=65535)
+    # Host header allow-list (DNS rebinding): add the reverse proxy's public name
+    allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
+    secure_cookies: bool = False  # true behind https; false for plain-http localhost
+    session_lifetime: Duration = timedelta(hours=12)
+    public_url: str | None = None  # e.g. https://monitor.example.com, for links in alerts
+
+
 # --------------------------------------------------------------------------- top level
 
 
@@ -406,6 +575,10 @@ class Settings(Strict):
     classifier: ClassifierSettings = ClassifierSettings()
     classify_every: Duration = timedelta(minutes=1)
     alerts: AlertSettings = AlertSettings()
+    http: HttpSettings = HttpSettings()
+    health: HealthSettings = HealthSettings()
+    advocates: AdvocateSettings = AdvocateSettings()
+    web: WebSettings = WebSettings()
     # set by the loader: the folder relative paths are resolved against
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -419,6 +592,9 @@ class Settings(Strict):
             for b in rule.when.brands:
                 if b not in names:
                     raise ValueError(f"alert rule {rule.name!r} names unknown brand {b!r}")
+        for ch in self.health.channels:
+            if ch not in self.alerts.channels:
+                raise ValueError(f"health.channels: unknown channel {ch!r}")
         return self
 
     def path(self, value: str) -> Path:

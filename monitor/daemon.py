@@ -48,7 +48,8 @@ class InstanceLock:
 
 class Daemon:
     def __init__(self, settings, store: Store, *, sources: list, classifier_factory: Callable, channels: dict,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC), collect_only: bool = False) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), collect_only: bool = False,
+                 stopping: threading.Event | None = None) -> None:
         self.collect_only = collect_only
         self.settings = settings
         self.store = store
@@ -57,7 +58,8 @@ class Daemon:
         self._classifier = None
         self.channels = channels
         self.now = now
-        self.stopping = threading.Event()
+        # set on SIGTERM/SIGINT; sources built with ``sleep=stopping.wait`` cut their back-off short
+        self.stopping = stopping or threading.Event()
         self._pipeline_lock = threading.Lock()
         self._more = threading.Event()  # new mentions stored since the classify job last looked
         self._deliver_lock = threading.Lock()  # one sender at a time: no double send of a due row
@@ -79,7 +81,10 @@ class Daemon:
 
     def collect_job(self, source, matcher: Matcher, max_pages: int) -> None:
         try:
-            stats = pipeline.collect(self.store, source, matcher, max_pages=max_pages, should_stop=self.stopping.is_set)
+            from monitor.health import health_check_for
+
+            stats = pipeline.collect(self.store, source, matcher, max_pages=max_pages, should_stop=self.stopping.is_set,
+                                     health=health_check_for(self.settings, source))
         except Exception:  # isolation: one broken source never stops the others
             logger.exception("%s: collection failed", source.key)
             return
@@ -98,10 +103,12 @@ class Daemon:
                 if self._classifier is None:
                     self._classifier = self.classifier_factory()
                     logger.info("classifier %s loaded", self._classifier.name)
-                n = pipeline.classify_pending(self.store, self._classifier, engine=self.engine)
+                n = pipeline.classify_pending(self.store, self._classifier, engine=self.engine,
+                                               should_stop=self.stopping.is_set)
                 if n:
                     logger.info("classified %d mention(s)", n)
                 self._deliver()
+                self.refresh_advocates()
             except MonitorError as exc:
                 logger.error("classification: %s", exc)
             except Exception:
@@ -114,6 +121,14 @@ class Daemon:
     def _deliver(self) -> None:
         with self._deliver_lock:
             pipeline.deliver(self.store, self.channels, policy=self.retry_policy)
+
+    def refresh_advocates(self) -> None:
+        from monitor import advocates
+
+        try:
+            advocates.refresh(self.store, self.settings.advocates)
+        except Exception:  # the figures wait for the next run; classification is unaffected
+            logger.exception("advocate refresh failed")
 
     def deliver_job(self) -> None:
         try:

@@ -33,9 +33,14 @@ class StoreError(MonitorError):
 
 
 class SourceError(MonitorError):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    """``status``/``detail``: the HTTP status and the start of the error body, when any."""
+
+    def __init__(self, message: str, retry_after: float | None = None, *, status: int | None = None,
+                 detail: str | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
+        self.detail = detail
 
 
 class SourceAuthError(SourceError):

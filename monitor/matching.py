@@ -42,6 +42,11 @@ class Matcher:
                 return term.strip('"')
         return None
 
+    def match_mention(self, title: str | None, text: str | None, kind: str | None = None) -> str | None:
+        """Like ``match``, but a comment's title is its parent story's: a comment counts
+        only when its own text names the brand."""
+        return self.match(text) if kind == "comment" else self.match(title, text)
+
     def queries(self) -> list[str]:
         """The API search strings: one per include term (quoted phrases kept quoted)."""
         return list(self.terms.include)

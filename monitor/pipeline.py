@@ -40,9 +40,15 @@ class RunStats:
 
 
 def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
-            should_stop: Callable[[], bool] = lambda: False) -> RunStats:
-    """Fetch every query of one source, page by page; each page and its cursor commit together."""
+            should_stop: Callable[[], bool] = lambda: False, health=None,
+            on_page: Callable[[str, FetchResult, int], None] | None = None) -> RunStats:
+    """Fetch every query of one source, page by page; each page and its cursor commit together.
+
+    ``health`` (a health.HealthCheck): assess the source after the run and store a
+    source-health alert when it is broken. ``on_page(query, result, new)``: progress.
+    """
     stats = RunStats(source.key)
+    match_all = bool(getattr(source, "match_all", False))
     started = store.now()
     new_ids: list[int] = []
     for query in source.queries():
@@ -61,9 +67,15 @@ def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
                 stats.errors.append(str(exc))
                 logger.error("%s: query %r: %s", source.key, query, exc)
                 break
+            except Exception as exc:  # a source bug or an unforeseen response: counted in health, never fatal
+                stats.errors.append(f"unexpected {type(exc).__name__}")
+                logger.exception("%s: query %r failed unexpectedly", source.key, query)
+                break
             kept = []
             for m in result.mentions:
-                term = matcher.match(m.title, m.text)
+                term = matcher.match_mention(m.title, m.text, m.kind)
+                if term is None and match_all:
+                    term = "*"
                 if term is None:
                     stats.filtered += 1
                 else:
@@ -73,6 +85,8 @@ def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
             ids = store.save_batch(source.key, query, FetchResult(kept, result.cursor, result.done, result.skipped))
             stats.new += len(ids)
             new_ids += ids
+            if on_page is not None:
+                on_page(query, result, len(ids))
             cursor = result.cursor
             if result.done:
                 break
@@ -80,7 +94,11 @@ def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
             break
     _enrich_reach(store, source, new_ids)
     store.record_run(source.key, started, fetched=stats.fetched, new=stats.new, skipped=stats.skipped,
-                     error="; ".join(stats.errors) or None)
+                     error="; ".join(stats.errors) or None, auth_failed=stats.auth_failed)
+    if health is not None:
+        from monitor.health import check
+
+        check(store, source.key, health)
     logger.info("%s: fetched %d, new %d, filtered %d, skipped %d%s", source.key, stats.fetched, stats.new,
                 stats.filtered, stats.skipped, f", errors: {len(stats.errors)}" if stats.errors else "")
     return stats
@@ -109,7 +127,8 @@ def mention_text(row: dict) -> str:
 
 def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str, list[str]] | None = None, *,
                      batch_size: int = 256, limit: int | None = None,
-                     progress: Callable[[int], None] | None = None, engine=None) -> int:
+                     progress: Callable[[int], None] | None = None, engine=None,
+                     should_stop: Callable[[], bool] = lambda: False) -> int:
     """Classify every mention the current model has not seen; store each batch together
     with the alerts it triggers (``engine``, or one built from ``rules``). Returns the number classified.
 
@@ -121,7 +140,7 @@ def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str,
     if engine is None and rules:
         engine = AlertEngine(rules, store, channels_for=channels_for or {})
     done = 0
-    while limit is None or done < limit:
+    while (limit is None or done < limit) and not should_stop():  # each batch commits alone: stop between them
         rows = store.unclassified(classifier.name, batch_size if limit is None else min(batch_size, limit - done))
         if not rows:
             break

@@ -90,7 +90,10 @@ class ConsoleChannel(_Base):
 def _http_client(timeout: float):
     from monitor.collect._http import HttpClient, HttpPolicy
 
-    return HttpClient(HttpPolicy(connect_timeout=min(5.0, timeout), read_timeout=timeout, retries=0)).client
+    # guard=False: alert receivers are written by the operator and are often internal (a chat
+    # server on the LAN); the SSRF guard is for the URLs sources fetch.
+    return HttpClient(HttpPolicy(connect_timeout=min(5.0, timeout), read_timeout=timeout, retries=0,
+                                 guard=False)).client
 
 
 class WebhookChannel(_Base):

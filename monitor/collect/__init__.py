@@ -1,4 +1,4 @@
-"""Sources: the outside world -> Mention. One module per source; ``SOURCES`` maps a
+"""Sources: the outside world -> Mention. One module per source; ``REGISTRY`` maps a
 config ``type`` to its class.
 
 Contract (every source passes tests/test_source_contract.py):
@@ -10,6 +10,12 @@ Contract (every source passes tests/test_source_contract.py):
   after this page, ``done`` when nothing more is waiting, and ``skipped`` for raw
   items that were malformed (logged and counted, never fatal to the page).
 * ``reach(handle)`` (optional) looks up an author's reach when the page did not carry it.
+* ``cursor_since(query, when)`` (optional) returns a cursor that makes the next fetch
+  start at ``when`` (``monitor backfill``); None when the source cannot go back.
+* ``match_all`` (optional, default False): every item is about the brand (its own app's
+  reviews, its own blog); the pipeline then keeps items that do not name a term.
+* ``canonical_url`` is set only for mentions that are a web page's story (see
+  collect/_common.py); the store links copies of one story with ``duplicate_of``.
 """
 
 from __future__ import annotations
@@ -33,11 +39,26 @@ def source_key(brand: str, settings: Any) -> str:
     return f"{brand}:{settings.name or settings.type}"
 
 
+# Config ``type`` -> "module:class". Imported on demand: PRAW and feedparser load only
+# when a source of theirs is configured.
+REGISTRY: dict[str, str] = {
+    "hackernews": "monitor.collect.hackernews:HackerNewsSource",
+    "demo": "monitor.collect.demo:DemoSource",
+    "reddit": "monitor.collect.reddit:RedditSource",
+    "feed": "monitor.collect.feeds:FeedSource",
+    "appstore": "monitor.collect.appstore:AppStoreReviewsSource",
+    "bluesky": "monitor.collect.bluesky:BlueskySource",
+    "mastodon": "monitor.collect.mastodon:MastodonSource",
+}
+
+
+def source_class(type_name: str) -> type:
+    import importlib
+
+    module, cls = REGISTRY[type_name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
 def build_source(brand, settings, *, http_factory, now) -> Source:
     """Make the source for one (brand, source settings) pair of the config."""
-    from monitor.collect.demo import DemoSource
-    from monitor.collect.hackernews import HackerNewsSource
-
-    registry = {"hackernews": HackerNewsSource, "demo": DemoSource}
-    cls = registry[settings.type]
-    return cls(brand=brand, settings=settings, http_factory=http_factory, now=now)
+    return source_class(settings.type)(brand=brand, settings=settings, http_factory=http_factory, now=now)

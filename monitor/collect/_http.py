@@ -1,26 +1,186 @@
 """The one place that makes HTTP clients: timeouts, a total deadline per request, a
 response size cap, retries with back-off that respect Retry-After, a User-Agent that
-names the project, and secret-free logging (URLs are logged without query strings)."""
+names the project, secret-free logging (URLs are logged without query strings), a
+per-host rate limiter, redirects followed by hand (at most ``max_redirects``), and an
+SSRF guard.
+
+SSRF guard: every TCP connection the client opens goes through ``GuardedBackend``,
+which resolves the host itself, refuses the connection when any resolved address is
+not public (private, loopback, link-local, CGNAT, reserved, multicast, v4-mapped
+forms of those) unless it lies in ``allow_networks``, and connects to the address it
+checked (no second lookup: DNS rebinding cannot slip in). Each redirect hop opens
+its own connection, so it is checked again.
+"""
 
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import json
 import logging
 import random
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpcore
 import httpx
 
-from monitor.errors import MalformedResponseError, SourceAuthError, SourceError
+from monitor.errors import BlockedAddressError, MalformedResponseError, SourceAuthError, SourceError
 
 logger = logging.getLogger(__name__)
 
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+REDIRECTS = {301, 302, 303, 307, 308}
+Resolver = Callable[[str, int], list[str]]
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (the FQDN form, so search domains do not apply).
+    Numeric forms such as ``2130706433`` or ``0x7f.1`` resolve to the address they spell."""
+    name = host if _is_ip(host) or _is_numeric(host) or host.endswith(".") else host + "."
+    infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def _is_numeric(host: str) -> bool:
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return True
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_ALSO_BLOCKED = [ipaddress.ip_network(n) for n in ("192.0.0.0/24", "198.18.0.0/15", "100.64.0.0/10", "0.0.0.0/8")]
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routable unicast address (and not one of the special ranges Sentry's
+    SSRF guard blocks); v4 addresses embedded in v6 forms are judged as v4."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if mapped is None and ip in _NAT64:
+            mapped = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if mapped is not None:
+            return is_public(mapped)
+    if any(ip in net for net in _ALSO_BLOCKED if net.version == ip.version):
+        return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_loopback)
+
+
+def literal_address(host: str) -> str | None:
+    """The address a host name spells literally (``10.0.0.1``, ``[::1]``, ``2130706433``,
+    ``0x7f.1``), or None for a real name."""
+    bare = host.strip("[]")
+    if _is_ip(bare):
+        return bare
+    if _is_numeric(bare):
+        return socket.inet_ntoa(socket.inet_aton(bare))
+    return None
+
+
+class NetworkGuard:
+    """Decides which addresses a client may connect to. ``allow`` lists networks (CIDR)
+    or single addresses that are allowed although not public, e.g. a local mirror."""
+
+    def __init__(self, allow: Iterable[str] = (), resolve: Resolver | None = None) -> None:
+        self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
+        self.resolve = resolve or system_resolve
+
+    def allowed(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        return is_public(ip) or any(ip in net for net in self.allow if net.version == ip.version)
+
+    def check(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to; BlockedAddressError if any of them is forbidden."""
+        literal = literal_address(host)
+        try:
+            addresses = [literal] if literal else self.resolve(host, port)
+        except OSError as exc:
+            raise SourceError(f"{host}: cannot resolve ({exc.__class__.__name__})") from None
+        if not addresses:
+            raise SourceError(f"{host}: resolves to no address")
+        blocked = [a for a in addresses if not self.allowed(a)]
+        if blocked:
+            raise BlockedAddressError(
+                f"{host} resolves to {', '.join(blocked)}, a non-public address; "
+                "add it to http.allow_networks in config.yaml if this is intended")
+        return addresses
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """httpcore network backend that connects only to addresses the guard accepts."""
+
+    def __init__(self, guard: NetworkGuard) -> None:
+        self.guard = guard
+        self.inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        last: Exception | None = None
+        for address in self.guard.check(host, port):
+            try:
+                return self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:  # try the next checked address
+                last = exc
+        raise last or httpcore.ConnectError(f"cannot connect to {host}")
+
+    def connect_unix_socket(self, *args, **kwargs):  # pragma: no cover - never configured
+        raise BlockedAddressError("unix sockets are not allowed")
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """The default transport with its connection pool built on ``GuardedBackend``; no
+    environment proxies (they would bypass the guard)."""
+
+    def __init__(self, guard: NetworkGuard) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=20, max_keepalive_connections=10, keepalive_expiry=5.0,
+            network_backend=GuardedBackend(guard),
+        )
+
+
+class RateLimiter:
+    """At most one request per ``interval`` seconds to each host, shared by every client
+    of the process (one instance is passed to each). Thread-safe."""
+
+    def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.sleep = sleep
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, host: str) -> float:
+        """Block until ``host`` may be called; returns the seconds waited."""
+        if self.interval <= 0:
+            return 0.0
+        with self._lock:
+            now = self.clock()
+            at = max(now, self._next.get(host, now))
+            self._next[host] = at + self.interval
+        delay = at - now
+        if delay > 0:
+            self.sleep(delay)
+        return delay
 
 
 @dataclass
@@ -34,7 +194,15 @@ class HttpPolicy:
     backoff_max: float = 60.0
     max_retry_after: float = 300.0  # longer than this: give up now, the next scheduled run retries
     user_agent: str = "monitor/0.1 (self-hosted brand monitor)"
+    max_redirects: int = 5
+    guard: bool = True  # SSRF guard on every connection (see the module docstring)
+    allow_networks: tuple[str, ...] = ()  # non-public networks the guard lets through
+    resolve: Resolver | None = field(default=None, repr=False)  # tests inject a fake resolver
+    limiter: RateLimiter | None = field(default=None, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def network_guard(self) -> NetworkGuard:
+        return NetworkGuard(self.allow_networks, self.resolve)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -68,6 +236,8 @@ class HttpClient:
                  headers: dict[str, str] | None = None) -> None:
         self.policy = policy or HttpPolicy()
         p = self.policy
+        if transport is None and p.guard:
+            transport = GuardedTransport(p.network_guard())
         self.client = httpx.Client(
             timeout=httpx.Timeout(p.read_timeout, connect=p.connect_timeout),
             headers={"User-Agent": p.user_agent, "Accept": "application/json", **(headers or {})},
@@ -86,7 +256,16 @@ class HttpClient:
         try:
             return json.loads(body)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge ints, deep nesting, bad UTF-8
-            raise MalformedResponseError(f"{safe_url(url)}: response is not valid JSON ({type(exc).__name__})") from None
+            raise MalformedResponseError(
+                f"{safe_url(url)}: response is not valid JSON ({type(exc).__name__})") from None
+
+    def post_json(self, url: str, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        body = self._request("POST", url, json=payload, headers=headers)
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise MalformedResponseError(
+                f"{safe_url(url)}: response is not valid JSON ({type(exc).__name__})") from None
 
     def _request(self, method: str, url: str, **kwargs: Any) -> bytes:
         p = self.policy
@@ -94,7 +273,7 @@ class HttpClient:
         while True:
             attempt += 1
             try:
-                status, headers, body = self._once(method, url, **kwargs)
+                status, headers, body = self._follow(method, url, **kwargs)
             except (httpx.TimeoutException, httpx.TransportError, _DeadlineExceeded) as exc:
                 if attempt > p.retries:
                     raise SourceError(f"{safe_url(url)}: {describe(exc)} after {attempt} attempts") from None
@@ -105,7 +284,8 @@ class HttpClient:
             if 200 <= status < 300:
                 return body
             if status in (401, 403):
-                raise SourceAuthError(f"{safe_url(url)}: HTTP {status}: credentials refused or missing")
+                raise SourceAuthError(f"{safe_url(url)}: HTTP {status}: credentials refused or missing",
+                                      status=status, detail=_detail(body))
             if status in RETRYABLE:
                 retry_after = parse_retry_after(headers.get("retry-after"))
                 if attempt > p.retries or (retry_after is not None and retry_after > p.max_retry_after):
@@ -114,19 +294,43 @@ class HttpClient:
                 logger.warning("%s: HTTP %d; retrying in %.1fs", safe_url(url), status, delay)
                 p.sleep(delay)
                 continue
-            raise SourceError(f"{safe_url(url)}: HTTP {status}")
+            raise SourceError(f"{safe_url(url)}: HTTP {status}", status=status, detail=_detail(body))
 
     def _backoff(self, attempt: int) -> float:
         p = self.policy
         return min(p.backoff_max, p.backoff_base * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)  # noqa: S311
 
-    def _once(self, method: str, url: str, **kwargs: Any) -> tuple[int, httpx.Headers, bytes]:
+    def _follow(self, method: str, url: str, **kwargs: Any) -> tuple[int, httpx.Headers, bytes]:
+        """One request and its redirects, each hop a fresh (guarded) connection."""
+        current = httpx.URL(url)
+        for _hop in range(self.policy.max_redirects + 1):
+            status, headers, body = self._once(method, current, **kwargs)
+            location = headers.get("location")
+            if status not in REDIRECTS or not location:
+                return status, headers, body
+            nxt = current.join(location)
+            if nxt.scheme not in ("http", "https"):
+                raise BlockedAddressError(f"{safe_url(current)}: redirect to a {nxt.scheme!r} URL refused")
+            logger.debug("%s: HTTP %d redirect to %s", safe_url(current), status, safe_url(nxt))
+            if (nxt.scheme, nxt.host, nxt.port) != (current.scheme, current.host, current.port):
+                kwargs.pop("headers", None)  # never carry credentials to another origin
+            kwargs.pop("params", None)  # the Location carries its own query
+            if status == 303 or (status in (301, 302) and method == "POST"):
+                method = "GET"
+                kwargs.pop("json", None)
+            current = nxt
+        raise SourceError(f"{safe_url(url)}: more than {self.policy.max_redirects} redirects")
+
+    def _once(self, method: str, url: httpx.URL | str, **kwargs: Any) -> tuple[int, httpx.Headers, bytes]:
         p = self.policy
+        if p.limiter is not None:
+            p.limiter.wait(httpx.URL(str(url)).host)
         started = time.monotonic()
         with self.client.stream(method, url, **kwargs) as response:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > p.max_bytes:
-                raise MalformedResponseError(f"{safe_url(url)}: response of {declared} bytes is over the {p.max_bytes} cap")
+                raise MalformedResponseError(
+                    f"{safe_url(url)}: response of {declared} bytes is over the {p.max_bytes} cap")
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
@@ -142,7 +346,68 @@ class _DeadlineExceeded(Exception):
     pass
 
 
+def _detail(body: bytes) -> str:
+    """The start of an error body, for matching API error codes (never logged whole)."""
+    return body[:300].decode("utf-8", "replace")
+
+
 def describe(exc: BaseException) -> str:
     name = type(exc).__name__
     text = str(exc)
     return f"{name}: {text}" if text else name
+
+
+def requests_session(policy: HttpPolicy | None = None):
+    """A ``requests.Session`` for libraries built on requests (PRAW): the same size cap,
+    total deadline and rate limiter as HttpClient, no redirects, and the SSRF guard
+    checked before each request (requests resolves again when it connects: a weaker
+    guard than HttpClient's, acceptable for Reddit's fixed hosts and a configured mirror)."""
+    import requests
+
+    p = policy or HttpPolicy()
+    guard = p.network_guard() if p.guard else None
+
+    class CappedSession(requests.Session):
+        def request(self, method, url, **kwargs):  # noqa: ANN001 - requests' signature
+            target = httpx.URL(str(url))
+            if guard is not None:
+                guard.check(target.host, target.port or (443 if target.scheme == "https" else 80))
+            if p.limiter is not None:
+                p.limiter.wait(target.host)
+            kwargs["allow_redirects"] = False
+            kwargs["stream"] = True
+            kwargs.setdefault("timeout", (p.connect_timeout, p.read_timeout))
+            response = super().request(method, url, **kwargs)
+            started, size, chunks = time.monotonic(), 0, []
+            try:
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > p.max_bytes:
+                    raise MalformedResponseError(f"{safe_url(url)}: response of {declared} bytes is over the cap")
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > p.max_bytes:
+                        raise MalformedResponseError(f"{safe_url(url)}: response is over the {p.max_bytes} byte cap")
+                    if time.monotonic() - started > p.deadline:
+                        raise MalformedResponseError(f"{safe_url(url)}: response took over {p.deadline:.0f}s")
+                    chunks.append(chunk)
+            finally:
+                response.close()
+            response._content = b"".join(chunks)
+            return response
+
+    session = CappedSession()
+    session.trust_env = False
+    session.headers["User-Agent"] = p.user_agent
+    return session
+
+
+class HttpFactory:
+    """Makes the clients of one process: every client shares the policy and its per-host
+    rate limiter. ``policy`` is also read by sources built on requests (PRAW)."""
+
+    def __init__(self, policy: HttpPolicy | None = None, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.policy = policy or HttpPolicy()
+        self.transport = transport
+
+    def __call__(self) -> HttpClient:
+        return HttpClient(self.policy, transport=self.transport)

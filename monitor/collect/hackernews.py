@@ -10,6 +10,10 @@ cut short (max_pages, a crash, an outage) resumes where it stopped and never ski
 * ``upto``: while a window is being walked, items newer than U are stored too.
 * ``top``: the newest item of the window; when the walk reaches ``since`` it becomes
   the next ``since``.
+
+Every query also reaches ``OVERLAP`` seconds below ``since``: Algolia indexes an item
+a little after it was created, so an item older than the newest one seen can appear
+later. Items fetched again are dropped by the store's unique key.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from monitor.collect._common import canonical_url
 from monitor.errors import MalformedResponseError
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
@@ -33,18 +38,26 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://hn.algolia.com/api/v1"
 HITS_PER_PAGE = 100
 FIRST_RUN_LOOKBACK = timedelta(days=2)
+OVERLAP = 600  # seconds: more than Algolia's indexing delay
+MAX_CLOCK_SKEW = timedelta(hours=1)
+
+
 _TAG = re.compile(r"<[^>]+>")
+_DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _PARA = re.compile(r"<p\s*/?>", re.IGNORECASE)
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 def html_to_text(value: str | None) -> str:
-    """HN comment HTML (<p>, <a>, <i>, <pre><code>, entities) -> plain text."""
+    """HN comment HTML (<p>, <a>, <i>, <pre><code>, entities) -> plain text.
+
+    HN escapes a comment's text exactly once, so an entity decoded here is text the
+    author typed ("Vec&lt;String&gt;" is "Vec<String>"): unlike feeds (strip_html), it is
+    never decoded or stripped a second time."""
     if not value:
         return ""
-    text = _PARA.sub("\n\n", value)
-    text = re.sub(r"<br\s*/?>", "\n", text, flags=re.IGNORECASE)
-    text = _TAG.sub("", text)
-    return html.unescape(text).strip()
+    text = _BREAK.sub("\n", _PARA.sub("\n\n", _DROP_BLOCKS.sub(" ", value)))
+    return html.unescape(_TAG.sub("", text)).strip()
 
 
 class _Hit(BaseModel):
@@ -89,7 +102,7 @@ class HackerNewsSource:
 
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
         state = self._parse_cursor(cursor)
-        filters = f"created_at_i>{state['since']}"
+        filters = f"created_at_i>{max(0, state['since'] - OVERLAP)}"
         if state["upto"] is not None:
             filters += f",created_at_i<={state['upto']}"
         tags = self.settings.tags
@@ -109,7 +122,7 @@ class HackerNewsSource:
             try:
                 hit = _Hit.model_validate(raw)
                 mention = self._to_mention(hit, raw)
-            except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed hit (%s)", self.key, type(exc).__name__)
                 continue
@@ -142,11 +155,13 @@ class HackerNewsSource:
     def _to_mention(self, hit: _Hit, raw: dict) -> Mention | None:
         tags = raw.get("_tags") or []
         is_comment = "comment" in tags or hit.comment_text is not None
+        created = datetime.fromtimestamp(hit.created_at_i, UTC)
+        if created > self.now() + MAX_CLOCK_SKEW:  # would move the cursor past every future item
+            raise ValueError(f"created_at_i {hit.created_at_i} is in the future")
         text = html_to_text(hit.comment_text if is_comment else hit.story_text)
         title = hit.story_title if is_comment else hit.title
         if not text and not title:
             return None
-        created = datetime.fromtimestamp(hit.created_at_i, UTC)
         item_url = f"https://news.ycombinator.com/item?id={hit.objectID}"
         author = None
         if hit.author:
@@ -160,14 +175,20 @@ class HackerNewsSource:
             text=safe_text(text or title or ""),
             created_at=created,
             url=item_url,
-            canonical_url=(hit.url or None) if not is_comment else None,
+            canonical_url=canonical_url(hit.url) if not is_comment else None,
             author=author,
             extra={k: v for k, v in {"points": hit.points, "story_id": hit.story_id,
                                      "num_comments": hit.num_comments}.items() if v is not None},
         )
 
+    def cursor_since(self, query: str, since: datetime) -> str:
+        """Backfill: walk the window from ``since`` to now again (stored items are kept)."""
+        return json.dumps({"since": int(since.timestamp()), "upto": None, "top": None})
+
     def reach(self, handle: str) -> tuple[int, str] | None:
-        """Author karma from ``GET /users/<name>``."""
+        """Author karma from ``GET /users/<name>`` (None when ``fetch_karma`` is off)."""
+        if not getattr(self.settings, "fetch_karma", True):
+            return None
         data = self.http.get_json(f"{self.base_url}/users/{quote(handle, safe='')}")
         karma = data.get("karma") if isinstance(data, dict) else None
         if isinstance(karma, int) and not isinstance(karma, bool):

@@ -199,14 +199,50 @@ class Store:
         return rows[0]["reach"]
 
     def record_run(self, source_key: str, started_at: datetime, *, fetched: int, new: int, skipped: int,
-                   error: str | None) -> None:
+                   error: str | None, auth_failed: bool = False) -> None:
         with self.transaction():
             self.conn.execute(
-                "INSERT INTO source_runs (source_key, started_at, finished_at, fetched, new, skipped, ok, error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO source_runs (source_key, started_at, finished_at, fetched, new, skipped, ok, error, "
+                "auth_failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [source_key, iso(started_at), iso(self.now()), fetched, new, skipped, int(error is None),
-                 safe_optional(error, 1000)],
+                 safe_optional(error, 1000), int(auth_failed)],
             )
+
+    # ------------------------------------------------------------------ source health
+
+    def recent_runs(self, source_key: str, limit: int = 50) -> list[dict]:
+        """A source's latest runs, newest first."""
+        return self.query(
+            "SELECT id, source_key, started_at, finished_at, fetched, new, skipped, ok, error, auth_failed "
+            "FROM source_runs WHERE source_key = ? ORDER BY id DESC LIMIT ?", [source_key, limit])
+
+    def last_success(self, source_key: str) -> str | None:
+        rows = self.query("SELECT max(finished_at) AS at FROM source_runs WHERE source_key = ? AND ok = 1",
+                          [source_key])
+        return rows[0]["at"] if rows else None
+
+    def run_source_keys(self) -> list[str]:
+        return [r["source_key"] for r in self.query("SELECT DISTINCT source_key FROM source_runs ORDER BY 1")]
+
+    def set_cursor(self, source_key: str, query: str, cursor: str | None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO cursors (source_key, query, cursor, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source_key, query) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                [source_key, query, cursor, iso(self.now())],
+            )
+
+    def iter_mention_texts(self, batch: int = 1000) -> Iterator[dict]:
+        """Every stored mention's text fields, oldest first, in batches (for `monitor preview`)."""
+        last = 0
+        while True:
+            rows = self.query(
+                "SELECT id, brand, source, source_key, kind, title, text, url, created_at, matched_term FROM mentions "
+                "WHERE id > ? ORDER BY id LIMIT ?", [last, batch])
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1]["id"]
 
     # ------------------------------------------------------------------ classification
 
@@ -318,13 +354,17 @@ class Store:
 
     def mentions(self, *, brand: str | None = None, source: str | None = None, sentiment: str | None = None,
                  advocacy: str | None = None, since: datetime | None = None, limit: int = 50,
-                 model: str | None = None) -> list[dict]:
-        """Newest mentions with their author and classification: the one by ``model`` (the
-        current model; a mention it has not classified yet comes with none, never with an
-        older model's), or without ``model`` the latest classification of any model."""
+                 model: str | None = None, strict: bool = False) -> list[dict]:
+        """Newest mentions with their author and one classification (its ``model`` column
+        says whose): ``model``'s (the current model) where it has one, else the latest of
+        another model; with ``strict``, ``model``'s or none. Without ``model``, the latest."""
         where, params = ["1 = 1"], []
-        if model:
+        if model and strict:
             pick = "SELECT id FROM classifications WHERE mention_id = m.id AND model = ?"
+            params.append(model)
+        elif model:
+            pick = ("SELECT id FROM classifications WHERE mention_id = m.id "
+                    "ORDER BY model = ? DESC, created_at DESC, id DESC LIMIT 1")
             params.append(model)
         else:
             pick = "SELECT id FROM classifications WHERE mention_id = m.id ORDER BY created_at DESC, id DESC LIMIT 1"

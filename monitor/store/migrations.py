@@ -163,3 +163,146 @@ def m020_alert_delivery(db: Database) -> None:
         CREATE INDEX alerts_rule_created ON alerts (rule, created_at)
         """
     )
+
+
+@migrations()
+def sources_m002_run_health(db: Database) -> None:
+    """source_runs: whether a run failed on credentials (the health check alerts at once)."""
+    run_script(db, "ALTER TABLE source_runs ADD COLUMN auth_failed INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m030_advocates_web(db: Database) -> None:
+    """Advocate aggregates (rebuilt from mentions + classifications), the web page's users,
+    sessions, marks and label corrections, and user-confirmed links between handles."""
+    run_script(
+        db,
+        """
+        -- A user confirmed that these handles (on different sources) are one person:
+        -- every linked author points at the person's representative author id.
+        CREATE TABLE author_links (
+            author_id INTEGER PRIMARY KEY REFERENCES authors(id),
+            person_id INTEGER NOT NULL REFERENCES authors(id),
+            confirmed_by TEXT NOT NULL,
+            confirmed_at TEXT NOT NULL
+        );
+        CREATE INDEX author_links_person ON author_links (person_id);
+        -- Per person (author id, or the link's person id) and brand, rebuilt by monitor.advocates.
+        CREATE TABLE author_stats (
+            person_id INTEGER NOT NULL,
+            brand TEXT NOT NULL,
+            source TEXT NOT NULL,
+            handle TEXT NOT NULL,
+            sources TEXT NOT NULL,
+            mentions INTEGER NOT NULL,
+            promoters INTEGER NOT NULL,
+            passives INTEGER NOT NULL,
+            detractors INTEGER NOT NULL,
+            reach INTEGER,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            last_promoter_at TEXT,
+            last_detractor_at TEXT,
+            weeks_active INTEGER NOT NULL,
+            promoter_weeks INTEGER NOT NULL,
+            detractor_weeks INTEGER NOT NULL,
+            stance TEXT NOT NULL,
+            flips INTEGER NOT NULL DEFAULT 0,
+            last_flip TEXT,
+            last_flip_at TEXT,
+            advocate_score REAL NOT NULL DEFAULT 0,
+            detractor_score REAL NOT NULL DEFAULT 0,
+            flag TEXT,
+            explain TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (brand, person_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX author_stats_advocate ON author_stats (brand, advocate_score DESC);
+        CREATE INDEX author_stats_detractor ON author_stats (brand, detractor_score DESC);
+        CREATE INDEX author_stats_advocate_all ON author_stats (advocate_score DESC);
+        CREATE INDEX author_stats_detractor_all ON author_stats (detractor_score DESC);
+        CREATE INDEX author_stats_person ON author_stats (person_id);
+        -- Weekly counts per brand, source, signal (transactional: reviews, relationship:
+        -- social mentions) and basis (text: the model's label, stars: review ratings).
+        CREATE TABLE advocacy_weekly (
+            brand TEXT NOT NULL,
+            week TEXT NOT NULL,
+            source TEXT NOT NULL,
+            signal TEXT NOT NULL,
+            basis TEXT NOT NULL,
+            mentions INTEGER NOT NULL,
+            classified INTEGER NOT NULL,
+            promoters INTEGER NOT NULL,
+            passives INTEGER NOT NULL,
+            detractors INTEGER NOT NULL,
+            positive INTEGER NOT NULL,
+            neutral INTEGER NOT NULL,
+            negative INTEGER NOT NULL,
+            PRIMARY KEY (brand, week, source, signal, basis)
+        ) WITHOUT ROWID;
+        CREATE TABLE aggregate_state (
+            name TEXT PRIMARY KEY,
+            value TEXT
+        );
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        );
+        -- Only a hash of the session token is stored, the cookie holds the token.
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            csrf TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX sessions_user ON sessions (user_id);
+        -- Marketing marks on an author for a brand: contacted, rewarded, do_not_contact.
+        CREATE TABLE author_marks (
+            author_id INTEGER NOT NULL REFERENCES authors(id),
+            brand TEXT NOT NULL,
+            mark TEXT NOT NULL,
+            note TEXT,
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL,
+            PRIMARY KEY (author_id, brand, mark)
+        );
+        -- Label corrections by users: the newest per mention and field wins over the model.
+        CREATE TABLE corrections (
+            id INTEGER PRIMARY KEY,
+            mention_id INTEGER NOT NULL REFERENCES mentions(id),
+            field TEXT NOT NULL,
+            label TEXT NOT NULL,
+            model_label TEXT,
+            model TEXT,
+            set_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX corrections_mention ON corrections (mention_id, field, id);
+        CREATE INDEX alerts_brand_created ON alerts (brand, created_at);
+        CREATE INDEX mentions_created ON mentions (created_at);
+        """
+    )
+
+
+@migrations()
+def m030_advocates_indexes(db: Database) -> None:
+    """Indexes for the advocates list's sort orders and an author's newest mentions."""
+    run_script(
+        db,
+        """
+        CREATE INDEX author_stats_brand_reach ON author_stats (brand, reach);
+        CREATE INDEX author_stats_brand_mentions ON author_stats (brand, mentions);
+        CREATE INDEX author_stats_brand_last ON author_stats (brand, last_at);
+        CREATE INDEX author_stats_brand_promoters ON author_stats (brand, promoters);
+        CREATE INDEX author_stats_brand_detractors ON author_stats (brand, detractors);
+        CREATE INDEX author_stats_brand_flips ON author_stats (brand, flips);
+        CREATE INDEX author_stats_reach ON author_stats (reach);
+        CREATE INDEX author_stats_mentions ON author_stats (mentions);
+        CREATE INDEX author_stats_last ON author_stats (last_at);
+        CREATE INDEX mentions_author_created ON mentions (author_id, created_at);
+        """
+    )

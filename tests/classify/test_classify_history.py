@@ -50,15 +50,20 @@ def test_a_new_model_catches_up_on_history_without_alerting(store):
     assert pipeline.classify_pending(store, new, [RULE], {}) == 0
 
 
-def test_listing_shows_only_the_chosen_models_results(store):
+def test_listing_prefers_the_current_model_and_says_whose_result_it_shows(store):
     pipeline.classify_pending(store, FakeClassifier("fake@1"), [], {})
-    rows = store.mentions(model="fake@2")
+    rows = store.mentions(model="fake@2", strict=True)
     assert len(rows) == 3 and all(r["model"] is None and r["sentiment"] is None for r in rows)
-    assert store.mentions(model="fake@2", sentiment="negative") == []
+    assert store.mentions(model="fake@2", sentiment="negative", strict=True) == []
+    assert {r["model"] for r in store.mentions(model="fake@2")} == {"fake@1"}  # nothing newer yet
     pipeline.classify_pending(store, FakeClassifier("fake@2"), [], {}, limit=1)
-    rows = store.mentions(model="fake@2")
+    rows = store.mentions(model="fake@2", strict=True)
     assert sorted((r["model"] or "-") for r in rows) == ["-", "-", "fake@2"]
-    assert {r["model"] for r in store.mentions()} == {"fake@1", "fake@2"}  # no model given: latest of any
+    assert sorted(r["model"] for r in store.mentions(model="fake@2")) == ["fake@1", "fake@1", "fake@2"]
+    # fake@1 classified later than fake@2 still loses to the current model
+    pipeline.reclassify_all(store, FakeClassifier("fake@1"))
+    assert sorted(r["model"] for r in store.mentions(model="fake@2")) == ["fake@1", "fake@1", "fake@2"]
+    assert sorted(r["model"] for r in store.mentions(model="fake@1")) == ["fake@1"] * 3
 
 
 def test_reclassify_reruns_everything_with_the_current_model(store):
@@ -97,7 +102,8 @@ def test_cli_classify_reclassify_and_mentions_use_the_current_model(tmp_path, ti
     out = runner.invoke(main, ["-c", config, "mentions", "--format", "json", "--model", "tiny-bert@local"])
     assert out.exit_code == 0, out.output
     assert all(json.loads(line)["model"] is None for line in out.stdout.splitlines())
-    assert "not classified by tiny-bert@local yet" in out.stderr
+    out = runner.invoke(main, ["-c", config, "mentions", "--model", "tiny-bert@local"])
+    assert "3 of these mention(s) are not classified by tiny-bert@local yet" in out.stderr
     out = runner.invoke(main, ["-c", config, "classify"])
     assert out.exit_code == 0, out.output
     assert "classified 3 mention(s) with tiny-bert@local" in out.stdout

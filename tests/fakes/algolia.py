@@ -41,10 +41,13 @@ class FakeAlgolia:
         self.faults: list[str] = []  # consumed one per search request
         self.requests: list[str] = []
         self.karma: dict[str, int] = {}
+        self.retry_after = "1"  # the Retry-After header of the 429 fault
+        self.missing_users: set[str] = set()  # /users/<name> answers 404 for these
+        self.delay = 0.0  # seconds each search waits before answering (a slow upstream)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -57,6 +60,18 @@ class FakeAlgolia:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def add(self, hits: list[dict]) -> None:
+        with self.lock:
+            self.hits += hits
+
+    def searches(self) -> list[str]:
+        with self.lock:
+            return [r for r in self.requests if "/search_by_date" in r]
+
+    def user_lookups(self) -> list[str]:
+        with self.lock:
+            return [r for r in self.requests if "/users/" in r]
 
     def search(self, params: dict[str, str]) -> dict:
         lo, hi = -1, 2**62
@@ -110,14 +125,18 @@ class FakeAlgolia:
                     fake.requests.append(self.path)
                 if url.path.startswith("/api/v1/users/"):
                     name = url.path.rsplit("/", 1)[-1]
+                    if name in fake.missing_users:
+                        return self._send(404, b'{"status":404,"error":"Not Found"}')
                     user = {"about": "", "karma": fake.karma.get(name, 100), "username": name}
                     return self._send(200, json.dumps(user).encode())
                 if url.path != "/api/v1/search_by_date":
                     return self._send(404, b'{"message":"not found","status":404}')
                 with fake.lock:
                     fault = fake.faults.pop(0) if fake.faults else None
+                if fake.delay:
+                    time.sleep(fake.delay)
                 if fault == "429":
-                    return self._send(429, b'{"message":"Too many requests"}', {"Retry-After": "1"})
+                    return self._send(429, b'{"message":"Too many requests"}', {"Retry-After": fake.retry_after})
                 if fault == "500":
                     return self._send(500, b"<html>Internal error</html>")
                 if fault == "down":

@@ -1,0 +1,174 @@
+"""CLI commands about sources: ``monitor status``, ``monitor preview BRAND`` and
+``monitor backfill SOURCE --since DATE`` (registered on the group in cli.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from monitor.errors import MonitorError
+
+
+def _health_rows(app) -> list[dict]:
+    from monitor.collect import source_key
+    from monitor.health import assess
+
+    settings = app.settings
+    store = app.store()
+    keys = [source_key(b.name, s) for b, s in settings.source_jobs()]
+    keys += [k for k in store.run_source_keys() if k not in keys]
+    rows = []
+    for key in keys:
+        h = assess(store, key, settings.health)
+        rows.append({"source": key, "state": h.state, "last_success": h.last_success, "last_run": h.last_run,
+                     "fetched": h.fetched, "new": h.new, "failed": h.failed_items,
+                     "consecutive_failures": h.consecutive_failures, "problem": h.problem or h.last_error})
+    return rows
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--fail-on-broken", is_flag=True, help="Exit with code 3 when a source is broken (for cron checks).")
+@click.pass_obj
+def status(app, fmt, fail_on_broken):
+    """Each source's health: state, last success, latest run's fetched/new/failed, consecutive failures."""
+    rows = _health_rows(app)
+    if fmt == "json":
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table()
+        for col in ("source", "state", "last success", "last run", "fetched", "new", "failed", "failures in a row",
+                    "problem"):
+            table.add_column(col, overflow="fold", max_width=60 if col == "problem" else None)
+        for r in rows:
+            table.add_row(r["source"], r["state"], (r["last_success"] or "never")[:19], (r["last_run"] or "-")[:19],
+                          str(r["fetched"]), str(r["new"]), str(r["failed"]), str(r["consecutive_failures"]),
+                          r["problem"] or "")
+        Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+    if fail_on_broken and any(r["state"] in ("failing", "auth", "silent") for r in rows):
+        sys.exit(3)
+
+
+@click.command()
+@click.argument("brand")
+@click.option("--source", "source_name", help="Use this source's own terms (its name or type) instead of the brand's.")
+@click.option("--limit", type=int, default=50, show_default=True, help="Matches to list.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_obj
+def preview(app, brand, source_name, limit, fmt):
+    """What BRAND's terms match in stored history (every brand's mentions), with the matched term."""
+    from monitor.matching import Matcher
+
+    settings = app.settings
+    found = [b for b in settings.brands if b.name == brand]
+    if not found:
+        raise MonitorError(f"no brand named {brand!r} (brands: {', '.join(b.name for b in settings.brands)})")
+    terms = found[0].terms
+    if source_name:
+        match = [s for s in found[0].sources if source_name in (s.name, s.type)]
+        if not match:
+            raise MonitorError(f"brand {brand!r} has no source {source_name!r}")
+        terms = match[0].terms or terms
+    matcher = Matcher(terms)
+    seen, scanned, matched, shown = set(), 0, 0, []
+    dropped = 0  # the brand's stored mentions its terms would no longer keep
+    for row in app.store(readonly=True).iter_mention_texts():
+        ident = (row["source"], row["url"] or row["text"][:200])
+        term = matcher.match_mention(row["title"], row["text"], row["kind"])
+        if row["brand"] == brand and term is None and row["matched_term"] != "*":
+            dropped += 1
+        if ident in seen:
+            continue
+        seen.add(ident)
+        scanned += 1
+        if term is None:
+            continue
+        matched += 1
+        if len(shown) < limit:
+            shown.append({"created_at": row["created_at"], "source": row["source"], "term": term,
+                          "text": _snippet(row["title"], row["text"], term)})
+    if fmt == "json":
+        for r in shown:
+            click.echo(json.dumps(r, ensure_ascii=False))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{brand}: include {list(terms.include)}, exclude {list(terms.exclude)}")
+        for col in ("when", "source", "matched term", "text"):
+            table.add_column(col, overflow="fold", max_width=80 if col == "text" else None)
+        for r in shown:
+            table.add_row(r["created_at"][:16].replace("T", " "), r["source"], r["term"], r["text"])
+        Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
+    click.echo(f"{matched} of {scanned} stored item(s) match; {dropped} of {brand}'s stored mention(s) would "
+               f"not match these terms now")
+
+
+def _snippet(title: str | None, text: str, term: str, width: int = 160) -> str:
+    joined = f"{title}: {text}" if title and title not in text else text
+    joined = " ".join(joined.split())
+    at = joined.lower().find(term.lower())
+    start = max(0, at - width // 3) if at >= 0 else 0
+    out = joined[start:start + width]
+    return ("…" if start else "") + out + ("…" if start + width < len(joined) else "")
+
+
+@click.command()
+@click.argument("source_name", metavar="SOURCE")
+@click.option("--since", required=True, help="A date (2026-11-01) or a duration back from now (30d).")
+@click.option("--max-pages", type=int, default=500, show_default=True, help="Pages per query at most.")
+@click.pass_obj
+def backfill(app, source_name, since, max_pages):
+    """Collect SOURCE's history back to --since: each query's cursor is set back, then walked."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from monitor import pipeline
+    from monitor.cli import build_sources, parse_since
+
+    when = parse_since(since)
+    now = datetime.now(UTC)
+    if when >= now:
+        raise click.BadParameter("--since must be in the past")
+    store = app.store()
+    sources = build_sources(app.settings, source_name)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not sys.stderr.isatty()) as bar:
+        for source, matcher, _ss in sources:
+            moved = getattr(source, "cursor_since", lambda q, w: None)
+            queries = source.queries()
+            cursors = {q: moved(q, when) for q in queries}
+            if all(c is None for c in cursors.values()):
+                click.echo(f"{source.key}: this source cannot go back in time (a feed shows only its latest "
+                           "entries); nothing to backfill", err=True)
+                continue
+            for q, c in cursors.items():
+                if c is not None:
+                    store.set_cursor(source.key, q, c)
+            tasks = {q: bar.add_task(f"{source.key} {q[:40]}", total=100, info="") for q in queries}
+            span: dict[str, list[datetime]] = {}
+            counts: dict[str, list[int]] = {q: [0, 0, 0] for q in queries}
+
+            def on_page(query, result, new, tasks=tasks, span=span, counts=counts):
+                c = counts[query]
+                c[0] += 1
+                c[1] += len(result.mentions)
+                c[2] += new
+                for m in result.mentions:
+                    lo_hi = span.setdefault(query, [m.created_at, m.created_at])
+                    lo_hi[0], lo_hi[1] = min(lo_hi[0], m.created_at), max(lo_hi[1], m.created_at)
+                covered = (span[query][1] - span[query][0]) / (now - when) if query in span else 0.0
+                done = 100 if result.done else min(99, covered * 100)
+                bar.update(tasks[query], completed=done, info=f"pages {c[0]}, fetched {c[1]}, new {c[2]}")
+
+            stats = pipeline.collect(store, source, matcher, max_pages=max_pages, on_page=on_page)
+            for q in queries:
+                bar.update(tasks[q], completed=100)
+            click.echo(f"{source.key}: fetched {stats.fetched}, new {stats.new}, skipped {stats.skipped}"
+                       + (f", errors: {'; '.join(stats.errors)}" if stats.errors else ""))

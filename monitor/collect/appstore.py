@@ -1,0 +1,150 @@
+"""Apple App Store customer reviews: the public JSON feed, per app and country.
+
+``GET https://itunes.apple.com/{country}/rss/customerreviews/page={n}/id={app}/sortby=mostrecent/json``
+returns up to 50 reviews per page, 10 pages at most, newest first. Every value sits in
+``{"label": ...}``; ``feed.entry`` is a list, a single object when there is one review,
+and absent when there are none. Old responses start with an entry describing the app
+itself (no ``im:rating``): it is not a review and is passed over.
+
+Query: ``"<app id>:<country>"``. Cursor: ``{"last_id": N}``, the newest review id
+stored; a run walks pages until it meets it. Star ratings land in ``Mention.rating``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from monitor.collect._common import ConfiguredSource, dump_state, load_state, parse_time, strip_html
+from monitor.errors import MalformedResponseError
+from monitor.records import Author, FetchResult, Mention
+from monitor.textutil import safe_text
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://itunes.apple.com"
+MAX_PAGE = 10
+
+
+class _Label(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    label: str
+
+
+class _Review(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: _Label
+    rating: _Label | None = None
+    title: _Label | None = None
+    content: _Label | None = None
+    updated: _Label
+    version: _Label | None = None
+    author: dict[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> _Review:
+        if not isinstance(raw, dict):
+            raise TypeError("review entry is not an object")
+        data = dict(raw)
+        data["rating"] = raw.get("im:rating")
+        data["version"] = raw.get("im:version")
+        return cls.model_validate(data)
+
+
+def _label(node: Any) -> str | None:
+    if isinstance(node, dict) and isinstance(node.get("label"), str):
+        return node["label"]
+    return None
+
+
+class AppStoreReviewsSource(ConfiguredSource):
+    type = "appstore"
+    match_all = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.base_url = self.settings.base_url or DEFAULT_BASE_URL
+
+    def queries(self) -> list[str]:
+        return [f"{app}:{country}" for app in self.settings.app_ids for country in self.settings.countries]
+
+    def fetch(self, query: str, cursor: str | None) -> FetchResult:
+        app, country = query.split(":", 1)
+        state = load_state(cursor, self.key)
+        last_id = int(state.get("last_id") or 0)
+        page = int(state.get("page") or 1)
+        top = int(state.get("top") or 0)
+        url = f"{self.base_url}/{country}/rss/customerreviews/page={page}/id={app}/sortby=mostrecent/json"
+        data = self.http.get_json(url)
+        feed = data.get("feed") if isinstance(data, dict) else None
+        if not isinstance(feed, dict):
+            raise MalformedResponseError(f"{self.key}: response has no 'feed' object")
+        entries = feed.get("entry", [])
+        if isinstance(entries, dict):
+            entries = [entries]
+        if not isinstance(entries, list):
+            raise MalformedResponseError(f"{self.key}: 'feed.entry' is neither a list nor an object")
+        mentions, skipped, reached_known = [], 0, False
+        for raw in entries:
+            if isinstance(raw, dict) and "im:rating" not in raw and "im:name" in raw:
+                continue  # the app's own description, not a review
+            try:
+                review = _Review.parse(raw)
+                rid = int(review.id.label)
+                mention = self._to_mention(review, raw, app, country)
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                skipped += 1
+                logger.warning("%s: skipped a malformed review (%s)", self.key, type(exc).__name__)
+                continue
+            if rid <= last_id:
+                reached_known = True
+                continue
+            top = max(top, rid)
+            mentions.append(mention)
+        more = len(entries) >= 50 and page < MAX_PAGE and not reached_known
+        if more:
+            next_state = {"last_id": last_id, "page": page + 1, "top": top}
+        else:
+            next_state = {"last_id": max(last_id, top)}
+        return FetchResult(mentions, dump_state(next_state), done=not more, skipped=skipped)
+
+    def _to_mention(self, r: _Review, raw: dict, app: str, country: str) -> Mention:
+        if r.rating is None:
+            raise ValueError("review without a rating")
+        rating = int(r.rating.label)
+        if not 1 <= rating <= 5:
+            raise ValueError("rating out of range")
+        created: datetime = parse_time(r.updated.label)
+        title = strip_html(r.title.label if r.title else None)
+        text = strip_html(r.content.label if r.content else None)
+        if not title and not text:
+            raise ValueError("empty review")
+        author = None
+        name = _label((r.author or {}).get("name"))
+        if name:
+            author = Author(source=self.type, handle=safe_text(name, 200), url=_label((r.author or {}).get("uri")))
+        link = raw.get("link")
+        attributes = link.get("attributes") if isinstance(link, dict) else None
+        href = attributes.get("href") if isinstance(attributes, dict) else None
+        return Mention(
+            source=self.type,
+            native_id=f"{r.id.label}",
+            brand=self.brand,
+            kind="review",
+            title=safe_text(title, 500) or None,
+            text=safe_text(text or title),
+            created_at=created,
+            url=href if isinstance(href, str) and href.startswith("https://") else
+            f"https://apps.apple.com/{country}/app/id{app}?see-all=reviews",
+            rating=rating,
+            author=author,
+            extra={"app_id": app, "country": country, "version": r.version.label if r.version else None,
+                   "votes": _label(raw.get("im:voteCount"))},
+        )
+
+    def cursor_since(self, query: str, since: datetime) -> str | None:
+        return dump_state({"last_id": 0})  # the feed has no date filter: walk all 10 pages again

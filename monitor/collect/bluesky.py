@@ -1,0 +1,193 @@
+"""Bluesky post search over plain XRPC (httpx), logged in with an app password.
+
+* ``POST {base}/xrpc/com.atproto.server.createSession`` {identifier, password} ->
+  ``accessJwt``, ``refreshJwt``; an expired access token (``400 ExpiredToken``) is
+  renewed once with ``com.atproto.server.refreshSession``, then by logging in again.
+* ``GET {base}/xrpc/app.bsky.feed.searchPosts?q=&sort=latest&since=&limit=100&cursor=``
+  returns ``posts`` newest first and a ``cursor`` for the next (older) page.
+* Reach: ``app.bsky.actor.getProfile?actor=`` -> ``followersCount``.
+
+Cursor: ``{"since": ISO, "page": <searchPosts cursor>|null, "top": ISO|null}``: the
+window after ``since`` is walked page by page; when the walk ends ``top`` (the newest
+post seen) becomes the next ``since``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from monitor.collect._common import ConfiguredSource, dump_state, load_state, parse_time, strip_html
+from monitor.errors import MalformedResponseError, SourceAuthError, SourceError
+from monitor.records import Author, FetchResult, Mention
+from monitor.textutil import safe_text
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://bsky.social"
+PAGE = 100
+FIRST_RUN_LOOKBACK = timedelta(days=2)
+_TOKEN_ERRORS = ("ExpiredToken", "InvalidToken")
+
+
+class _PostAuthor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    did: str
+    handle: str
+    displayName: str | None = None
+    followersCount: int | None = None
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    text: str
+    createdAt: str
+    langs: list[str] | None = None
+    reply: dict[str, Any] | None = None
+
+
+class _Post(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    uri: str
+    author: _PostAuthor
+    record: _Record
+    indexedAt: str | None = None
+    replyCount: int | None = None
+    repostCount: int | None = None
+    likeCount: int | None = None
+    quoteCount: int | None = None
+
+
+class BlueskySource(ConfiguredSource):
+    type = "bluesky"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.base_url = self.settings.base_url or DEFAULT_BASE_URL
+        self._access: str | None = None
+        self._refresh: str | None = None
+
+    def queries(self) -> list[str]:
+        return list(self.terms.include)
+
+    # ------------------------------------------------------------------ session
+
+    def _login(self) -> None:
+        try:
+            data = self.http.post_json(f"{self.base_url}/xrpc/com.atproto.server.createSession",
+                                       {"identifier": self.settings.handle,
+                                        "password": self.settings.app_password.get_secret_value()})
+        except SourceError as exc:
+            if exc.status in (400, 401):
+                raise SourceAuthError(f"{self.key}: login refused for {self.settings.handle} "
+                                      f"(HTTP {exc.status})") from None
+            raise
+        if not isinstance(data, dict) or not isinstance(data.get("accessJwt"), str):
+            raise MalformedResponseError(f"{self.key}: createSession returned no accessJwt")
+        self._access, self._refresh = data["accessJwt"], data.get("refreshJwt")
+
+    def _renew(self) -> None:
+        if self._refresh:
+            try:
+                data = self.http.post_json(f"{self.base_url}/xrpc/com.atproto.server.refreshSession", None,
+                                           headers={"Authorization": f"Bearer {self._refresh}"})
+                if isinstance(data, dict) and isinstance(data.get("accessJwt"), str):
+                    self._access, self._refresh = data["accessJwt"], data.get("refreshJwt")
+                    return
+            except SourceError:
+                pass
+        self._access = self._refresh = None
+        self._login()
+
+    def _get(self, method: str, params: dict) -> Any:
+        if self._access is None:
+            self._login()
+        for attempt in (1, 2):
+            try:
+                return self.http.get_json(f"{self.base_url}/xrpc/{method}", params=params,
+                                          headers={"Authorization": f"Bearer {self._access}"})
+            except SourceError as exc:
+                expired = exc.status in (400, 401) and any(e in (exc.detail or "") for e in _TOKEN_ERRORS)
+                if attempt == 1 and expired:
+                    logger.info("%s: session expired, renewing", self.key)
+                    self._renew()
+                    continue
+                if exc.status == 400 and expired:
+                    raise SourceAuthError(f"{self.key}: token refused after renewal", status=400) from None
+                raise
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ fetching
+
+    def fetch(self, query: str, cursor: str | None) -> FetchResult:
+        state = load_state(cursor, self.key)
+        since = state.get("since") or (self.now() - FIRST_RUN_LOOKBACK).isoformat()
+        params = {"q": query, "sort": "latest", "since": since, "limit": PAGE}
+        if state.get("page"):
+            params["cursor"] = state["page"]
+        data = self._get("app.bsky.feed.searchPosts", params)
+        posts = data.get("posts") if isinstance(data, dict) else None
+        if not isinstance(posts, list):
+            raise MalformedResponseError(f"{self.key}: searchPosts response has no 'posts' list")
+        mentions, skipped = [], 0
+        top = parse_time(state["top"]) if state.get("top") else None
+        now = self.now()
+        for raw in posts:
+            try:
+                post = _Post.model_validate(raw)
+                mention = self._to_mention(post)
+                # indexedAt is the server's clock; createdAt is the client's and may lie (future dates)
+                stamp = min(parse_time(post.indexedAt) if post.indexedAt else mention.created_at, now)
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                skipped += 1
+                logger.warning("%s: skipped a malformed post (%s)", self.key, type(exc).__name__)
+                continue
+            top = stamp if top is None else max(top, stamp)
+            mentions.append(mention)
+        page_cursor = data.get("cursor")
+        top_text = top.isoformat() if top else None
+        if isinstance(page_cursor, str) and page_cursor and len(posts) >= PAGE:
+            return FetchResult(mentions, dump_state({"since": since, "page": page_cursor, "top": top_text}),
+                               done=False, skipped=skipped)
+        newest = max(parse_time(since), top).isoformat() if top else since
+        return FetchResult(mentions, dump_state({"since": newest, "page": None, "top": None}), skipped=skipped)
+
+    def _to_mention(self, p: _Post) -> Mention:
+        text = strip_html(p.record.text)  # plain text, but stored markup-free like every source's
+        if not text:
+            raise ValueError("empty post")
+        rkey = p.uri.rsplit("/", 1)[-1]
+        handle = p.author.handle
+        return Mention(
+            source=self.type,
+            native_id=p.uri,
+            brand=self.brand,
+            kind="comment" if p.record.reply else "post",
+            text=safe_text(text),
+            created_at=parse_time(p.record.createdAt),
+            url=f"https://bsky.app/profile/{quote(handle, safe='.:')}/post/{quote(rkey, safe='')}",
+            lang=(p.record.langs or [None])[0],
+            author=Author(source=self.type, handle=safe_text(handle, 200),
+                          display_name=safe_text(p.author.displayName, 200) or None,
+                          url=f"https://bsky.app/profile/{quote(handle, safe='.:')}",
+                          reach=p.author.followersCount,
+                          reach_kind="followers" if p.author.followersCount is not None else None),
+            extra={k: v for k, v in {"replies": p.replyCount, "reposts": p.repostCount, "likes": p.likeCount,
+                                     "quotes": p.quoteCount}.items() if v is not None},
+        )
+
+    def reach(self, handle: str) -> tuple[int, str] | None:
+        if not self.settings.fetch_followers:
+            return None
+        data = self._get("app.bsky.actor.getProfile", {"actor": handle})
+        count = data.get("followersCount") if isinstance(data, dict) else None
+        if isinstance(count, int) and not isinstance(count, bool):
+            return count, "followers"
+        return None
+
+    def cursor_since(self, query: str, since: datetime) -> str | None:
+        return dump_state({"since": since.isoformat(), "page": None, "top": None})

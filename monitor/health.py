@@ -1,0 +1,123 @@
+"""Source health: from the runs recorded in ``source_runs`` to a state per source and,
+when a source breaks, one ``source-health`` alert per episode.
+
+A source is broken when
+
+* its latest run failed on credentials (``auth``: retrying will not help), or
+* its last ``max_failures`` runs all failed (``failing``), or
+* its last ``zero_runs`` runs succeeded with nothing fetched while its baseline (the
+  ``baseline_runs`` successful runs before) mostly had results (``silent``): the quiet
+  failure every monitoring tool is blamed for.
+
+The alert key names the run that opened the episode, so a broken source alerts once,
+and again only after it has recovered and broken anew.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monitor.records import Alert
+
+RULE = "source-health"
+MIN_BASELINE = 5
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    source_key: str
+    state: str  # ok, degraded, failing, auth, silent, never-run
+    runs: int = 0
+    last_run: str | None = None
+    last_success: str | None = None
+    fetched: int = 0  # latest run
+    new: int = 0
+    failed_items: int = 0  # malformed items skipped in the latest run
+    consecutive_failures: int = 0
+    zero_streak: int = 0
+    last_error: str | None = None
+    opened_by: int | None = None  # run id that opened the current episode
+    problem: str | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self.state in ("failing", "auth", "silent")
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """What pipeline.collect needs to raise source-health alerts."""
+
+    policy: object  # config.HealthSettings
+    channels: list[str] = field(default_factory=list)
+    brand: str | None = None
+
+
+def assess(store, source_key: str, policy) -> SourceHealth:
+    window = policy.max_failures + policy.zero_runs + policy.baseline_runs + 5
+    runs = store.recent_runs(source_key, window)  # newest first
+    if not runs:
+        return SourceHealth(source_key, "never-run")
+    latest = runs[0]
+    failures = 0
+    for r in runs:
+        if r["ok"]:
+            break
+        failures += 1
+    zeros = 0
+    for r in runs:
+        if not r["ok"] or r["fetched"]:
+            break
+        zeros += 1
+    base = dict(source_key=source_key, runs=len(runs), last_run=latest["finished_at"],
+                last_success=store.last_success(source_key), fetched=latest["fetched"], new=latest["new"],
+                failed_items=latest["skipped"], consecutive_failures=failures, zero_streak=zeros,
+                last_error=latest["error"])
+    if latest.get("auth_failed"):
+        streak = [r for r in runs[:failures] if r.get("auth_failed")]
+        opened = streak[-1]["id"] if streak else latest["id"]
+        return SourceHealth(**base, state="auth", opened_by=opened,
+                            problem=f"credentials refused: {latest['error'] or 'authentication failed'}")
+    if failures >= policy.max_failures:
+        return SourceHealth(**base, state="failing", opened_by=runs[failures - 1]["id"],
+                            problem=f"{failures} consecutive failed runs; last error: {latest['error']}")
+    if zeros >= policy.zero_runs:
+        baseline = [r for r in runs[zeros:] if r["ok"]][: policy.baseline_runs]
+        if len(baseline) >= min(MIN_BASELINE, policy.baseline_runs):
+            share = sum(1 for r in baseline if r["fetched"]) / len(baseline)
+            if share >= policy.baseline_nonzero:
+                return SourceHealth(**base, state="silent", opened_by=runs[zeros - 1]["id"],
+                                    problem=(f"{zeros} runs in a row fetched nothing, but {share:.0%} of the "
+                                             f"{len(baseline)} runs before had results"))
+    return SourceHealth(**base, state="degraded" if failures else "ok")
+
+
+def alert_for(health: SourceHealth, severity: str = "critical", brand: str | None = None) -> Alert | None:
+    if not health.broken:
+        return None
+    title = f"source broken: {health.source_key} ({health.state})"
+    body = "\n".join([
+        f"{health.source_key}: {health.problem}",
+        f"last success: {health.last_success or 'never'}; last run: {health.last_run}",
+        f"latest run: fetched {health.fetched}, new {health.new}, failed items {health.failed_items}",
+        "Check with: monitor status",
+    ])
+    return Alert(rule=RULE, key=f"{RULE}:{health.source_key}:{health.state}:{health.opened_by}", severity=severity,
+                 title=title, body=body, brand=brand,
+                 data={"source_key": health.source_key, "state": health.state, "problem": health.problem})
+
+
+def check(store, source_key: str, check: HealthCheck) -> SourceHealth:
+    """Assess one source after a run; store a source-health alert if it is broken."""
+    health = assess(store, source_key, check.policy)
+    alert = alert_for(health, getattr(check.policy, "severity", "critical"), check.brand)
+    if alert is not None:
+        store.insert_alerts([alert], {RULE: list(check.channels)})
+    return health
+
+
+def health_check_for(settings, source) -> HealthCheck:
+    """The HealthCheck for one configured source: channels from ``health.channels``, or
+    every configured alert channel when that list is empty."""
+    channels = list(settings.health.channels) or list(settings.alerts.channels)
+    return HealthCheck(policy=settings.health, channels=channels, brand=getattr(source, "brand", None))

@@ -1,0 +1,301 @@
+"""HTML pages and CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from monitor import advocates
+from monitor.pipeline import mention_text
+from monitor.store import accounts
+from monitor.web import security
+from monitor.web.app import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    current_user,
+    render,
+    require_form,
+    require_user,
+    safe_next,
+    set_session_cookie,
+    writer,
+)
+
+logger = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+ADVOCATE_FILTERS = ("brand", "source", "flag", "q", "mark")
+MENTION_FILTERS = ("q", "brand", "source", "advocacy", "sentiment", "kind")
+
+
+def _params(request: Request, names) -> dict:
+    return {n: v.strip()[:200] for n in names if (v := request.query_params.get(n)) and v.strip()}
+
+
+def _int(request: Request, name: str, default: int, lo: int = 1, hi: int = 10_000) -> int:
+    try:
+        return min(max(int(request.query_params.get(name, default)), lo), hi)
+    except ValueError:
+        return default
+
+
+# ------------------------------------------------------------------------- login
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/"):
+    if current_user(request):
+        return RedirectResponse(safe_next(next), status_code=303)
+    token = security.new_token()
+    resp = render(request, "login.html", {"next": safe_next(next), "login_csrf": token, "error": None})
+    resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                    secure=request.app.state.settings.web.secure_cookies, max_age=3600, path="/login")
+    return resp
+
+
+@router.post("/login")
+async def login(request: Request):
+    form = await request.form()
+    username, password = str(form.get("username", ""))[:200], str(form.get("password", ""))[:1000]
+    target = safe_next(str(form.get("next", "/")))
+    if not security.same(str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE)):
+        raise HTTPException(403, "the login form expired: reload the page and try again")
+    user = accounts.get_user(request.app.state.reader, username)
+    ok = security.verify_password(password, user["password_hash"] if user else security.DUMMY_HASH) and user
+    if not ok:
+        logger.info("failed login for a user name of %d characters", len(username))
+        resp = render(request, "login.html", {"next": target, "login_csrf": form.get("csrf"),
+                                              "error": "Wrong user name or password."}, status=401)
+        return resp
+    token = security.new_token()
+    settings = request.app.state.settings
+    accounts.create_session(writer(request), security.token_hash(token), user["id"], security.new_token(),
+                            request.app.state.now() + settings.web.session_lifetime)
+    resp = RedirectResponse(target, status_code=303)
+    set_session_cookie(resp, token, settings)
+    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return resp
+
+
+@router.post("/logout")
+async def logout(request: Request):
+    user = require_user(request)
+    await require_form(request, user)
+    accounts.delete_session(writer(request), user["token_hash"])
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@router.get("/healthz")
+def healthz(request: Request):
+    import sqlite3
+
+    return {"ok": True, "sqlite": sqlite3.sqlite_version}
+
+
+# ----------------------------------------------------------------------- pages
+
+
+@router.get("/")
+def home(request: Request):
+    require_user(request)
+    brands = request.app.state.views.brands()
+    return RedirectResponse("/overview" + (f"?{urlencode({'brand': brands[0]})}" if brands else ""), status_code=303)
+
+
+@router.get("/overview")
+def overview(request: Request):
+    require_user(request)
+    brand = request.query_params.get("brand") or None
+    weeks = _int(request, "weeks", 26, 1, 520)
+    data = request.app.state.views.overview(brand, weeks)
+    return render(request, "overview.html", {"o": data, "brand": brand})
+
+
+def _authors_page(request: Request, kind: str):
+    require_user(request)
+    filters = _params(request, ADVOCATE_FILTERS)
+    sort = request.query_params.get("sort", "score")
+    desc = request.query_params.get("dir", "desc") != "asc"
+    page = _int(request, "page", 1)
+    flipped = request.query_params.get("flipped") == "1"
+    min_score = request.query_params.get("min_score")
+    try:
+        min_score_f = float(min_score) if min_score else None
+    except ValueError:
+        min_score_f = None
+    rows = request.app.state.views.authors(kind, page=page, sort=sort, desc=desc, flipped=flipped,
+                                            min_score=min_score_f, **filters)
+    query = {**filters, **({"flipped": "1"} if flipped else {}), **({"min_score": min_score} if min_score_f else {})}
+    return render(request, "authors.html", {
+        "kind": kind, "rows": rows, "filters": filters, "sort": sort, "desc": desc, "page": page,
+        "flipped": flipped, "min_score": min_score or "", "query": query, "urlencode": urlencode,
+        "export": f"/export/{kind}s.csv?" + urlencode({**query, "sort": sort, "dir": "desc" if desc else "asc"}),
+        "marks": accounts.MARKS, "cfg": request.app.state.settings.advocates})
+
+
+@router.get("/advocates")
+def advocates_page(request: Request):
+    return _authors_page(request, "advocate")
+
+
+@router.get("/detractors")
+def detractors_page(request: Request):
+    return _authors_page(request, "detractor")
+
+
+@router.get("/authors/{person_id}")
+def author_page(request: Request, person_id: int):
+    require_user(request)
+    brand = request.query_params.get("brand") or None
+    data = request.app.state.views.author(person_id, brand)
+    if data is None:
+        raise HTTPException(404, "no such author")
+    return render(request, "author.html", {"a": data, "brand": brand, "marks": accounts.MARKS,
+                                           "fields": accounts.FIELDS})
+
+
+@router.post("/authors/{person_id}/marks")
+async def mark_author(request: Request, person_id: int):
+    user = require_user(request)
+    form = await require_form(request, user)
+    mark, brand = form.get("mark", ""), form.get("brand", "")
+    if mark not in accounts.MARKS or not brand:
+        raise HTTPException(400, "unknown mark or brand")
+    accounts.set_mark(writer(request), person_id, brand, mark, user["username"], on=form.get("on") == "1",
+                      note=(form.get("note") or "")[:500] or None)
+    return RedirectResponse(f"/authors/{person_id}?" + urlencode({"brand": brand}), status_code=303)
+
+
+@router.post("/authors/{person_id}/links")
+async def link_author(request: Request, person_id: int):
+    user = require_user(request)
+    form = await require_form(request, user)
+    store = writer(request)
+    other = accounts.find_author(store, form.get("source", ""), form.get("handle", ""))
+    if other is None:
+        raise HTTPException(400, "no author with that source and handle")
+    accounts.link_authors(store, person_id, other, user["username"])
+    advocates.recompute_persons(store, request.app.state.settings.advocates, [person_id, other])
+    return RedirectResponse(f"/authors/{person_id}", status_code=303)
+
+
+@router.post("/authors/{person_id}/unlink")
+async def unlink_author(request: Request, person_id: int):
+    user = require_user(request)
+    form = await require_form(request, user)
+    store = writer(request)
+    try:
+        author_id = int(form.get("author_id", ""))
+    except ValueError:
+        raise HTTPException(400, "author_id must be a number") from None
+    old = accounts.unlink_author(store, author_id)
+    advocates.recompute_persons(store, request.app.state.settings.advocates, [author_id, *([old] if old else [])])
+    return RedirectResponse(f"/authors/{old or author_id}", status_code=303)
+
+
+@router.get("/mentions")
+def mentions_page(request: Request):
+    require_user(request)
+    filters = _params(request, MENTION_FILTERS)
+    page = _int(request, "page", 1)
+    rows = request.app.state.views.mentions(page=page, **filters)
+    return render(request, "mentions.html", {"rows": rows, "filters": filters, "page": page, "urlencode": urlencode,
+                                             "fields": accounts.FIELDS,
+                                             "export": "/export/mentions.csv?" + urlencode(filters)})
+
+
+@router.post("/mentions/{mention_id}/correct")
+async def correct_mention(request: Request, mention_id: int):
+    user = require_user(request)
+    form = await require_form(request, user)
+    try:
+        accounts.add_correction(writer(request), mention_id, form.get("field", ""), form.get("label", ""),
+                                user["username"])
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    advocates.refresh_mention(writer(request), request.app.state.settings.advocates, mention_id)
+    return RedirectResponse(safe_next(form.get("next")), status_code=303)
+
+
+@router.get("/corrections")
+def corrections_page(request: Request):
+    require_user(request)
+    return render(request, "corrections.html", {"rows": request.app.state.views.corrections(limit=500)})
+
+
+# ---------------------------------------------------------------------- exports
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> object:
+    """Spreadsheet-safe: a text starting like a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA):
+        return "'" + value
+    return value
+
+
+def _csv(rows: list[dict], columns: list[str], filename: str, neutralize: bool = True) -> Response:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_cell(r.get(c)) if neutralize else r.get(c) for c in columns])
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+AUTHOR_COLUMNS = ["person_id", "brand", "source", "handle", "flag", "score", "advocate_score", "detractor_score",
+                  "stance", "mentions", "promoters", "passives", "detractors", "reach", "weeks_active", "flips",
+                  "last_flip", "last_flip_at", "first_at", "last_at", "sources", "marks"]
+
+
+def _export_authors(request: Request, kind: str) -> Response:
+    require_user(request)
+    filters = _params(request, ADVOCATE_FILTERS)
+    rows = request.app.state.views.authors(kind, limit=_int(request, "limit", 10_000, 1, 100_000),
+                                           sort=request.query_params.get("sort", "score"),
+                                           desc=request.query_params.get("dir", "desc") != "asc",
+                                           flipped=request.query_params.get("flipped") == "1", **filters)
+    for r in rows:
+        r["marks"] = " ".join(r["marks"])
+    return _csv(rows, AUTHOR_COLUMNS, f"{kind}s.csv")
+
+
+@router.get("/export/advocates.csv")
+def export_advocates(request: Request):
+    return _export_authors(request, "advocate")
+
+
+@router.get("/export/detractors.csv")
+def export_detractors(request: Request):
+    return _export_authors(request, "detractor")
+
+
+@router.get("/export/mentions.csv")
+def export_mentions(request: Request):
+    require_user(request)
+    rows = request.app.state.views.mentions(limit=_int(request, "limit", 10_000, 1, 100_000),
+                                            **_params(request, MENTION_FILTERS))
+    return _csv(rows, ["id", "created_at", "brand", "source", "kind", "author", "rating", "stance", "basis",
+                       "advocacy", "sentiment", "url", "title", "text"], "mentions.csv")
+
+
+@router.get("/export/corrections.csv")
+def export_corrections(request: Request):
+    """Evaluation data: text,label (+ context columns), as the model sees the text."""
+    require_user(request)
+    field = request.query_params.get("field", "advocacy")
+    if field not in accounts.FIELDS:
+        raise HTTPException(400, "field must be advocacy or sentiment")
+    rows = [{**r, "text": mention_text(r)} for r in request.app.state.views.corrections(field)]
+    return _csv(rows, ["text", "label", "field", "mention_id", "model_label", "model", "set_by", "created_at"],
+                f"corrections-{field}.csv", neutralize=False)
+

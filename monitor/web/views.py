@@ -1,0 +1,190 @@
+"""What the pages and the JSON API show: plain dicts built from the read-only store."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from monitor import advocates
+from monitor.config import Settings
+from monitor.records import utcnow
+from monitor.store import Store, accounts, parse_iso
+from monitor.store import advocacy as sql
+
+PAGE = 50
+SIGNALS = ("relationship", "transactional")
+COMPONENT_TEXT = {
+    "stance": "share of classified mentions that are {side}",
+    "volume": "number of {side} mentions (log scale, full at {cap})",
+    "reach": "audience of the author (log scale, full at {reach_cap:,})",
+    "recency": "how recent the latest {side} mention is (half-life {half_life} days)",
+    "consistency": "share of active weeks with a {side} mention",
+}
+
+
+class Views:
+    def __init__(self, reader: Store, settings: Settings, now=utcnow) -> None:
+        self.db = reader
+        self.settings = settings
+        self.cfg = settings.advocates
+        self.now = now
+
+    # ------------------------------------------------------------------ basics
+
+    def model(self) -> str | None:
+        return self.cfg.model or sql.get_state(self.db, "model") or None
+
+    def brands(self) -> list[str]:
+        names = [b.name for b in self.settings.brands]
+        return names + [b for b in sql.brands_in_data(self.db) if b not in names]
+
+    def refreshed_at(self) -> str | None:
+        return sql.get_state(self.db, "refreshed_at")
+
+    # ---------------------------------------------------------------- overview
+
+    def overview(self, brand: str | None, weeks: int = 26) -> dict[str, Any]:
+        since = advocates.since_week(weeks, self.now())
+        rows = sql.weekly(self.db, brand, since)
+        text = [r for r in rows if r["basis"] == "text"]
+        week_list = sorted({r["week"] for r in rows})
+        per_week: dict[str, dict] = {w: defaultdict(int) for w in week_list}
+        for r in text:
+            w = per_week[r["week"]]
+            for k in ("mentions", "classified", "positive", "neutral", "negative"):
+                w[k] += r[k]
+        series = {
+            "weeks": week_list,
+            "mentions": [per_week[w]["mentions"] for w in week_list],
+            "positive": [per_week[w]["positive"] for w in week_list],
+            "neutral": [per_week[w]["neutral"] for w in week_list],
+            "negative": [per_week[w]["negative"] for w in week_list],
+        }
+        index = {}
+        for basis, signal in (("text", "relationship"), ("text", "transactional"), ("stars", "transactional")):
+            by_week = advocates.index_series(rows, self.cfg, basis=basis, signal=signal)
+            index[f"{basis}:{signal}"] = {
+                "label": index_label(basis, signal),
+                "points": [by_week.get(w) for w in week_list],
+                "total": advocates.index_series(rows, self.cfg, basis=basis, signal=signal, key=lambda r: "all").get("all"),
+            }
+        series["index"] = {k: [p["value"] if p else None for p in v["points"]] for k, v in index.items()}
+        series["index_low"] = {k: [p["low"] if p else None for p in v["points"]] for k, v in index.items()}
+        series["index_high"] = {k: [p["high"] if p else None for p in v["points"]] for k, v in index.items()}
+        sources: dict[str, dict] = defaultdict(lambda: defaultdict(int))
+        for r in text:
+            s = sources[r["source"]]
+            for k in ("mentions", "classified", "promoters", "passives", "detractors", "negative", "positive"):
+                s[k] += r[k]
+        top_sources = sorted(
+            ({"source": k, **v, "index": advocates.nps(v["promoters"], v["passives"], v["detractors"],
+                                                        min_sample=self.cfg.index_min_sample,
+                                                        confidence=self.cfg.index_confidence)}
+             for k, v in sources.items()), key=lambda s: -s["mentions"])[:10]
+        totals = {k: sum(series[k]) for k in ("mentions", "positive", "neutral", "negative")}
+        totals["classified"] = sum(per_week[w]["classified"] for w in week_list)
+        return {
+            "brand": brand, "weeks": weeks, "since": since, "series": series, "index": index,
+            "top_sources": top_sources, "totals": totals,
+            "alerts": sql.recent_alerts(self.db, brand, 10),
+            "top_advocates": self.authors("advocate", brand=brand, flag="advocate", limit=5),
+            "top_detractors": self.authors("detractor", brand=brand, flag="detractor", limit=5),
+            "min_sample": self.cfg.index_min_sample,
+        }
+
+    # ---------------------------------------------------------------- authors
+
+    def authors(self, kind: str = "advocate", *, limit: int = PAGE, page: int = 1, **filters) -> list[dict]:
+        rows = sql.list_authors(self.db, kind=kind, limit=limit, offset=(max(page, 1) - 1) * limit, **filters)
+        for r in rows:
+            r["reasons"] = self.reasons(r, kind)
+            r["marks"] = sorted((r.get("marks") or "").split(",")) if r.get("marks") else []
+        return rows
+
+    def reasons(self, stats: dict, kind: str) -> list[dict]:
+        """Each score component: its value, the points it adds, and what it means."""
+        explain = json.loads(stats.get("explain") or "{}")
+        side = "promoter" if kind == "advocate" else "detractor"
+        count = stats["promoters"] if side == "promoter" else stats["detractors"]
+        classified = stats["promoters"] + stats["passives"] + stats["detractors"]
+        last = stats["last_promoter_at"] if side == "promoter" else stats["last_detractor_at"]
+        weeks = stats["promoter_weeks"] if side == "promoter" else stats["detractor_weeks"]
+        facts = {
+            "stance": f"{count} of {classified} classified",
+            "volume": f"{count} {side}",
+            "reach": f"{stats['reach']:,}" if stats.get("reach") is not None else "unknown",
+            "recency": f"latest {last[:10]}" if last else "none",
+            "consistency": f"{weeks} of {stats['weeks_active']} weeks",
+        }
+        params = {"side": side, "cap": self.cfg.volume_cap, "reach_cap": self.cfg.reach_cap,
+                  "half_life": round(self.cfg.recency_half_life.total_seconds() / 86400)}
+        out = []
+        for name in advocates.COMPONENTS:
+            value, points = explain.get(kind, {}).get(name, [0.0, 0.0])
+            out.append({"name": name, "value": value, "points": points, "fact": facts[name],
+                        "meaning": COMPONENT_TEXT[name].format(**params)})
+        return out
+
+    def author(self, person_id: int, brand: str | None = None) -> dict | None:
+        person = sql.person_of(self.db, person_id)
+        ids = sql.members(self.db, person)
+        info = sql.authors_info(self.db, ids)
+        if not info:
+            return None
+        stats = sql.person_stats(self.db, person)
+        for s in stats:
+            s["advocate_reasons"] = self.reasons(s, "advocate")
+            s["detractor_reasons"] = self.reasons(s, "detractor")
+            s["explain_data"] = json.loads(s["explain"] or "{}")
+        rows, total = sql.timeline(self.db, self.model(), person, brand)
+        timeline = []
+        for r in rows:
+            stance, basis = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]))
+            timeline.append({**r, "stance": stance, "basis": basis,
+                             "handle": info.get(r["author_id"], {}).get("handle")})
+        marks = accounts.marks_of(self.db, person)
+        return {"person_id": person, "identities": [info[i] for i in ids if i in info], "stats": stats,
+                "brand": brand, "timeline": timeline, "total_mentions": total,
+                "marks": marks, "mark_set": {(m["brand"], m["mark"]) for m in marks}}
+
+    # ---------------------------------------------------------------- mentions
+
+    def mentions(self, *, page: int = 1, limit: int = PAGE, **filters) -> list[dict]:
+        rows = sql.search_mentions(self.db, self.model(), limit=limit, offset=(max(page, 1) - 1) * limit, **filters)
+        for r in rows:
+            r["stance"], r["basis"] = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]))
+        return rows
+
+    def corrections(self, field: str | None = None, limit: int | None = None) -> list[dict]:
+        return accounts.corrections(self.db, field, limit)
+
+    def ago(self, when: str | None) -> str:
+        if not when:
+            return "-"
+        delta = self.now() - parse_iso(when)
+        days = delta.days
+        if days >= 1:
+            return f"{days}d ago"
+        hours = delta.seconds // 3600
+        return f"{hours}h ago" if hours else "just now"
+
+
+def index_label(basis: str, signal: str) -> str:
+    who = "social mentions (relationship)" if signal == "relationship" else "reviews (transactional)"
+    how = "text model" if basis == "text" else "star ratings (5 promoter, 4 passive, 1-3 detractor)"
+    return f"{who}, by {how}"
+
+
+def format_when(value: str | None) -> str:
+    if not value:
+        return "-"
+    try:
+        return parse_iso(value).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return value
+
+
+def today(now: datetime) -> str:
+    return now.date().isoformat()

@@ -1,0 +1,212 @@
+"""Source behaviour beyond the contract: cursors and paging, reach, token renewal,
+cross-source story linking, `monitor preview` and `monitor backfill`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import yaml
+from click.testing import CliRunner
+
+from monitor.cli import main
+from monitor.collect.hackernews import OVERLAP
+from monitor.collect.mastodon import snowflake_for
+from tests.fakes.sources import FixtureServer, Reply, fixture_bytes, fixture_json
+from tests.test_source_contract import CASES, ENV, NOW, Harness
+
+
+def harness(name, server, tmp_path, **settings):
+    case = CASES[name]
+    if settings:
+        case = type(case)(**{**case.__dict__, "settings": {**case.settings, **settings}})
+    return Harness(case, server, tmp_path)
+
+
+def test_same_story_from_hn_and_reddit_is_linked_not_double_counted(tmp_path):
+    with FixtureServer() as server:
+        hn = harness("hackernews", server, tmp_path)
+        hn.collect()
+        (tmp_path / "reddit").mkdir()
+        reddit = harness("reddit", server, tmp_path / "reddit")
+        reddit.store = hn.store  # one database, two sources
+        reddit.collect()
+    rows = hn.store.query("SELECT id, source, canonical_url, duplicate_of FROM mentions ORDER BY id")
+    story = [r for r in rows if r["source"] == "hackernews" and r["canonical_url"]]
+    link_post = [r for r in rows if r["source"] == "reddit" and r["canonical_url"]]
+    assert story[0]["canonical_url"] == link_post[0]["canonical_url"] == "https://acme.example.com/blog/series-b"
+    assert link_post[0]["duplicate_of"] == story[0]["id"]
+    assert sum(1 for r in rows if r["duplicate_of"] is None) == len(rows) - 1
+
+
+def test_reddit_watches_comments_and_fetches_karma(tmp_path):
+    with FixtureServer() as server:
+        server.routes["/r/devops/comments"] = Reply(body=fixture_bytes("reddit/comments.json"))
+        h = harness("reddit", server, tmp_path, subreddits=["devops"], search=False, watch=["comments"])
+        stats = h.collect()
+        assert stats.ok, stats.errors
+        rows = h.store.query("SELECT m.kind, m.native_id, a.handle, a.reach, a.reach_kind FROM mentions m "
+                             "LEFT JOIN authors a ON a.id = m.author_id ORDER BY m.id")
+        assert [r["kind"] for r in rows] == ["comment", "comment"]
+        assert rows[0]["native_id"] == "t1_lz0a1b2" and rows[0]["reach"] == 9120 and rows[0]["reach_kind"] == "karma"
+        assert rows[1]["handle"] is None  # [deleted] authors are not people
+        assert any(s.path == "/user/cli_nerd/about" for s in server.seen)
+        token_requests = [s for s in server.seen if s.path == "/api/v1/access_token"]
+        assert len(token_requests) == 1 and b"grant_type=client_credentials" in token_requests[0].body
+
+
+def test_reddit_cursor_stops_at_items_already_seen(tmp_path):
+    with FixtureServer() as server:
+        h = harness("reddit", server, tmp_path)
+        h.collect()
+        cursor = json.loads(h.store.get_cursor(h.source.key, "search:acme"))
+        newest = max(c["data"]["created_utc"] for c in fixture_json("reddit/search.json")["data"]["children"])
+        assert cursor == {"after": None, "since": newest, "top": None}
+        again = h.collect()
+        assert again.fetched == 0  # everything is at or before the cursor
+
+
+def test_bluesky_renews_an_expired_session_and_carries_on(tmp_path):
+    calls = {"search": 0}
+
+    def search(seen):
+        calls["search"] += 1
+        if calls["search"] == 1:
+            return Reply(400, b'{"error": "ExpiredToken", "message": "Token has expired"}')
+        assert seen.headers["Authorization"] == "Bearer renewed-access"
+        return Reply(body=fixture_bytes("bluesky/search_posts.json"))
+
+    with FixtureServer() as server:
+        h = harness("bluesky", server, tmp_path)
+        server.routes["/xrpc/app.bsky.feed.searchPosts"] = search
+        server.routes["/xrpc/com.atproto.server.refreshSession"] = Reply(
+            body=b'{"accessJwt": "renewed-access", "refreshJwt": "renewed-refresh", "did": "did:plc:x", "handle": "h"}')
+        stats = h.collect()
+        assert stats.ok, stats.errors
+        assert stats.new == 3
+        login = [s for s in server.seen if s.path.endswith("createSession")]
+        assert json.loads(login[0].body) == {"identifier": "monitor.bsky.social", "password": ENV["BSKY_PW"]}
+        reach = h.store.query("SELECT reach, reach_kind FROM authors WHERE handle = 'jane.bsky.social'")
+        assert reach == [{"reach": 2817, "reach_kind": "followers"}]
+
+
+def test_mastodon_walks_forward_with_min_id(tmp_path):
+    with FixtureServer() as server:
+        h = harness("mastodon", server, tmp_path)
+        h.collect()
+        first = server.seen[0].query["min_id"][0]
+        assert int(first) == int(snowflake_for(datetime(2026, 11, 18, 12, 0, tzinfo=UTC)))
+        h.collect()
+        newest = max(s["id"] for s in fixture_json("mastodon/tag_timeline.json"))
+        assert server.seen[-1].query["min_id"] == [newest]  # the newest status stored
+
+
+def test_appstore_keeps_star_ratings_and_stops_at_the_last_review(tmp_path):
+    with FixtureServer() as server:
+        h = harness("appstore", server, tmp_path)
+        h.collect()
+        rows = h.store.query("SELECT native_id, rating, kind, matched_term FROM mentions ORDER BY id")
+        assert [r["rating"] for r in rows] == [5, 1, 3]
+        assert {r["kind"] for r in rows} == {"review"} and {r["matched_term"] for r in rows} == {"*"}
+        assert json.loads(h.store.get_cursor(h.source.key, "1234567890:us")) == {"last_id": 11093456781}
+        assert h.collect().fetched == 0
+
+
+def _cli_config(tmp_path, server_url, sources):
+    cfg = {"database": str(tmp_path / "monitor.db"),
+           "http": {"allow_networks": ["127.0.0.1/32"], "per_host_interval": 0},
+           "brands": [{"name": "Acme", "terms": {"include": ["acme"], "exclude": ["pricing"]}, "sources": sources}]}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def test_preview_shows_matches_with_their_term(tmp_path):
+    with FixtureServer() as server:
+        h = harness("hackernews", server, tmp_path)
+        h.collect()
+    h.store.close()
+    path = _cli_config(tmp_path, "", [{"type": "demo"}])
+    cfg = yaml.safe_load(path.read_text())
+    cfg["brands"].append({"name": "Builds", "terms": {"include": ["CI", '"build caches"']}})
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    result = CliRunner().invoke(main, ["-c", str(path), "preview", "Builds", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.output.splitlines() if x.startswith("{")]
+    # the third item is a comment whose parent story says "build caches": its own text does not
+    assert {x["term"] for x in lines} == {"CI"}
+    assert "1 of 3 stored item(s) match" in result.output
+    result = CliRunner().invoke(main, ["-c", str(path), "preview", "Acme"])
+    assert result.exit_code == 0 and "3 of 3 stored item(s) match" in result.output
+
+
+def test_backfill_walks_the_cursor_back(tmp_path):
+    with FixtureServer() as server:
+        server.routes["/api/v1/search_by_date"] = Reply(body=fixture_bytes("hackernews/search_acme.json"))
+        path = _cli_config(tmp_path, server.url, [{"type": "hackernews", "base_url": f"{server.url}/api/v1"}])
+        result = CliRunner().invoke(main, ["-c", str(path), "backfill", "hackernews", "--since", "2026-10-01"])
+        assert result.exit_code == 0, result.output
+        assert "Acme:hackernews: fetched 3, new 3" in result.output
+        since = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp()) - OVERLAP  # queries reach below for late items
+        assert server.seen[0].query["numericFilters"] == [f"created_at_i>{since}"]
+        feed = _cli_config(tmp_path, server.url, [{"type": "feed", "urls": [f"{server.url}/feed"]}])
+        result = CliRunner().invoke(main, ["-c", str(feed), "backfill", "feed", "--since", "30d"])
+        assert result.exit_code == 0 and "cannot go back in time" in result.output
+
+
+def test_now_is_fixed_for_the_contract():
+    assert NOW.tzinfo is UTC
+
+
+def test_no_secret_reaches_any_log_even_at_debug(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    for name in ("reddit", "bluesky", "mastodon-search"):
+        with FixtureServer() as server:
+            (tmp_path / name).mkdir()
+            h = harness(name, server, tmp_path / name)
+            h.collect()
+            server.routes[h.case.main] = Reply(401, b'{"error": "expired"}')
+            h.collect()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Acme:reddit" in text  # the logs were captured
+    for secret in ENV.values():
+        assert secret not in text
+
+
+def test_collect_once_records_health_and_alerts_on_refused_credentials(tmp_path):
+    with FixtureServer() as server:
+        server.routes["/api/v1/timelines/tag/acme"] = Reply(
+            401, b'{"error": "This API requires an authenticated user"}')
+        path = _cli_config(tmp_path, server.url, [{"type": "mastodon", "instance": server.url}])
+        result = CliRunner().invoke(main, ["-c", str(path), "collect", "--once"])
+        assert result.exit_code == 1 and "credentials refused" in result.output
+        status = CliRunner().invoke(main, ["-c", str(path), "status", "--format", "json"])
+        row = json.loads(status.output.splitlines()[0])
+        assert row["state"] == "auth" and row["consecutive_failures"] == 1
+    from monitor.store import Store
+
+    alerts = Store(tmp_path / "monitor.db").query("SELECT rule, title FROM alerts")
+    assert alerts == [{"rule": "source-health", "title": "source broken: Acme:mastodon (auth)"}]
+
+
+def test_bluesky_cursor_trusts_the_server_clock_not_the_post(tmp_path):
+    page = fixture_json("bluesky/search_posts.json")
+    page["posts"][0]["record"]["createdAt"] = "2099-01-01T00:00:00.000Z"  # a client may claim any date
+    page["posts"][0]["indexedAt"] = "2099-01-01T00:00:01.000Z"
+    with FixtureServer() as server:
+        h = harness("bluesky", server, tmp_path)
+        server.routes["/xrpc/app.bsky.feed.searchPosts"] = Reply(body=json.dumps(page).encode())
+        h.collect()
+        since = json.loads(h.store.get_cursor(h.source.key, "acme"))["since"]
+        assert since <= NOW.isoformat()
+
+
+def test_reddit_search_feed_drops_the_submitted_by_footer(tmp_path):
+    with FixtureServer() as server:
+        h = harness("feed-reddit_search", server, tmp_path)
+        h.collect()
+        rows = h.store.query("SELECT source, native_id, text FROM mentions ORDER BY id")
+        assert rows[0] == {"source": "reddit", "native_id": "t3_1gx9abc",
+                           "text": "Our deploys through Acme have failed since 9am UTC. Status page says all green."}
