@@ -1,0 +1,218 @@
+"""CLI commands about authors and the web page: ``monitor advocates ...``, ``monitor users ...``
+and ``monitor serve`` (registered on the group in cli.py)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+from monitor import pipeline
+from monitor.errors import MonitorError
+
+if TYPE_CHECKING:
+    from monitor.cli import App
+
+
+ADVOCATE_COLUMNS = ["person_id", "brand", "source", "handle", "flag", "score", "advocate_score", "detractor_score",
+                    "stance", "mentions", "promoters", "passives", "detractors", "reach", "weeks_active", "flips",
+                    "last_flip", "last_flip_at", "first_at", "last_at", "sources", "marks", "reasons"]
+
+
+@click.group(invoke_without_command=True)
+@click.option("--brand")
+@click.option("--source", help="Source type of the author (e.g. hackernews).")
+@click.option("--flag", type=click.Choice(["advocate", "detractor"]), help="Only flagged authors.")
+@click.option("--detractors", is_flag=True, help="Rank by detractor score instead of advocate score.")
+@click.option("--search", "q", help="Substring of the handle.")
+@click.option("--mark", type=click.Choice(["contacted", "rewarded", "do_not_contact", "none"]))
+@click.option("--min-score", type=float)
+@click.option("--flipped", is_flag=True, help="Only authors who changed sides.")
+@click.option("--sort", type=click.Choice(["score", "mentions", "promoters", "detractors", "reach", "last", "handle",
+                                           "flips"]), default="score", show_default=True)
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--no-refresh", is_flag=True, help="Read the aggregates as they are (no write to the database).")
+@click.pass_context
+def advocates(ctx, brand, source, flag, detractors, q, mark, min_score, flipped, sort, limit, fmt, no_refresh):
+    """Authors ranked by advocate (or detractor) score, with the reasons for each score."""
+    if ctx.invoked_subcommand:
+        return
+    from monitor import advocates as adv
+    from monitor.cli import print_rows
+    from monitor.web.views import Views
+
+    app: App = ctx.obj
+    settings = app.settings
+    if not no_refresh:
+        adv.refresh(app.store(), settings.advocates)
+    kind = "detractor" if detractors else "advocate"
+    rows = Views(app.store(readonly=True), settings).authors(kind, brand=brand, source=source, flag=flag, q=q, mark=mark,
+                                                             min_score=min_score, flipped=flipped, sort=sort, limit=limit)
+    for r in rows:
+        r["reasons"] = "; ".join(f"{c['name']} {c['fact']} +{c['points']}" for c in r["reasons"] if c["points"] > 0)
+        r["marks"] = " ".join(r["marks"])
+    rows = [{c: r.get(c) for c in ADVOCATE_COLUMNS} for r in rows]
+    if fmt != "table":
+        print_rows(rows, fmt)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for col in ("handle", "source", "brand", "score", "flag", "stance", "pro/pas/det", "reach", "last", "why"):
+        table.add_column(col, overflow="fold", max_width=60 if col == "why" else None)
+    for r in rows:
+        flip = f" (flipped {r['last_flip']})" if r["flips"] else ""
+        table.add_row(r["handle"], r["source"], r["brand"], f"{r['score']:.0f}", r["flag"] or "", r["stance"] + flip,
+                      f"{r['promoters']}/{r['passives']}/{r['detractors']}", "-" if r["reach"] is None else str(r["reach"]),
+                      r["last_at"][:10], r["reasons"])
+    Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@advocates.command("refresh")
+@click.option("--full", is_flag=True, help="Rebuild everything rather than what changed.")
+@click.pass_obj
+def advocates_refresh(app: App, full):
+    """Bring the advocate scores and the advocacy index up to date."""
+    from monitor import advocates as adv
+
+    t0 = time.monotonic()
+    r = adv.refresh(app.store(), app.settings.advocates, full=full)
+    click.echo(f"{'full' if r.full else 'incremental'} refresh with model {r.model or '(none yet)'}: "
+               f"{r.weeks} week group(s), {r.persons} person(s) in {time.monotonic() - t0:.1f}s")
+
+
+@advocates.command("index")
+@click.option("--brand")
+@click.option("--weeks", type=int, default=12, show_default=True)
+@click.option("--by", type=click.Choice(["week", "source"]), default="week", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+def advocates_index(app: App, brand, weeks, by, fmt):
+    """The advocacy index (NPS-style, -100..+100) per week or source, by signal and basis:
+    basis 'text' is the model's label, 'stars' the review ratings (5 promoter, 4 passive, 1-3 detractor)."""
+    from monitor import advocates as adv
+    from monitor.cli import print_rows
+    from monitor.store import advocacy as sql
+
+    cfg = app.settings.advocates
+    rows = sql.weekly(app.store(readonly=True), brand, adv.since_week(weeks))
+    out = []
+    for b in sorted({r["brand"] for r in rows}):
+        brows = [r for r in rows if r["brand"] == b]
+        for signal, basis in (("relationship", "text"), ("transactional", "text"), ("transactional", "stars")):
+            series = adv.index_series(brows, cfg, basis=basis, signal=signal, key=lambda r: r[by])
+            for key, ix in series.items():
+                out.append({"brand": b, by: key, "signal": signal, "basis": basis, "index": ix["value"], "low": ix["low"],
+                            "high": ix["high"], "n": ix["n"], "promoters": ix["promoters"], "passives": ix["passives"],
+                            "detractors": ix["detractors"]})
+    if fmt == "table":
+        for r in out:
+            shown = f"{r['index']:+.0f} [{r['low']:+.0f}, {r['high']:+.0f}]" if r["index"] is not None else f"n<{cfg.index_min_sample}"
+            click.echo(f"{r['brand']:<16} {r[by]:<12} {r['signal']:<13} {r['basis']:<5} {shown:<18} n={r['n']}")
+        return
+    print_rows(out, fmt)
+
+
+@advocates.command("link")
+@click.argument("person")
+@click.argument("other")
+@click.option("--by", "user", default="cli", show_default=True, help="Who confirmed the link.")
+@click.pass_obj
+def advocates_link(app: App, person, other, user):
+    """Confirm that two handles (SOURCE:HANDLE each) are one person; their mentions then count together."""
+    from monitor import advocates as adv
+    from monitor.store import accounts
+
+    store = app.store()
+    ids = []
+    for ref in (person, other):
+        source, _, handle = ref.partition(":")
+        found = accounts.find_author(store, source, handle)
+        if found is None:
+            raise MonitorError(f"no author {handle!r} on source {source!r}")
+        ids.append(found)
+    accounts.link_authors(store, ids[0], ids[1], user)
+    adv.recompute_persons(store, app.settings.advocates, ids)
+    click.echo(f"linked {other} to {person}")
+
+
+@advocates.command("corrections")
+@click.option("--field", type=click.Choice(["advocacy", "sentiment"]), default="advocacy", show_default=True)
+@click.pass_obj
+def advocates_corrections(app: App, field):
+    """Label corrections made on the web page, as evaluation CSV (text,label,...) on stdout."""
+    from monitor.store import accounts
+
+    rows = [{"text": pipeline.mention_text(r), "label": r["label"], "field": r["field"], "mention_id": r["mention_id"],
+             "model_label": r["model_label"], "model": r["model"]}
+            for r in accounts.corrections(app.store(readonly=True), field)]
+    w = csv.DictWriter(sys.stdout, fieldnames=["text", "label", "field", "mention_id", "model_label", "model"])
+    w.writeheader()
+    w.writerows(rows)
+
+
+@click.group()
+def users():
+    """Accounts for the web page."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (for scripts).")
+@click.option("--replace", is_flag=True, help="Set a new password for an existing user (logs them out).")
+@click.pass_obj
+def users_add(app: App, username, password_stdin, replace):
+    """Create a user (asks for the password twice)."""
+    from monitor.store import accounts
+    from monitor.web.security import hash_password
+
+    if not username.strip() or len(username) > 100:
+        raise MonitorError("the user name must be 1 to 100 characters")
+    store = app.store()
+    if accounts.user_exists(store, username) and not replace:
+        raise MonitorError(f"user {username!r} exists (use --replace to set a new password)")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise MonitorError("the password must have at least 10 characters")
+    accounts.add_user(store, username, hash_password(password), replace=replace)
+    click.echo(f"user {username!r} {'updated' if replace else 'created'}")
+
+
+@users.command("list")
+@click.pass_obj
+def users_list(app: App):
+    from monitor.store import accounts
+
+    for u in accounts.list_users(app.store()):
+        click.echo("\t".join([u["username"], f"created {u['created_at']}"] + (["disabled"] if u["disabled"] else [])))
+
+
+@users.command("disable")
+@click.argument("username")
+@click.pass_obj
+def users_disable(app: App, username):
+    """Disable a user and end their sessions."""
+    from monitor.store import accounts
+
+    if not accounts.disable_user(app.store(), username):
+        raise MonitorError(f"no user {username!r}")
+    click.echo(f"user {username!r} disabled")
+
+
+@click.command()
+@click.option("--host", help="Default: web.host in config (127.0.0.1).")
+@click.option("--port", type=int, help="Default: web.port in config (8470).")
+@click.pass_obj
+def serve(app: App, host, port):
+    """Serve the web page for marketing teams (log in with a user from `monitor users add`)."""
+    from monitor.web import serve as run_server
+
+    run_server(app.settings, host=host, port=port)
