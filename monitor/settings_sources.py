@@ -1,0 +1,204 @@
+"""Settings of brands, their sources, the shared HTTP client and source health (re-exported by config.py)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from monitor.settings_types import Duration, Secret, Strict
+
+
+class Terms(Strict):
+    """What a brand's mentions look like. Quoted phrases ("acme cloud") match as phrases."""
+
+    include: list[str] = Field(min_length=1)
+    exclude: list[str] = []
+    whole_word: bool = True
+    case_sensitive: bool = False
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _no_blank(cls, v: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in v]
+        if any(not t.strip('"') for t in cleaned):
+            raise ValueError("terms must not be empty")
+        return cleaned
+
+
+class SourceBase(Strict):
+    """Settings every source has. ``name`` defaults to the type; it names the job,
+    its cursor and its health record together with the brand."""
+
+    name: str | None = None
+    every: Duration = timedelta(minutes=15)
+    base_url: str | None = None  # default: the real service; override for proxies and mirrors
+    terms: Terms | None = None  # per-source override of the brand's terms
+    enabled: bool = True
+    max_pages: int = Field(default=5, ge=1, le=1000)
+    match_all: bool = False  # keep every item, not only those matching the terms (e.g. the brand's own feed)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("base_url must be an http:// or https:// URL")
+        return v.rstrip("/") if v else v
+
+
+class HackerNewsSettings(SourceBase):
+    type: Literal["hackernews"]
+    tags: list[Literal["story", "comment"]] = ["story", "comment"]
+    fetch_karma: bool = True
+
+
+class DemoSettings(SourceBase):
+    """Sample mentions shipped with the package: works with no network."""
+
+    type: Literal["demo"]
+
+
+class RedditSettings(SourceBase):
+    """Reddit through PRAW, read-only (script app: client id and secret, no password).
+    ``base_url`` replaces both www.reddit.com and oauth.reddit.com (a local replay)."""
+
+    type: Literal["reddit"]
+    client_id: Secret
+    client_secret: Secret
+    # default: the global user_agent; Reddit wants "<platform>:<app>:<version> (by u/<name>)"
+    user_agent: str | None = None
+    subreddits: list[str] = []  # empty: search all of Reddit
+    search: bool = True  # keyword search of submissions (Reddit has no comment search)
+    watch: list[Literal["submissions", "comments"]] = []  # new items in `subreddits`, filtered locally
+    time_filter: Literal["hour", "day", "week", "month", "year", "all"] = "week"
+    limit: int = Field(default=250, ge=1, le=1000)  # items per query and run
+    fetch_karma: bool = True
+
+    @model_validator(mode="after")
+    def _watch_needs_subreddits(self) -> RedditSettings:
+        if self.watch and not self.subreddits:
+            raise ValueError("watch needs subreddits: the whole of Reddit is too fast to follow")
+        return self
+
+
+class FeedSettings(SourceBase):
+    """RSS/Atom. ``preset`` builds the URLs from the brand's terms (google_news,
+    reddit_search) or cleans entries (google_alerts: feed URLs from your Google account)."""
+
+    type: Literal["feed"]
+    preset: Literal["generic", "google_alerts", "google_news", "reddit_search"] = "generic"
+    urls: list[str] = []
+    language: str = "en-US"  # google_news: hl
+    country: str = "US"  # google_news: gl
+    subreddits: list[str] = []  # reddit_search: search only these
+    max_entries: int = Field(default=500, ge=1, le=10_000)
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if not re.match(r"^https?://[^\s/]+", u):
+                raise ValueError(f"{u!r} is not an http:// or https:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _urls_for_generic(self) -> FeedSettings:
+        if self.preset in ("generic", "google_alerts") and not self.urls:
+            raise ValueError(f"preset {self.preset} needs urls")
+        return self
+
+
+class AppStoreSettings(SourceBase):
+    """Apple App Store customer reviews (the public JSON feed), per app and country."""
+
+    type: Literal["appstore"]
+    app_ids: list[int] = Field(min_length=1)
+    countries: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = ["us"]
+    match_all: bool = True  # reviews of the brand's own app are about the brand
+
+
+class BlueskySettings(SourceBase):
+    """Bluesky post search (needs an account and an app password since Jan 2025)."""
+
+    type: Literal["bluesky"]
+    handle: str
+    app_password: Secret
+    fetch_followers: bool = True
+
+
+class MastodonSettings(SourceBase):
+    """Mastodon hashtag timelines (no login, where the instance allows it) and, with a
+    token, status search (where the instance offers full-text search)."""
+
+    type: Literal["mastodon"]
+    instance: str = "https://mastodon.social"
+    hashtags: list[str] = []  # default: the brand's include terms without spaces
+    search: bool = False
+    token: Secret | None = None
+
+    @field_validator("instance")
+    @classmethod
+    def _instance_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("instance must be an http:// or https:// URL")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _search_needs_token(self) -> MastodonSettings:
+        if self.search and self.token is None:
+            raise ValueError("search needs a token (status search requires login)")
+        return self
+
+
+SourceSettings = Annotated[
+    HackerNewsSettings | DemoSettings | RedditSettings | FeedSettings | AppStoreSettings | BlueskySettings
+    | MastodonSettings,
+    Field(discriminator="type"),
+]
+
+
+class HttpSettings(Strict):
+    """The HTTP client every source shares (collect/_http.py)."""
+
+    allow_networks: list[str] = []  # non-public networks sources may reach, e.g. 10.0.0.0/8 for an internal mirror
+    per_host_interval: float = Field(default=1.0, ge=0.0, le=3600.0)  # seconds between requests to one host
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    deadline: float = Field(default=30.0, gt=0)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for n in v:
+            ipaddress.ip_network(n, strict=False)  # ValueError -> a config problem
+        return v
+
+
+class HealthSettings(Strict):
+    """When a source counts as broken (monitor status; a `source-health` alert)."""
+
+    max_failures: int = Field(default=3, ge=1)  # consecutive failed runs
+    zero_runs: int = Field(default=3, ge=1)  # consecutive empty runs, when the baseline had results
+    baseline_runs: int = Field(default=20, ge=2)  # runs before the empty streak forming the baseline
+    baseline_nonzero: float = Field(default=0.8, gt=0.0, le=1.0)  # share of baseline runs with results
+    channels: list[str] = []  # where `source-health` alerts go; empty: every configured channel
+    severity: Literal["info", "warning", "critical"] = "critical"
+
+
+class Brand(Strict):
+    name: str = Field(min_length=1)
+    terms: Terms
+    sources: list[SourceSettings] = []
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> Brand:
+        seen = set()
+        for s in self.sources:
+            key = s.name or s.type
+            if key in seen:
+                raise ValueError(f"two sources are named {key!r}; give one a distinct 'name'")
+            seen.add(key)
+        return self

@@ -1,0 +1,49 @@
+"""Settings of advocate scores and the web page (re-exported by config.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from monitor.settings_types import Duration, Strict
+
+
+class AdvocateWeights(Strict):
+    """Weights of the advocate/detractor score components (the score is their weighted
+    mean, 0-100)."""
+
+    stance: float = Field(default=40, ge=0)  # share of the author's classified mentions with that stance
+    volume: float = Field(default=20, ge=0)  # how many such mentions (log scale, saturating at volume_cap)
+    reach: float = Field(default=15, ge=0)  # followers/karma (log scale, saturating at reach_cap)
+    recency: float = Field(default=15, ge=0)  # how recent the latest such mention is (half-life)
+    consistency: float = Field(default=10, ge=0)  # share of active weeks with that stance
+
+
+class AdvocateSettings(Strict):
+    advocate_min_score: float = Field(default=50, ge=0, le=100)
+    advocate_min_mentions: int = Field(default=2, ge=1)
+    detractor_min_score: float = Field(default=50, ge=0, le=100)
+    detractor_min_mentions: int = Field(default=1, ge=1)
+    weights: AdvocateWeights = AdvocateWeights()
+    volume_cap: int = Field(default=10, ge=1)
+    reach_cap: int = Field(default=100_000, ge=10)
+    recency_half_life: Duration = timedelta(days=60)
+    # advocacy index: below this many classified mentions a week shows "n<min", not a number
+    index_min_sample: int = Field(default=30, ge=1)
+    index_confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    # classifications of this model are read; default: the model of the newest classification
+    model: str | None = None
+
+
+class WebSettings(Strict):
+    """The browse page: ``monitor serve``, or inside ``monitor run`` when enabled."""
+
+    enabled: bool = False  # also serve from ``monitor run``
+    host: str = "127.0.0.1"
+    port: int = Field(default=8470, ge=1, le=65535)
+    # Host header allow-list (DNS rebinding): add the reverse proxy's public name
+    allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
+    secure_cookies: bool = False  # true behind https; false for plain-http localhost
+    session_lifetime: Duration = timedelta(hours=12)
+    public_url: str | None = None  # e.g. https://monitor.example.com, for links in alerts
