@@ -37,6 +37,19 @@ def parse_iso(value: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def add_filters(where: list[str], params: list, *filters: tuple[str, Any]) -> None:
+    """Appends each (condition with one ``?``, value) whose value is set (not None or empty)."""
+    for condition, value in filters:
+        if value:
+            where.append(condition)
+            params.append(value)
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') matching ``text`` anywhere, its \\, % and _ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False, now=utcnow) -> None:
         self.path = Path(path)
@@ -368,21 +381,12 @@ class Store:
             params.append(model)
         else:
             pick = "SELECT id FROM classifications WHERE mention_id = m.id ORDER BY created_at DESC, id DESC LIMIT 1"
-        if brand:
-            where.append("m.brand = ?")
-            params.append(brand)
+        add_filters(where, params, ("m.brand = ?", brand))
         if source:
             where.append("(m.source = ? OR m.source_key = ?)")
             params += [source, source]
-        if since:
-            where.append("m.created_at >= ?")
-            params.append(iso(since))
-        if sentiment:
-            where.append("c.sentiment = ?")
-            params.append(sentiment)
-        if advocacy:
-            where.append("c.advocacy = ?")
-            params.append(advocacy)
+        add_filters(where, params, ("m.created_at >= ?", since and iso(since)), ("c.sentiment = ?", sentiment),
+                    ("c.advocacy = ?", advocacy))
         params.append(limit)
         return self.query(
             "SELECT m.id, m.brand, m.source, m.source_key, m.kind, m.title, m.text, m.url, m.created_at, m.rating, "

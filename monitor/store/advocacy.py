@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from monitor.store import Store
+from monitor.store import Store, add_filters, like_pattern
 
 TRANSACTIONAL_KINDS = ("review", "support")
 
@@ -111,12 +111,7 @@ def rebuild_weekly(store: Store, model: str | None, keys: Iterable[tuple[str, st
 
 def weekly(store: Store, brand: str | None = None, since_week: str | None = None) -> list[dict]:
     where, params = ["1 = 1"], []
-    if brand:
-        where.append("brand = ?")
-        params.append(brand)
-    if since_week:
-        where.append("week >= ?")
-        params.append(since_week)
+    add_filters(where, params, ("brand = ?", brand), ("week >= ?", since_week))
     return store.query(f"SELECT * FROM advocacy_weekly WHERE {' AND '.join(where)} ORDER BY week", params)
 
 
@@ -256,18 +251,11 @@ def list_authors(store: Store, *, kind: str = "advocate", brand: str | None = No
     """Author stats joined with marks, sorted and filtered. ``kind`` picks which score 'score' means."""
     score = "s.advocate_score" if kind == "advocate" else "s.detractor_score"
     where, params = [f"{score} > 0"], []  # a person with no such mention is neither
-    if brand:
-        where.append("s.brand = ?")
-        params.append(brand)
+    add_filters(where, params, ("s.brand = ?", brand))
     if source:
         where.append("(s.source = ? OR instr(',' || s.sources || ',', ',' || ? || ',') > 0)")
         params += [source, source]
-    if flag:
-        where.append("s.flag = ?")
-        params.append(flag)
-    if q:
-        where.append("s.handle LIKE ? ESCAPE '\\'")
-        params.append("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    add_filters(where, params, ("s.flag = ?", flag), ("s.handle LIKE ? ESCAPE '\\'", q and like_pattern(q)))
     if min_score is not None:
         where.append(f"{score} >= ?")
         params.append(min_score)
@@ -316,26 +304,13 @@ def search_mentions(store: Store, model: str | None, *, q: str | None = None, br
                     kind: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:
     """Newest first; ``q`` matches text, title or author handle (substring, case-insensitive)."""
     where, params = ["m.duplicate_of IS NULL"], [model]
-    if brand:
-        where.append("m.brand = ?")
-        params.append(brand)
-    if source:
-        where.append("m.source = ?")
-        params.append(source)
-    if kind:
-        where.append("m.kind = ?")
-        params.append(kind)
+    add_filters(where, params, ("m.brand = ?", brand), ("m.source = ?", source), ("m.kind = ?", kind))
     if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        like = like_pattern(q)
         where.append("(m.text LIKE ? ESCAPE '\\' OR m.title LIKE ? ESCAPE '\\' OR a.handle LIKE ? ESCAPE '\\')")
         params += [like, like, like]
-    outer = []
-    if advocacy:
-        outer.append("advocacy = ?")
-        params.append(advocacy)
-    if sentiment:
-        outer.append("sentiment = ?")
-        params.append(sentiment)
+    outer: list[str] = []
+    add_filters(outer, params, ("advocacy = ?", advocacy), ("sentiment = ?", sentiment))
     params += [limit, offset]
     inner = (f"SELECT m.id, m.brand, m.source, m.kind, m.title, m.text, m.url, m.rating, m.created_at, m.author_id, "
              f"a.handle AS author, c.advocacy_p, c.sentiment_p, c.model, {_ADV} AS advocacy, {_SENT} AS sentiment, "
