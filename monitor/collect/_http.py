@@ -327,23 +327,30 @@ class HttpClient:
             p.limiter.wait(httpx.URL(str(url)).host)
         started = time.monotonic()
         with self.client.stream(method, url, **kwargs) as response:
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > p.max_bytes:
-                raise MalformedResponseError(
-                    f"{safe_url(url)}: response of {declared} bytes is over the {p.max_bytes} cap")
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > p.max_bytes:
-                    raise MalformedResponseError(f"{safe_url(url)}: response is over the {p.max_bytes} byte cap")
-                if time.monotonic() - started > p.deadline:
-                    raise _DeadlineExceeded(f"response took over {p.deadline:.0f}s")
-                chunks.append(chunk)
-            return response.status_code, response.headers, b"".join(chunks)
+            body = _read_capped(url, response.headers.get("content-length"), response.iter_bytes(), p, started,
+                                _DeadlineExceeded)
+            return response.status_code, response.headers, body
 
 
 class _DeadlineExceeded(Exception):
     pass
+
+
+def _read_capped(url: httpx.URL | str, declared: str | None, chunks: Iterable[bytes], p: HttpPolicy,
+                 started: float, deadline_error: Callable[[str], Exception]) -> bytes:
+    """The body from ``chunks``: MalformedResponseError past ``p.max_bytes`` (declared or
+    read), ``deadline_error`` once ``p.deadline`` seconds have passed since ``started``."""
+    if declared and declared.isdigit() and int(declared) > p.max_bytes:
+        raise MalformedResponseError(f"{safe_url(url)}: response of {declared} bytes is over the {p.max_bytes} cap")
+    read, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > p.max_bytes:
+            raise MalformedResponseError(f"{safe_url(url)}: response is over the {p.max_bytes} byte cap")
+        if time.monotonic() - started > p.deadline:
+            raise deadline_error(f"response took over {p.deadline:.0f}s")
+        read.append(chunk)
+    return b"".join(read)
 
 
 def _detail(body: bytes) -> str:
@@ -378,21 +385,13 @@ def requests_session(policy: HttpPolicy | None = None):
             kwargs["stream"] = True
             kwargs.setdefault("timeout", (p.connect_timeout, p.read_timeout))
             response = super().request(method, url, **kwargs)
-            started, size, chunks = time.monotonic(), 0, []
+            started = time.monotonic()
             try:
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > p.max_bytes:
-                    raise MalformedResponseError(f"{safe_url(url)}: response of {declared} bytes is over the cap")
-                for chunk in response.iter_content(64 * 1024):
-                    size += len(chunk)
-                    if size > p.max_bytes:
-                        raise MalformedResponseError(f"{safe_url(url)}: response is over the {p.max_bytes} byte cap")
-                    if time.monotonic() - started > p.deadline:
-                        raise MalformedResponseError(f"{safe_url(url)}: response took over {p.deadline:.0f}s")
-                    chunks.append(chunk)
+                body = _read_capped(url, response.headers.get("content-length"), response.iter_content(64 * 1024), p,
+                                    started, lambda message: MalformedResponseError(f"{safe_url(url)}: {message}"))
             finally:
                 response.close()
-            response._content = b"".join(chunks)
+            response._content = body
             return response
 
     session = CappedSession()
