@@ -406,7 +406,7 @@ class Store:
         rows = self.query(
             "SELECT m.id, m.brand, m.source, m.source_key, m.kind, m.title, m.text, m.url, m.created_at, m.rating, "
             "m.lang, m.duplicate_of, a.handle AS author, a.reach, a.reach_kind FROM mentions m "
-            f"LEFT JOIN authors a ON a.id = m.author_id WHERE m.id IN ({marks})",  # noqa: S608 - placeholders only
+            f"LEFT JOIN authors a ON a.id = m.author_id WHERE m.id IN ({marks})",  # placeholders only
             list(ids),
         )
         return {r["id"]: r for r in rows}
@@ -418,7 +418,7 @@ class Store:
         marks = ",".join("?" * len(mention_ids))
         rows = self.query(
             "SELECT DISTINCT a.handle FROM mentions m JOIN authors a ON a.id = m.author_id "
-            f"WHERE m.id IN ({marks}) AND (a.reach_checked_at IS NULL OR a.reach_checked_at < ?)",  # noqa: S608
+            f"WHERE m.id IN ({marks}) AND (a.reach_checked_at IS NULL OR a.reach_checked_at < ?)",
             [*mention_ids, cutoff],
         )
         return [r["handle"] for r in rows]
