@@ -186,7 +186,7 @@ def train(
     base_dir: Path,
     out_dir: Path,
     *,
-    epochs: int = 2,
+    epochs: int = 1,
     batch_size: int = 32,
     lr: float = 5e-5,
     head_lr: float = 5e-4,
@@ -196,6 +196,8 @@ def train(
     limit: int | None = None,
     version: str = "2",
     name: str = "advocacy-minilm",
+    init_dir: Path | None = None,
+    warmup: float = 0.06,
     progress=None,
 ) -> dict:
     """Train and save; returns the validation figures. ``progress(done, total, info)`` is
@@ -231,7 +233,10 @@ def train(
     val_r_adv = np.array([review_labels(r["recommended"], r["rating"])[1] for r in r_val])
     val_r_rec = np.array([r["recommended"] for r in r_val])
 
-    model = network.from_base(base_dir)
+    if init_dir is not None:  # continue training a saved two-head model (e.g. one more epoch at a lower lr)
+        model, _, _ = network.load(init_dir)
+    else:
+        model = network.from_base(base_dir)
     heads = [p for n, p in model.named_parameters() if n.startswith(("sentiment_head", "advocacy_head"))]
     enc_decay = [p for n, p in model.named_parameters() if n.startswith("encoder") and p.ndim > 1]
     enc_nodecay = [p for n, p in model.named_parameters() if n.startswith("encoder") and p.ndim <= 1]
@@ -246,7 +251,7 @@ def train(
     lengths = [len(x) for x in ids]
     steps_per_epoch = math.ceil(len(ids) / batch_size)
     total = steps_per_epoch * epochs
-    sched = get_linear_schedule_with_warmup(optim, int(0.06 * total), total)
+    sched = get_linear_schedule_with_warmup(optim, int(warmup * total), total)
     pad_id = tokenizer.pad_token_id
     history = []
     best_score = -1.0
