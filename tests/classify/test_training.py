@@ -82,3 +82,13 @@ def test_train_command_writes_a_loadable_calibrated_model(tmp_path, monkeypatch)
     for r in (results[0], results[2]):
         assert abs(sum(r.sentiment.probabilities.values()) - 1) < 1e-3
         assert set(r.advocacy.probabilities) == {"promoter", "detractor", "none"}
+
+
+def test_tweet_advocacy_labels_only_explicit_recommendations_and_warnings():
+    from monitor.classify.training import IGNORE, tweet_advocacy
+
+    assert tweet_advocacy(1, "Acme opens an office in Berlin") == 2  # neutral: none
+    assert tweet_advocacy(2, "Highly recommend @acme, switched to them last year") == 0
+    assert tweet_advocacy(0, "Stay away from Acme, they lost my data") == 1
+    assert tweet_advocacy(2, "what a lovely day") == IGNORE  # happy is not a recommendation
+    assert tweet_advocacy(0, "I recommend nothing, it rained") == IGNORE  # cue with the wrong sentiment
