@@ -356,11 +356,13 @@ def demo(app: App, database):
         classifier_cfg["cache_dir"] = str(classifier_settings(app)[2]) if classifier_cfg else str(base / ".monitor-cache")
     settings = Settings.model_validate({
         "database": str(db_path),
-        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [{"type": "demo"}]}],
+        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [{"type": "demo", "match_all": True}]}],
         "classifier": classifier_cfg,
         "alerts": {"channels": {"console": {"type": "console"}}, "rules": [
             {"name": "detractor-with-reach", "when": {"advocacy": "detractor", "min_probability": 0.6, "min_reach": 1000},
              "channels": ["console"], "severity": "critical"},
+            {"name": "negative-with-reach", "when": {"sentiment": "negative", "min_probability": 0.8, "min_reach": 1000},
+             "channels": ["console"], "severity": "warning"},
         ]},
         "base_dir": base,
     })

@@ -3,7 +3,12 @@
 Multi-task design (see models/README.md for the model card):
 
 * tweets (SemEval 2013-2016): sentiment label; neutral tweets also teach advocacy "none"
-  (a neutral statement neither recommends nor warns); other tweets have no advocacy label.
+  (a neutral statement neither recommends nor warns); a positive tweet that recommends
+  in so many words ("highly recommend", "you should try", "check it out", "switched to")
+  teaches "promoter", a negative tweet that warns others ("avoid", "don't buy", "stay
+  away", "boycott", "cancelled") teaches "detractor" (distant supervision: these cues only
+  label the training data; the model learns from the whole text); other tweets have no
+  advocacy label.
 * clothing reviews: advocacy from the reviewer's own "recommends" flag and stars
   (recommends and 4-5 stars -> promoter; does not recommend and 1-3 stars -> detractor;
   the mixed cases -> none, a passive), sentiment from the stars (4-5 positive, 3 neutral,
@@ -23,6 +28,7 @@ import json
 import logging
 import math
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +63,39 @@ def review_labels(recommended: int, rating: int) -> tuple[int, int]:
     return sentiment, advocacy
 
 
+PROMOTER_CUES = re.compile(
+    r"\b(recommend\w*|must[- ](have|try|see|read|watch|buy)|you (should|must|need to|gotta) "
+    r"(try|get|use|check|see|buy|watch|read|go)|check (it|them|this|that) out|go (get|buy|try|see)|switched to|"
+    r"never looking back|worth (it|every|the)|(love|loving) (my|this|their|the) new|can't recommend|go with|"
+    r"big fan|shout ?out to|props to|kudos to)",
+    re.IGNORECASE,
+)
+DETRACTOR_CUES = re.compile(
+    r"\b(avoid|don'?t (buy|use|go|bother|waste|fly|shop|eat|watch)|do not (buy|use|go|fly|shop)|never again|"
+    r"stay away|never (buying|buy|use|using|fly|flying|shop|shopping|going back|eat)|cancel(l?ed|l?ing)?|"
+    r"switch(ing|ed)? (from|away)|boycott|rip[- ]?off|scam|waste of (money|time)|not recommend|"
+    r"wouldn'?t recommend|uninstall\w*|refund|ditch(ed|ing)?|fed up)",
+    re.IGNORECASE,
+)
+
+
+def tweet_advocacy(sentiment: int, text: str) -> int:
+    """Advocacy training label of a tweet (IGNORE when the tweet says nothing either way)."""
+    if sentiment == 1:
+        return 2  # none
+    if sentiment == 2 and PROMOTER_CUES.search(text):
+        return 0  # promoter
+    if sentiment == 0 and DETRACTOR_CUES.search(text):
+        return 1  # detractor
+    return IGNORE
+
+
 def read_tweets(path: Path) -> list[Example]:
     out = []
     with path.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             label = int(row["label"])
-            out.append(Example(row["text"], label, 2 if label == 1 else IGNORE))
+            out.append(Example(row["text"], label, tweet_advocacy(label, row["text"])))
     return out
 
 
@@ -186,7 +219,7 @@ def train(
     base_dir: Path,
     out_dir: Path,
     *,
-    epochs: int = 2,
+    epochs: int = 1,
     batch_size: int = 32,
     lr: float = 5e-5,
     head_lr: float = 5e-4,
@@ -196,6 +229,8 @@ def train(
     limit: int | None = None,
     version: str = "2",
     name: str = "advocacy-minilm",
+    init_dir: Path | None = None,
+    warmup: float = 0.06,
     progress=None,
 ) -> dict:
     """Train and save; returns the validation figures. ``progress(done, total, info)`` is
@@ -231,7 +266,10 @@ def train(
     val_r_adv = np.array([review_labels(r["recommended"], r["rating"])[1] for r in r_val])
     val_r_rec = np.array([r["recommended"] for r in r_val])
 
-    model = network.from_base(base_dir)
+    if init_dir is not None:  # continue training a saved two-head model (e.g. one more epoch at a lower lr)
+        model, _, _ = network.load(init_dir)
+    else:
+        model = network.from_base(base_dir)
     heads = [p for n, p in model.named_parameters() if n.startswith(("sentiment_head", "advocacy_head"))]
     enc_decay = [p for n, p in model.named_parameters() if n.startswith("encoder") and p.ndim > 1]
     enc_nodecay = [p for n, p in model.named_parameters() if n.startswith("encoder") and p.ndim <= 1]
@@ -246,7 +284,7 @@ def train(
     lengths = [len(x) for x in ids]
     steps_per_epoch = math.ceil(len(ids) / batch_size)
     total = steps_per_epoch * epochs
-    sched = get_linear_schedule_with_warmup(optim, int(0.06 * total), total)
+    sched = get_linear_schedule_with_warmup(optim, int(warmup * total), total)
     pad_id = tokenizer.pad_token_id
     history = []
     best_score = -1.0

