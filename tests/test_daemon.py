@@ -25,7 +25,7 @@ from .fakes.algolia import FakeAlgolia, make_hits
 pytestmark = pytest.mark.slow
 
 
-def wait_for(condition, what: str, limit: float = 120.0, proc: subprocess.Popen | None = None):
+def wait_for(condition, what: str, limit: float = 300.0, proc: subprocess.Popen | None = None):
     """Poll until the condition holds (a deadline for a hung test, not a timing assertion)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -129,7 +129,7 @@ def test_run_collects_classifies_alerts_and_survives_faults(tmp_path, daemons):
         assert scalar(db, "SELECT count(*) FROM classifications WHERE model LIKE 'advocacy-minilm@%'") == 30
 
         # a second daemon on the same database refuses to start
-        second = subprocess.run([sys.executable, "-m", "monitor", "-c", str(cfg), "run"], cwd=ROOT, timeout=120, check=False,
+        second = subprocess.run([sys.executable, "-m", "monitor", "-c", str(cfg), "run"], cwd=ROOT, timeout=300, check=False,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
         assert second.returncode == 1
         assert "already running" in second.stderr and "Traceback" not in second.stderr
