@@ -146,7 +146,7 @@ def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str,
             break
         results = _classify_rows(classifier, rows)
         with store.transaction():
-            store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)], [], {})
+            store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)])
             if engine is not None:
                 engine.on_classified([r["id"] for r in rows if not r.get("seen")])
         done += len(rows)
@@ -165,7 +165,7 @@ def reclassify_all(store: Store, classifier, *, batch_size: int = 256, limit: in
         if not rows:
             break
         results = _classify_rows(classifier, rows)
-        store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)], [], {})
+        store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)])
         done += len(rows)
         last_id = rows[-1]["id"]
         if progress:

@@ -106,7 +106,7 @@ def test_only_the_current_models_labels_count(store):
                                         "WHERE a.handle = 'bob'")]
     from tests.web_data import classification
 
-    store.save_classifications([(i, classification("promoter", model="better@2")) for i in ids], [], {})
+    store.save_classifications([(i, classification("promoter", model="better@2")) for i in ids])
     r = advocates.refresh(store, CFG, now=NOW)
     assert r.full and r.model == "better@2"
     bob = stats(store, "bob")

@@ -112,13 +112,19 @@ def _alert(i: int, **kw) -> Alert:
                  mention_ids=(i,), **kw)
 
 
+def _save_with_alerts(store, pairs, alerts, channels_for):
+    with store.transaction():  # as pipeline.classify_pending commits a batch
+        store.save_classifications(pairs)
+        return store.insert_alerts(alerts, channels_for)
+
+
 def test_classifications_and_alerts_commit_together(store):
     pairs = _classified(store)
-    new = store.save_classifications(pairs, [_alert(i) for i, _ in pairs], {"neg": ["console", "hook"]})
+    new = _save_with_alerts(store, pairs, [_alert(i) for i, _ in pairs], {"neg": ["console", "hook"]})
     assert len(new) == 3
     assert count(store, "classifications") == 3 and count(store, "alerts") == 3 and count(store, "deliveries") == 6
     # the same again: classifications updated in place, alerts deduplicated by key
-    assert store.save_classifications(pairs, [_alert(i) for i, _ in pairs], {"neg": ["console"]}) == []
+    assert _save_with_alerts(store, pairs, [_alert(i) for i, _ in pairs], {"neg": ["console"]}) == []
     assert count(store, "classifications") == 3 and count(store, "alerts") == 3
 
 
@@ -126,14 +132,14 @@ def test_a_failing_alert_rolls_back_its_classifications(store):
     pairs = _classified(store)
     alerts = [_alert(1), _alert(2, created_at="not a datetime")]
     with pytest.raises(AttributeError):
-        store.save_classifications(pairs, alerts, {"neg": ["console"]})
+        _save_with_alerts(store, pairs, alerts, {"neg": ["console"]})
     assert count(store, "classifications") == 0 and count(store, "alerts") == 0 and count(store, "deliveries") == 0
     assert store.count_unclassified(KeywordClassifier.name) == 3  # the next run classifies them again
 
 
 def test_unclassified_is_per_model(store):
     pairs = _classified(store)
-    store.save_classifications(pairs[:2], [], {})
+    store.save_classifications(pairs[:2])
     assert store.count_unclassified(KeywordClassifier.name) == 1
     assert store.count_unclassified("other-model@2") == 3
 

@@ -33,7 +33,7 @@ def add(store: Store, items: list[dict], model: str = MODEL) -> list[int]:
         labels.append(it.get("advocacy"))
     ids = store.save_batch("demo", "q", FetchResult(mentions, None))
     results = [(i, classification(lab, model)) for i, lab in zip(ids, labels, strict=True) if lab]
-    store.save_classifications(results, [], {})
+    store.save_classifications(results)
     return ids
 
 

@@ -200,17 +200,6 @@ class Store:
                 [reach, reach_kind, iso(self.now()), source, handle],
             )
 
-    def author_reach(self, source: str, handle: str, max_age: timedelta) -> int | None:
-        """Cached reach if checked within max_age, else None."""
-        rows = self.query(
-            "SELECT reach, reach_checked_at FROM authors WHERE source = ? AND handle = ?", [source, handle]
-        )
-        if not rows or rows[0]["reach"] is None or not rows[0]["reach_checked_at"]:
-            return None
-        if self.now() - parse_iso(rows[0]["reach_checked_at"]) > max_age:
-            return None
-        return rows[0]["reach"]
-
     def record_run(self, source_key: str, started_at: datetime, *, fetched: int, new: int, skipped: int,
                    error: str | None, auth_failed: bool = False) -> None:
         with self.transaction():
@@ -293,10 +282,9 @@ class Store:
         out.setdefault(model, 0)
         return out
 
-    def save_classifications(self, results: Sequence[tuple[int, Classification]], alerts: Sequence[Alert],
-                             channels_for: dict[str, list[str]]) -> list[int]:
-        """Store classifications and the alerts they trigger (with one pending delivery per
-        channel) in one transaction. Returns the ids of alerts that were new."""
+    def save_classifications(self, results: Sequence[tuple[int, Classification]]) -> None:
+        """Store (or replace) classifications. To commit them with the alerts they trigger,
+        call this and ``insert_alerts`` inside one ``transaction()`` (as pipeline does)."""
         now = iso(self.now())
         with self.transaction():
             for mention_id, c in results:
@@ -314,7 +302,6 @@ class Store:
                         int(c.uncertain), c.status, c.lang, now,
                     ],
                 )
-            return self.insert_alerts(alerts, channels_for)
 
     def insert_alerts(self, alerts: Sequence[Alert], channels_for: dict[str, list[str]]) -> list[int]:
         now = iso(self.now())
@@ -397,19 +384,6 @@ class Store:
             f"WHERE {' AND '.join(where)} ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
             params,
         )
-
-    def mention_details(self, ids: Sequence[int]) -> dict[int, dict]:
-        """Mentions with author name and reach, by id (for alert rules and messages)."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.query(
-            "SELECT m.id, m.brand, m.source, m.source_key, m.kind, m.title, m.text, m.url, m.created_at, m.rating, "
-            "m.lang, m.duplicate_of, a.handle AS author, a.reach, a.reach_kind FROM mentions m "
-            f"LEFT JOIN authors a ON a.id = m.author_id WHERE m.id IN ({marks})",  # placeholders only
-            list(ids),
-        )
-        return {r["id"]: r for r in rows}
 
     def authors_missing_reach(self, mention_ids: Sequence[int], max_age: timedelta) -> list[str]:
         if not mention_ids:
