@@ -5,7 +5,7 @@ model first (a separate process: the export needs torch; its memory is not the d
 then runs `python -m monitor -c CONFIG classify` as a child process and reads its
 ru_maxrss with os.wait4. Prints figures; asserts nothing.
 
-    python benchmarks/classify_memory.py [--mentions 10000] [--engine onnx] [--model models/advocacy-minilm]
+    python benchmarks/classify_memory.py [--mentions 10000] [--engine onnx] [--model advocacy-minilm]
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mentions", type=int, default=10_000)
     ap.add_argument("--engine", choices=["onnx", "torch"], default="onnx")
-    ap.add_argument("--model", default=str(ROOT / "models" / "advocacy-minilm"))
+    ap.add_argument("--model", default="advocacy-minilm")  # bundled: monitor/models/advocacy-minilm
     ap.add_argument("--cache-dir", default=str(ROOT / ".monitor-cache"))
     args = ap.parse_args()
+    model = str(Path(args.model).resolve()) if Path(args.model).is_dir() else args.model  # else bundled or hub
     with tempfile.TemporaryDirectory(prefix="monitor-mem-") as tmp:
         folder = Path(tmp)
         config = folder / "config.yaml"
@@ -71,7 +72,7 @@ def main() -> int:
             "database": str(folder / "bench.db"),
             "log_level": "WARNING",
             "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [{"type": "demo"}]}],
-            "classifier": {"engine": args.engine, "model": str(Path(args.model).resolve()),
+            "classifier": {"engine": args.engine, "model": model,
                            "cache_dir": str(Path(args.cache_dir).resolve())},
         }))
         t0 = time.monotonic()

@@ -353,7 +353,12 @@ def demo(app: App, database):
         except ConfigError:
             click.echo(f"note: {app.config_path} is invalid; the demo uses the default classifier", err=True)
     if not classifier_cfg.get("cache_dir"):  # reuse the ONNX export across demo runs
-        classifier_cfg["cache_dir"] = str(classifier_settings(app)[2]) if classifier_cfg else str(base / ".monitor-cache")
+        if classifier_cfg:
+            classifier_cfg["cache_dir"] = str(classifier_settings(app)[2])
+        else:  # no config: the user's cache (~/.cache/monitor), never the working folder or the package
+            from monitor.classify.onnx_engine import default_cache_dir
+
+            classifier_cfg["cache_dir"] = str(default_cache_dir())
     settings = Settings.model_validate({
         "database": str(db_path),
         "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [{"type": "demo", "match_all": True}]}],

@@ -148,10 +148,10 @@ def advocates_corrections(app: App, field):
     """Label corrections made on the web page, as evaluation CSV (text,label,...) on stdout."""
     from monitor.store import accounts
 
-    rows = [{"text": pipeline.mention_text(r), "label": r["label"], "field": r["field"], "mention_id": r["mention_id"],
-             "model_label": r["model_label"], "model": r["model"]}
+    rows = [{"text": pipeline.mention_text(r), "brand": r["brand"], "label": r["label"], "field": r["field"],
+             "mention_id": r["mention_id"], "model_label": r["model_label"], "model": r["model"]}
             for r in accounts.corrections(app.store(readonly=True), field)]
-    w = csv.DictWriter(sys.stdout, fieldnames=["text", "label", "field", "mention_id", "model_label", "model"])
+    w = csv.DictWriter(sys.stdout, fieldnames=["text", "brand", "label", "field", "mention_id", "model_label", "model"])
     w.writeheader()
     w.writerows(rows)
 

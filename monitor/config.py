@@ -134,9 +134,10 @@ __all__ = [
 
 class ClassifierSettings(Strict):
     engine: Literal["onnx", "torch"] = "onnx"
-    # A folder (relative to config.yaml's folder) or, with the torch engine, a Hugging Face
-    # hub id of any sequence-classification model.
-    model: str = "models/advocacy-minilm"
+    # A folder (relative to config.yaml's folder, then the working folder), the name of a
+    # model bundled with monitor (monitor/models/<name>) or, with the torch engine, a
+    # Hugging Face hub id of any sequence-classification model. See classify.resolve_model.
+    model: str = "advocacy-minilm"
     batch_size: int = Field(default=64, ge=1, le=4096)
     threads: int = Field(default=2, ge=1, le=256)
     uncertain_below: float = Field(default=0.5, ge=0.0, le=1.0)

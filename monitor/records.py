@@ -68,6 +68,8 @@ class Classification:
     uncertain: bool = False  # top probability under the configured threshold
     lang: str | None = None
     status: str = "ok"  # ok, unsupported_language, empty
+    stance: int | None = None  # -2..+2 toward the target brand (models with a stance head)
+    stance_score: float | None = None  # its calibrated expectation, -2.0..+2.0
 
 
 @dataclass(frozen=True)

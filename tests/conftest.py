@@ -11,7 +11,7 @@ from monitor.records import Classification, LabelScore
 from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = ROOT / "models" / "advocacy-minilm"
+SHIPPED_MODEL = ROOT / "monitor" / "models" / "advocacy-minilm"  # bundled with the package
 
 
 class KeywordClassifier:

@@ -23,15 +23,48 @@ class Classifier(Protocol):
     def classify(self, texts: Sequence[str]) -> list[Classification]: ...
 
 
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "models"  # monitor/models, shipped in the wheel
+DEFAULT_MODEL = "advocacy-minilm"  # the default classifier.model: bundled with monitor
+
+
+def bundled_model_dir(name: str) -> Path | None:
+    """The folder of a model shipped inside the package (``monitor/models/<name>``), or
+    None when ``name`` is not a plain name or no such model is bundled."""
+    if not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+        return None
+    folder = BUNDLED_DIR / name
+    return folder if folder.is_dir() else None
+
+
 def resolve_model(model: str, base_dir: Path) -> str:
-    """A local folder (relative to the config's folder, then to the working folder) or,
-    when no such folder exists, the string as given (a Hugging Face hub id)."""
+    """Where the model named in config lives, first match wins:
+
+    1. a local folder, relative to the config's folder, then to the working folder;
+    2. a model bundled with monitor of that name (``advocacy-minilm``), also under its old
+       spelling ``models/advocacy-minilm`` (from before the model moved into the package);
+    3. otherwise the string as given: a Hugging Face hub id (torch engine).
+    """
     for candidate in (base_dir / model, Path(model)):
         if candidate.is_dir():
             return str(candidate.resolve())
+    parts = Path(model).parts
+    name = parts[1] if len(parts) == 2 and parts[0] == "models" else model
+    bundled = bundled_model_dir(name)
+    if bundled is not None:
+        return str(bundled)
     if model.startswith((".", "/", "~")) or Path(model).suffix:
         raise ModelError(f"model folder {model!r} does not exist")
     return model
+
+
+def classify_texts(classifier, texts: Sequence[str], targets: Sequence[str | None] | None = None
+                   ) -> list[Classification]:
+    """A model that reads brands (``targeted``) gets each text's brand: a mention is stored
+    once per brand it names, and each row gets the stance toward its own brand. Other
+    classifiers (a hub model, a test fake) get the texts alone."""
+    if targets is not None and getattr(classifier, "targeted", False):
+        return classifier.classify(texts, targets)
+    return classifier.classify(texts)
 
 
 def build_classifier(settings, base_dir: Path, cache_dir: Path | None = None) -> Classifier:

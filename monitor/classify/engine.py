@@ -2,6 +2,12 @@
 batches -> logits -> marked, calibrated results. An engine supplies ``_tokenize`` and
 ``_forward``; ONNX and torch give the same results for the same weights up to rounding.
 
+Targets. A model trained to read the brand (``monitor.json`` ``"targeted": true``) gets
+``[CLS] brand [SEP] text [SEP]`` for each text that has a target (``classify(texts,
+targets)``), so a post that leaves one brand for another gets a stance toward each; the
+window of the text shrinks by the brand's tokens. Texts without a target (a plain CSV)
+are read alone, as in training.
+
 Long texts. The model was trained on windows of ``max_length`` tokens cut with
 ``textprep.head_tail`` (the beginning and the end of the text, since a review's verdict
 is usually its last sentences). A text up to ``LONG_FACTOR`` windows long is classified on
@@ -21,7 +27,7 @@ import numpy as np
 
 from monitor.classify.labels import empty_result, generic_results, two_head_results
 from monitor.classify.language import LanguageGate
-from monitor.classify.textprep import clean, head_tail
+from monitor.classify.textprep import TARGET_MAX_TOKENS, clean, clean_target, head_tail
 from monitor.records import Classification
 
 logger = logging.getLogger(__name__)
@@ -40,6 +46,7 @@ class BatchedEngine:
     name: str
     meta: dict
     two_head: bool
+    targeted: bool = False  # the model reads the brand with the text
     max_length: int
     batch_size: int
     uncertain_below: float
@@ -54,19 +61,29 @@ class BatchedEngine:
         """Token ids with the special tokens, not truncated."""
         raise NotImplementedError
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """int64 (batch, seq) ids and mask -> sentiment logits and advocacy logits (or None)."""
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        """int64 (batch, seq) ids and mask -> the logits of each head: sentiment first, then
+        (two-head models) advocacy and, where the model has one, stance."""
+        raise NotImplementedError
+
+    def _target_ids(self, targets: list[str]) -> list[list[int]]:
+        """Token ids of each (cleaned) target, without special tokens."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------- shared
 
-    def windows(self, ids: list[int]) -> list[list[int]]:
-        if len(ids) <= self.max_length:
-            return [ids]
-        first = head_tail(ids, self.max_length)
-        if len(ids) <= LONG_FACTOR * self.max_length:
-            return [first]
-        return [first, tail_window(ids, self.max_length)]
+    def windows(self, ids: list[int], target: list[int] | None = None) -> list[list[int]]:
+        """The windows of one text's ids; with target ids, each window becomes
+        ``[CLS] target [SEP] window-body [SEP]`` (the body shrinks to make room)."""
+        prefix = [*target[:TARGET_MAX_TOKENS], ids[-1]] if target else []
+        room = self.max_length - len(prefix)
+        if len(ids) <= room:
+            out = [ids]
+        elif len(ids) <= LONG_FACTOR * room:
+            out = [head_tail(ids, room)]
+        else:
+            out = [head_tail(ids, room), tail_window(ids, room)]
+        return [[w[0], *prefix, *w[1:]] for w in out] if prefix else out
 
     def batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
         """Consecutive runs of the length-sorted ``order``: at most ``batch_size`` texts and
@@ -83,12 +100,12 @@ class BatchedEngine:
             out.append(current)
         return out
 
-    def logits(self, windows: list[list[int]]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Run windows through the network in length-sorted batches padded to their longest."""
+    def logits(self, windows: list[list[int]]) -> list[np.ndarray]:
+        """Run windows through the network in length-sorted batches padded to their longest;
+        one array of logits per head."""
         n = len(windows)
         order = sorted(range(n), key=lambda i: len(windows[i]))
-        s_out: np.ndarray | None = None
-        a_out: np.ndarray | None = None
+        outs: list[np.ndarray] = []
         for chunk in self.batches(order, [len(w) for w in windows]):
             width = max(len(windows[i]) for i in chunk)
             x = np.full((len(chunk), width), self.pad_id, dtype=np.int64)
@@ -96,27 +113,31 @@ class BatchedEngine:
             for row, i in enumerate(chunk):
                 x[row, : len(windows[i])] = windows[i]
                 m[row, : len(windows[i])] = 1
-            s, a = self._forward(x, m)
-            if s_out is None:
-                s_out = np.zeros((n, s.shape[1]), dtype=np.float32)
-                a_out = np.zeros((n, a.shape[1]), dtype=np.float32) if a is not None else None
-            s_out[chunk] = s
-            if a is not None and a_out is not None:
-                a_out[chunk] = a
-        assert s_out is not None
-        return s_out, a_out
+            heads = [z for z in self._forward(x, m) if z is not None]
+            if not outs:
+                outs = [np.zeros((n, z.shape[1]), dtype=np.float32) for z in heads]
+            for out, z in zip(outs, heads, strict=True):
+                out[chunk] = z
+        return outs
 
-    def text_logits(self, cleaned: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """One row of logits per cleaned text, long texts averaged over their windows."""
+    def text_logits(self, cleaned: list[str], targets: list[str] | None = None) -> list[np.ndarray]:
+        """One row of logits per cleaned text (and head), long texts averaged over their windows."""
         owners: list[int] = []
         windows: list[list[int]] = []
+        target_ids: list[list[int]] = [[] for _ in cleaned]
+        if self.targeted and targets and any(targets):
+            named = [i for i, t in enumerate(targets) if t]
+            for i, ids in zip(named, self._target_ids([targets[i] for i in named]), strict=True):
+                target_ids[i] = ids
         for i, ids in enumerate(self._tokenize(cleaned)):
-            for w in self.windows(ids):
+            if not ids:
+                continue
+            for w in self.windows(ids, target_ids[i]):
                 owners.append(i)
                 windows.append(w)
-        s, a = self.logits(windows)
+        heads = self.logits(windows)
         if len(windows) == len(cleaned):
-            return s, a
+            return heads
         idx = np.asarray(owners)
         counts = np.bincount(idx, minlength=len(cleaned)).astype(np.float32)[:, None]
 
@@ -125,32 +146,47 @@ class BatchedEngine:
             np.add.at(out, idx, z)
             return out / counts
 
-        return mean(s), (mean(a) if a is not None else None)
+        return [mean(z) for z in heads]
 
-    def classify(self, texts: Sequence[str]) -> list[Classification]:
+    def classify(self, texts: Sequence[str], targets: Sequence[str | None] | None = None) -> list[Classification]:
+        """One result per text, in order. ``targets``: the brand each text is about (same
+        length; None or "" for none); a model that reads brands judges the stance toward it."""
+        if targets is not None and len(targets) != len(texts):
+            raise ValueError(f"{len(targets)} targets for {len(texts)} texts")
         results: list[Classification | None] = [None] * len(texts)
         todo: list[int] = []
         cleaned: list[str] = []
+        todo_targets: list[str] = []
         langs: dict[int, str | None] = {}
         for i, t in enumerate(texts):
-            c = clean(t if isinstance(t, str) else "")
+            target = clean_target(targets[i]) if targets is not None and self.targeted else ""
+            c = clean(t if isinstance(t, str) else "", target or None)
             if not c:
                 results[i] = empty_result(self.name, "empty")
                 continue
-            if self.language_gate is not None:
-                lang, confident = self.language_gate.detect(c)
-                if confident and lang not in self.language_gate.supported:
+            todo.append(i)
+            cleaned.append(c)
+            todo_targets.append(target)
+        if self.language_gate is not None and todo:  # the whole batch at once (the same as text by text)
+            gate, kept = self.language_gate, []
+            for k, (lang, confident) in enumerate(gate.detect_many(cleaned)):
+                i = todo[k]
+                if confident and lang not in gate.supported:
                     results[i] = empty_result(self.name, "unsupported_language", lang=lang)
                     continue
                 langs[i] = lang if confident else None
-            todo.append(i)
-            cleaned.append(c)
+                kept.append(k)
+            if len(kept) < len(todo):
+                todo = [todo[k] for k in kept]
+                cleaned = [cleaned[k] for k in kept]
+                todo_targets = [todo_targets[k] for k in kept]
         if todo:
-            s, a = self.text_logits(cleaned)
-            if self.two_head and a is not None:
-                done = two_head_results(s, a, self.meta, self.name, self.uncertain_below)
+            heads = self.text_logits(cleaned, todo_targets)
+            if self.two_head and len(heads) >= 2:
+                stance = heads[2] if len(heads) > 2 and "stance_offsets" in self.meta else None
+                done = two_head_results(heads[0], heads[1], self.meta, self.name, self.uncertain_below, stance)
             else:
-                done = generic_results(s, self.sentiment_map or [0, 1, 2], self.name, self.uncertain_below)
+                done = generic_results(heads[0], self.sentiment_map or [0, 1, 2], self.name, self.uncertain_below)
             for i, r in zip(todo, done, strict=True):
                 results[i] = r if langs.get(i) is None else _with_lang(r, langs[i])
         return results  # type: ignore[return-value]

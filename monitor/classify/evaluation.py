@@ -4,7 +4,17 @@
 Input files: CSV with a header, or JSONL (one object a line), chosen by the suffix
 (``.jsonl``/``.ndjson`` -> JSONL, anything else CSV). Sentiment labels: negative/neutral/
 positive or 0/1/2. Advocacy labels: promoter/detractor/none or 0/1/2; or a ``recommended``
-column of 0/1, scored by ROC-AUC of P(promoter) - P(detractor).
+column of 0/1, scored by ROC-AUC of P(promoter) - P(detractor). Stance labels: the 5-point
+scale -2..+2 toward a target (SemEval Task 4C), scored by macro-averaged MAE and, read the
+NPS way (+2 promoter, -1/-2 detractor, else none), promoter/detractor F1.
+
+A ``brand`` column (or ``topic``, or the one ``--target-column`` names) gives each text
+its target: a model that reads brands judges the stance toward it. Without one, texts are
+read alone.
+
+Advocacy and stance reports also say whether the advocacy head earns its keep: the ROC-AUC
+of P(detractor) for the true detractors against that of the sentiment head's P(negative),
+and P(promoter) against P(positive).
 """
 
 from __future__ import annotations
@@ -66,10 +76,33 @@ def iter_texts(path: Path) -> Iterator[str]:
         yield "" if value is None else str(value)
 
 
+TARGET_COLUMNS = ("brand", "topic", "target")
+
+
+def find_target_column(path: Path, wanted: str | None = None) -> str | None:
+    """The column of ``path`` that names each text's brand (``wanted``, else the first of
+    TARGET_COLUMNS present), or None."""
+    for rec in iter_records(path):
+        if wanted:
+            if wanted not in rec:
+                raise InputFileError(f"{path} has no {wanted!r} column (columns: {', '.join(map(str, rec))})")
+            return wanted
+        return next((c for c in TARGET_COLUMNS if c in rec), None)
+    return None
+
+
+def iter_targets(path: Path, column: str) -> Iterator[str | None]:
+    for rec in iter_records(path):
+        value = rec.get(column)
+        yield None if value in (None, "") else str(value)
+
+
 def result_dict(c: Classification) -> dict:
     return {
         "sentiment": {"label": c.sentiment.label, "probabilities": c.sentiment.probabilities},
         "advocacy": {"label": c.advocacy.label, "probabilities": c.advocacy.probabilities},
+        "stance": c.stance,
+        "stance_score": c.stance_score,
         "model": c.model,
         "uncertain": c.uncertain,
         "status": c.status,
@@ -78,11 +111,13 @@ def result_dict(c: Classification) -> dict:
 
 
 CSV_COLUMNS = ["sentiment", *[f"p_{s}" for s in SENTIMENT], "advocacy", *[f"p_{a}" for a in ADVOCACY],
-               "model", "uncertain", "status", "lang"]
+               "stance", "stance_score", "model", "uncertain", "status", "lang"]
 
 
 def csv_row(c: Classification) -> dict:
     row: dict = {"sentiment": c.sentiment.label, "advocacy": c.advocacy.label, "model": c.model,
+                 "stance": "" if c.stance is None else c.stance,
+                 "stance_score": "" if c.stance_score is None else c.stance_score,
                  "uncertain": int(c.uncertain), "status": c.status, "lang": c.lang or ""}
     for s in SENTIMENT:
         row[f"p_{s}"] = c.sentiment.probabilities.get(s, "")
@@ -96,9 +131,28 @@ def csv_row(c: Classification) -> dict:
 
 @dataclass
 class Labelled:
-    task: str  # sentiment | advocacy | recommended
+    task: str  # sentiment | advocacy | recommended | stance
     texts: list[str] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)  # stance: -2..+2
+    targets: list[str | None] = field(default_factory=list)  # the brand of each text, where the file names one
+
+
+STANCE_SCALE = (-2, -1, 0, 1, 2)
+
+
+def nps(stance: int) -> int:
+    """A -2..+2 stance read the NPS way, as an ADVOCACY index."""
+    return ADVOCACY.index("promoter") if stance == 2 else ADVOCACY.index("detractor" if stance < 0 else "none")
+
+
+def _stance(value, where: str) -> int:
+    try:
+        v = int(str(value).strip())
+    except ValueError:
+        v = None
+    if v not in STANCE_SCALE:
+        raise InputFileError(f"{where}: stance label {value!r} is not one of -2, -1, 0, 1, 2")
+    return v
 
 
 def _label(value, names: tuple[str, ...], where: str) -> int:
@@ -111,10 +165,12 @@ def _label(value, names: tuple[str, ...], where: str) -> int:
 
 
 def read_labelled(path: Path, task: str = "sentiment", *, labels_file: Path | None = None, text_column: str = "text",
-                  label_column: str | None = None) -> Labelled:
+                  label_column: str | None = None, target_column: str | None = None) -> Labelled:
     """``task``: sentiment (a ``label`` column), advocacy (``label`` promoter/detractor/none,
-    or a ``recommended`` 0/1 column, which selects ROC-AUC). With ``labels_file``, ``path``
-    is plain text, one text a line, and ``labels_file`` one label a line."""
+    or a ``recommended`` 0/1 column, which selects ROC-AUC), stance (``label`` -2..+2). With
+    ``labels_file``, ``path`` is plain text, one text a line, and ``labels_file`` one label
+    a line. ``target_column``: the brand of each text (default: a brand/topic/target column
+    when there is one)."""
     if labels_file is not None:
         texts = path.read_text(encoding="utf-8", errors="replace").splitlines()
         labels = [x.strip() for x in labels_file.read_text(encoding="utf-8").splitlines() if x.strip()]
@@ -123,6 +179,7 @@ def read_labelled(path: Path, task: str = "sentiment", *, labels_file: Path | No
         names = SENTIMENT if task == "sentiment" else ADVOCACY
         return Labelled(task, texts, [_label(v, names, f"{labels_file}: line {n}") for n, v in enumerate(labels, 1)])
     out: Labelled | None = None
+    tcol = find_target_column(path, target_column)
     for n, rec in enumerate(iter_records(path), 1):
         where = f"{path}: record {n}"
         if text_column not in rec:
@@ -137,10 +194,14 @@ def read_labelled(path: Path, task: str = "sentiment", *, labels_file: Path | No
             raise InputFileError(f"{where} has no {column!r} label")
         if out.task == "recommended":
             out.labels.append(_label(value, ("0", "1"), where))
+        elif out.task == "stance":
+            out.labels.append(_stance(value, where))
         else:
             out.labels.append(_label(value, SENTIMENT if task == "sentiment" else ADVOCACY, where))
         text = rec[text_column]
         out.texts.append("" if text is None else str(text))
+        target = rec.get(tcol) if tcol else None
+        out.targets.append(None if target in (None, "") else str(target))
     if out is None or not out.texts:
         raise InputFileError(f"{path} holds no records")
     return out
@@ -201,7 +262,9 @@ def evaluate(results: list[Classification], data: Labelled) -> dict:
     if not ok:
         raise InputFileError("the model judged none of the texts (all empty or in unsupported languages)")
     y = np.asarray([data.labels[i] for i in ok])
-    if data.task == "recommended":
+    report["targeted"] = sum(1 for i in ok if data.targets and data.targets[i])
+    if data.task == "stance":
+        return report | stance_report([results[i] for i in ok], y)
         score = [results[i].advocacy.probabilities.get("promoter", 0.0)
                  - results[i].advocacy.probabilities.get("detractor", 0.0) for i in ok]
         report["roc_auc"] = roc_auc(score, y == 1)
@@ -211,13 +274,73 @@ def evaluate(results: list[Classification], data: Labelled) -> dict:
     pred = [names.index(getattr(results[i], data.task).label) for i in ok]
     report |= figures(y, pred, len(names))
     report["labels"] = list(names)
+    if data.task == "advocacy":
+        report["heads"] = head_comparison([results[i] for i in ok], y)
     return report
 
 
+def macro_mae(y_true, y_pred) -> float:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float(np.mean([np.abs(y_pred[y_true == c] - c).mean() for c in np.unique(y_true)]))
+
+
+def head_comparison(results: list[Classification], advocacy: np.ndarray) -> dict:
+    """How well each head ranks the true promoters and detractors (ROC-AUC, one class
+    against the rest): the advocacy head's P(detractor) / P(promoter) beside the sentiment
+    head's P(negative) / P(positive), the stand-in a sentiment-only tool would use."""
+    out = {}
+    for adv, sent in (("detractor", "negative"), ("promoter", "positive")):
+        truth = advocacy == ADVOCACY.index(adv)
+        out[adv] = {
+            "n": int(truth.sum()),
+            "advocacy_auc": roc_auc([r.advocacy.probabilities.get(adv, 0.0) for r in results], truth),
+            "sentiment_auc": roc_auc([r.sentiment.probabilities.get(sent, 0.0) for r in results], truth),
+        }
+    return out
+
+
+def stance_report(results: list[Classification], stance: np.ndarray) -> dict:
+    """Macro-MAE of the 5-point stance head (where the model has one), and the advocacy
+    head against the NPS reading of the labels: per-class F1 and the head comparison."""
+    out: dict = {"n": len(results), "not_judged": sum(1 for r in results if r.status != "ok")}
+    if any(r.stance is not None for r in results):  # a text the model did not judge counts as "no stance" (0)
+        pred = np.asarray([0 if r.stance is None else r.stance for r in results])
+        out["macro_mae"] = macro_mae(stance, pred)
+        out["stance_confusion"] = confusion(stance + 2, pred + 2, 5).tolist()
+    truth = np.asarray([nps(int(v)) for v in stance])
+    pred = [ADVOCACY.index(r.advocacy.label) for r in results]
+    adv = figures(truth, pred, len(ADVOCACY))
+    out["advocacy"] = adv | {"labels": list(ADVOCACY), "f1": per_class_f1(adv["confusion"])}
+    out["heads"] = head_comparison(results, truth)
+    return out
+
+
+def per_class_f1(m: list[list[int]]) -> dict[str, float]:
+    arr = np.asarray(m)
+    out = {}
+    for c, name in enumerate(ADVOCACY):
+        tp, support, predicted = arr[c, c], arr[c].sum(), arr[:, c].sum()
+        p = tp / predicted if predicted else 0.0
+        r = tp / support if support else 0.0
+        out[name] = round(float(2 * p * r / (p + r)) if p + r else 0.0, 4)
+    return out
+
+
 def format_report(report: dict) -> str:
-    lines = [f"model {report['model']}, task {report['task']}, {report['records']} record(s)"]
+    lines = [f"model {report['model']}, task {report['task']}, {report['records']} record(s)"
+             + (f", {report['targeted']} with a brand" if report.get("targeted") else "")]
     if report["skipped"]:
         lines.append("not judged: " + ", ".join(f"{k} {v}" for k, v in sorted(report["skipped"].items())))
+    if report["task"] == "stance":
+        if "macro_mae" in report:
+            lines.append(f"5-point stance macro-MAE  {report['macro_mae']:.4f} (lower is better)")
+        else:
+            lines.append("this model has no stance head: advocacy only")
+        adv = report["advocacy"]
+        lines.append(f"advocacy vs the NPS reading: macro-F1 {adv['macro_f1']:.4f}, F1 "
+                     + ", ".join(f"{k} {v:.4f}" for k, v in adv["f1"].items()))
+        lines += _head_lines(report["heads"])
+        return "\n".join(lines)
     if "roc_auc" in report:
         lines.append(f"ROC-AUC (recommended vs P(promoter) - P(detractor)) on {report['n']}: {report['roc_auc']:.4f}")
         return "\n".join(lines)
@@ -228,4 +351,14 @@ def format_report(report: dict) -> str:
     lines.append(" " * width + "".join(f"{x:>{width}}" for x in names))
     for name, row in zip(names, report["confusion"], strict=True):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    if "heads" in report:
+        lines += ["", *_head_lines(report["heads"])]
     return "\n".join(lines)
+
+
+def _head_lines(heads: dict) -> list[str]:
+    lines = ["ranking (ROC-AUC, one class against the rest): advocacy head vs sentiment head"]
+    for adv, sent in (("detractor", "negative"), ("promoter", "positive")):
+        h = heads[adv]
+        lines.append(f"  {adv:<9} n={h['n']:<5} P({adv}) {h['advocacy_auc']:.4f}   P({sent}) {h['sentiment_auc']:.4f}")
+    return lines

@@ -74,11 +74,14 @@ def check_safetensors(path: Path) -> None:
         raise ModelError(f"weights file {path} is truncated or corrupt: {size} bytes, expected {8 + n + end}")
 
 
+NOT_HASHED = ("README.md",)  # the model card: rewording it must not force a new export
+
+
 def folder_hash(folder: str | Path) -> str:
-    """sha256 over every file's relative name and content, in name order."""
+    """sha256 over every file's relative name and content, in name order (the model card aside)."""
     folder = Path(folder)
     h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in NOT_HASHED):
         h.update(str(path.relative_to(folder)).encode() + b"\0")
         with path.open("rb") as f:
             while chunk := f.read(1 << 20):

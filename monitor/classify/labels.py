@@ -21,15 +21,30 @@ def label_score(labels: tuple[str, ...], probs: np.ndarray) -> LabelScore:
     return LabelScore(labels[int(np.argmax(probs))], p)
 
 
+STANCE = (-2, -1, 0, 1, 2)
+
+
+def stance_scores(st_logits: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The 5-point stance label (-2..+2: argmax after the validation-tuned offsets, the
+    decision that minimised macro-MAE) and the calibrated expected score (a float)."""
+    z = st_logits + np.asarray(meta.get("stance_offsets", [0.0] * len(STANCE)))
+    labels = np.asarray(STANCE)[z.argmax(axis=-1)]
+    expected = softmax(z / meta.get("stance_temperature", 1.0)) @ np.asarray(STANCE, dtype=float)
+    return labels, expected
+
+
 def two_head_results(s_logits: np.ndarray, a_logits: np.ndarray, meta: dict, model: str,
-                     uncertain_below: float) -> list[Classification]:
+                     uncertain_below: float, st_logits: np.ndarray | None = None) -> list[Classification]:
     s = softmax((s_logits + np.asarray(meta.get("sentiment_offsets", [0, 0, 0]))) / meta.get("sentiment_temperature", 1.0))
-    a = softmax(a_logits / meta.get("advocacy_temperature", 1.0))
+    a = softmax((a_logits + np.asarray(meta.get("advocacy_offsets", [0, 0, 0]))) / meta.get("advocacy_temperature", 1.0))
+    stance = stance_scores(st_logits, meta) if st_logits is not None else None
     out = []
-    for sp, ap in zip(s, a, strict=True):
+    for i, (sp, ap) in enumerate(zip(s, a, strict=True)):
         sent = label_score(SENTIMENT, sp)
         adv = label_score(ADVOCACY, ap)
-        out.append(Classification(sent, adv, model, uncertain=bool(sent.confidence < uncertain_below)))
+        st = (int(stance[0][i]), round(float(stance[1][i]), 3)) if stance is not None else (None, None)
+        out.append(Classification(sent, adv, model, uncertain=bool(sent.confidence < uncertain_below),
+                                  stance=st[0], stance_score=st[1]))
     return out
 
 

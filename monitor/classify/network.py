@@ -1,8 +1,16 @@
-"""The shipped classifier's network: one MiniLM encoder, two heads.
+"""The shipped classifier's network: one MiniLM encoder, three heads.
+
+* sentiment (negative / neutral / positive) of the text as a whole;
+* advocacy (promoter / detractor / none) of the author toward the target brand;
+* stance, the 5-point SemEval scale (-2..+2) toward the target brand.
+
+A model whose ``monitor.json`` says ``"targeted": true`` reads the brand together with the
+text: ``[CLS] brand [SEP] text [SEP]`` (``textprep.with_target``). Folders saved before the
+stance head existed load with a fresh (untrained) stance head and ``targeted`` unset.
 
 Saved as a folder holding the encoder's ``config.json``, the tokenizer files,
-``model.safetensors`` (encoder and both heads, float16 to keep the repository small)
-and ``monitor.json`` (labels, calibration temperatures, version).
+``model.safetensors`` (encoder and heads, float16 to keep the repository small)
+and ``monitor.json`` (labels, calibration, version).
 """
 
 from __future__ import annotations
@@ -17,12 +25,13 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 ADVOCACY_LABELS = ("promoter", "detractor", "none")
+STANCE_LABELS = (-2, -1, 0, 1, 2)
 META_FILE = "monitor.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
 class TwoHeadModel(nn.Module):
-    """Encoder with mean pooling, then a sentiment head and an advocacy head."""
+    """Encoder with mean pooling, then a sentiment, an advocacy and a stance head."""
 
     def __init__(self, encoder: nn.Module, dropout: float = 0.1) -> None:
         super().__init__()
@@ -31,6 +40,7 @@ class TwoHeadModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.sentiment_head = nn.Linear(hidden, len(SENTIMENT_LABELS))
         self.advocacy_head = nn.Linear(hidden, len(ADVOCACY_LABELS))
+        self.stance_head = nn.Linear(hidden, len(STANCE_LABELS))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
@@ -38,11 +48,11 @@ class TwoHeadModel(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
         pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         pooled = self.dropout(pooled)
-        return self.sentiment_head(pooled), self.advocacy_head(pooled)
+        return self.sentiment_head(pooled), self.advocacy_head(pooled), self.stance_head(pooled)
 
 
 def from_base(base_dir: str | Path) -> TwoHeadModel:
-    """A fresh two-head model on top of a pretrained encoder folder."""
+    """A fresh model on top of a pretrained encoder folder."""
     encoder = AutoModel.from_pretrained(str(base_dir))
     return TwoHeadModel(encoder)
 
@@ -57,18 +67,23 @@ def save(model: TwoHeadModel, tokenizer, out_dir: str | Path, meta: dict) -> Non
     meta = dict(meta)
     meta.setdefault("sentiment_labels", list(SENTIMENT_LABELS))
     meta.setdefault("advocacy_labels", list(ADVOCACY_LABELS))
+    meta.setdefault("stance_labels", list(STANCE_LABELS))
     (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def load(model_dir: str | Path) -> tuple[TwoHeadModel, object, dict]:
-    """Load a saved two-head model folder in float32, eval mode."""
+    """Load a saved model folder in float32, eval mode (a folder without a stance head gets
+    a fresh one: the only missing keys allowed)."""
     folder = Path(model_dir)
     meta = json.loads((folder / META_FILE).read_text())
     config = AutoConfig.from_pretrained(str(folder))
     encoder = AutoModel.from_config(config)
     model = TwoHeadModel(encoder)
     state = {k: v.to(torch.float32) for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
-    model.load_state_dict(state, strict=False)
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("stance_head") and "position_ids" not in k]
+    if missing:
+        raise ValueError(f"weights of {folder} lack {len(missing)} tensor(s), such as {missing[0]}")
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     return model, tokenizer, meta

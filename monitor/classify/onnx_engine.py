@@ -28,7 +28,7 @@ from monitor.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "1"  # bump when the export changes: every cached file is then rebuilt
+EXPORT_FORMAT = "2"  # bump when the export changes: every cached file is then rebuilt
 EXPORT_TIMEOUT_S = 1800
 
 
@@ -108,6 +108,7 @@ class OnnxClassifier(BatchedEngine):
         self.meta = check_two_head_folder(folder)
         self.name = model_name(self.meta)
         self.two_head = True
+        self.targeted = bool(self.meta.get("targeted"))
         self.batch_size = batch_size
         self.uncertain_below = uncertain_below
         self.language_gate = model_languages(self.meta, languages, default=("en",))
@@ -150,6 +151,8 @@ class OnnxClassifier(BatchedEngine):
     def _tokenize(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        s, a = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-        return s, a
+    def _target_ids(self, targets: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(targets, add_special_tokens=False)]
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(self.session.run(None, {"input_ids": ids, "attention_mask": mask}))

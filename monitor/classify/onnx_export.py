@@ -1,4 +1,4 @@
-"""Two-head model folder -> ONNX (fp32, both heads' logits, dynamic batch and sequence
+"""Model folder -> ONNX (fp32, every head's logits, dynamic batch and sequence
 axes) -> int8 (onnxruntime dynamic quantisation, per-channel weights).
 
 Run as ``python -m monitor.classify.onnx_export MODEL_DIR OUT.onnx``: the engine starts it
@@ -15,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-OUTPUTS = ("sentiment_logits", "advocacy_logits")
+OUTPUTS = ("sentiment_logits", "advocacy_logits", "stance_logits")
 INPUTS = ("input_ids", "attention_mask")
 OPSET = 17
 

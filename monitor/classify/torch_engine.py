@@ -65,6 +65,7 @@ class TorchClassifier(BatchedEngine):
                 check_two_head_folder(source)
                 self.model, self.tokenizer, self.meta = network.load(source)
                 self.two_head = True
+                self.targeted = bool(self.meta.get("targeted"))
                 self.name = model_name(self.meta)
                 self.language_gate = model_languages(self.meta, languages, default=("en",))
             else:
@@ -97,11 +98,13 @@ class TorchClassifier(BatchedEngine):
     def _tokenize(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _target_ids(self, targets: list[str]) -> list[list[int]]:
+        return self.tokenizer(targets, add_special_tokens=False, verbose=False)["input_ids"]
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
         torch = self._torch
         x, m = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
             if self.two_head:
-                s, a = self.model(x, m)
-                return s.float().numpy(), a.float().numpy()
-            return self.model(input_ids=x, attention_mask=m).logits.float().numpy(), None
+                return tuple(z.float().numpy() for z in self.model(x, m))
+            return (self.model(input_ids=x, attention_mask=m).logits.float().numpy(),)

@@ -1,7 +1,12 @@
-"""Train the shipped two-head classifier (sentiment + advocacy) from the shared datasets.
+"""Train the shipped classifier (sentiment, advocacy and stance heads) from the shared datasets.
 
-Multi-task design (see models/README.md for the model card):
+Multi-task design (see monitor/models/advocacy-minilm/README.md, the model card):
 
+* topic tweets (SemEval-2016/2017 Task 4C, ``--stance``): tweets scored -2..+2 toward a
+  named topic. The model reads ``[CLS] topic [SEP] tweet [SEP]``; the stance head learns
+  the 5-point label; the advocacy head learns its NPS reading (+2 promoter, +1 passive and
+  0 no stance both "none", -1 and -2 detractor). They teach no sentiment: stance toward a
+  target is not the tone of the text.
 * tweets (SemEval 2013-2016): sentiment label; neutral tweets also teach advocacy "none"
   (a neutral statement neither recommends nor warns); a positive tweet that recommends
   in so many words ("highly recommend", "you should try", "check it out", "switched to")
@@ -38,7 +43,7 @@ import torch
 from torch import nn
 
 from monitor.classify import network
-from monitor.classify.textprep import clean, head_tail
+from monitor.classify.textprep import clean, clean_target, with_target
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +55,33 @@ class Example:
     text: str
     sentiment: int
     advocacy: int
+    target: str = ""
+    stance: int = IGNORE  # index into network.STANCE_LABELS (-2..+2)
+
+
+def nps_advocacy(score: int) -> int:
+    """The advocacy label of a -2..+2 stance score, read the NPS way."""
+    return 0 if score == 2 else (1 if score < 0 else 2)
+
+
+def read_topic(path: Path) -> list[Example]:
+    """SemEval Task 4C rows (id, topic, label -2..+2, text) as targeted examples."""
+    out = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            score = int(row["label"])
+            out.append(Example(row["text"], IGNORE, nps_advocacy(score), target=row["topic"], stance=score + 2))
+    return out
+
+
+_NAME = re.compile(r"(?<![\w@#])(?:[#@]?[A-Z][\w&'-]{2,}(?: [A-Z][\w&'-]+)?)")
+
+
+def pseudo_target(text: str, rng: random.Random) -> str:
+    """A name from the tweet (a capitalised word, hashtag or handle, not the first word),
+    or "" when there is none."""
+    names = [m.group(0) for m in _NAME.finditer(text) if m.start() > 0]
+    return rng.choice(names) if names else ""
 
 
 def review_labels(recommended: int, rating: int) -> tuple[int, int]:
@@ -90,12 +122,15 @@ def tweet_advocacy(sentiment: int, text: str) -> int:
     return IGNORE
 
 
-def read_tweets(path: Path, cues: bool = True) -> list[Example]:
+def read_tweets(path: Path, cues: bool = True, exclude: set[str] | frozenset[str] = frozenset()) -> list[Example]:
     """Tweets with their sentiment; advocacy from ``tweet_advocacy`` (or, without
-    ``cues``, only neutral tweets as "none")."""
+    ``cues``, only neutral tweets as "none"). Ids in ``exclude`` (an evaluation set) are
+    left out."""
     out = []
     with path.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
+            if row.get("tweet_id") in exclude:
+                continue
             label = int(row["label"])
             advocacy = tweet_advocacy(label, row["text"]) if cues else (2 if label == 1 else IGNORE)
             out.append(Example(row["text"], label, advocacy))
@@ -109,7 +144,8 @@ def read_reviews(path: Path) -> list[dict]:
             text = " ".join(p for p in ((row.get("Title") or "").strip(), (row.get("Review Text") or "").strip()) if p)
             if not text:
                 continue
-            rows.append({"text": text, "recommended": int(row["Recommended IND"]), "rating": int(row["Rating"])})
+            rows.append({"text": text, "recommended": int(row["Recommended IND"]), "rating": int(row["Rating"]),
+                         "product": (row.get("Class Name") or "").strip()})
     return rows
 
 
@@ -137,9 +173,16 @@ def class_weights(labels: list[int], n: int) -> torch.Tensor:
     return torch.tensor(np.clip(w, 0.2, 5.0), dtype=torch.float32)
 
 
-def encode(tokenizer, texts: list[str], max_len: int) -> list[list[int]]:
-    enc = tokenizer([clean(t) for t in texts], add_special_tokens=True, truncation=False)["input_ids"]
-    return [head_tail(ids, max_len) for ids in enc]
+def encode(tokenizer, texts: list[str], max_len: int, targets: list[str] | None = None) -> list[list[int]]:
+    """Token windows as the engines build them: ``[CLS] target [SEP] text [SEP]`` where a
+    target is given, ``[CLS] text [SEP]`` otherwise."""
+    targets = targets or [""] * len(texts)
+    cleaned_targets = [clean_target(t) for t in targets]
+    enc = tokenizer([clean(t, tg or None) for t, tg in zip(texts, cleaned_targets, strict=True)],
+                    add_special_tokens=True, truncation=False)["input_ids"]
+    tenc = tokenizer([t or "x" for t in cleaned_targets], add_special_tokens=False)["input_ids"]
+    return [with_target(ids, tids if tg else [], max_len) for ids, tids, tg in zip(enc, tenc, cleaned_targets,
+                                                                                   strict=True)]
 
 
 def pad(batch_ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,17 +205,48 @@ def bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) ->
 
 @torch.no_grad()
 def predict_logits(model, ids: list[list[int]], pad_id: int, batch_size: int = 128):
+    """Sentiment, advocacy and stance logits for token windows (numpy)."""
     model.eval()
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    s_out = np.zeros((len(ids), 3), dtype=np.float32)
-    a_out = np.zeros((len(ids), 3), dtype=np.float32)
+    outs = [np.zeros((len(ids), n), dtype=np.float32) for n in (3, 3, 5)]
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         x, m = pad([ids[i] for i in chunk], pad_id)
-        s, a = model(x, m)
-        s_out[chunk] = s.numpy()
-        a_out[chunk] = a.numpy()
-    return s_out, a_out
+        for out, z in zip(outs, model(x, m), strict=True):
+            out[chunk] = z.numpy()
+    return tuple(outs)
+
+
+def macro_mae(y_true, y_pred) -> float:
+    """Macro-averaged mean absolute error (SemEval Task 4C): the MAE of each true class,
+    averaged over the classes present."""
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    return float(np.mean([np.abs(y_pred[y_true == c] - c).mean() for c in np.unique(y_true)]))
+
+
+def tune_stance_offsets(logits: np.ndarray, labels: np.ndarray, rounds: int = 3) -> list[float]:
+    """Per-class logit offsets that minimise macro-MAE on validation data (coordinate search)."""
+    off = np.zeros(logits.shape[1])
+    best = macro_mae(labels, (logits + off).argmax(1))
+    grid = np.arange(-2.0, 2.01, 0.1)
+    for _ in range(rounds):
+        for c in range(logits.shape[1]):
+            if c == 2:
+                continue  # the neutral class is the reference
+            for v in grid:
+                trial = off.copy()
+                trial[c] = v
+                score = macro_mae(labels, (logits + trial).argmax(1))
+                if score < best - 1e-9:
+                    best, off = score, trial
+    return [round(float(v), 3) for v in off]
+
+
+def macro_f1(y_true, y_pred, n: int = 3) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, labels=list(range(n)), average="macro", zero_division=0))
 
 
 def macro_recall(y_true, y_pred, n: int = 3) -> float:
@@ -217,6 +291,53 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float(roc_auc_score(positive, scores))
 
 
+@dataclass
+class DataMix:
+    """How many examples of each kind one epoch uses (None: all)."""
+
+    tweets: int | None = None
+    reviews: int | None = None
+    stance: bool = True
+
+
+def load_training_data(data_dir: Path, seed: int, *, tweet_cues: bool, mix: DataMix,
+                       exclude: set[str]) -> tuple[list[Example], list[dict], dict[str, int]]:
+    rng = random.Random(seed)
+    tweets = read_tweets(data_dir / "semeval2017_sentiment" / "train.csv", cues=tweet_cues, exclude=exclude)
+    rng.shuffle(tweets)
+    tweets = tweets[: mix.tweets] if mix.tweets else tweets
+    for i, e in enumerate(tweets):
+        if i % 2 == 0:
+            e.target = pseudo_target(e.text, rng)
+    reviews = read_reviews(data_dir / "clothing_reviews_recommend" / "train.csv")
+    r_train, r_val, _r_test = split_reviews(reviews, seed)
+    r_pick = list(r_train)
+    rng.shuffle(r_pick)
+    r_pick = r_pick[: mix.reviews] if mix.reviews else r_pick
+    review_examples = [Example(r["text"], *review_labels(r["recommended"], r["rating"]),
+                               target=r["product"] if i % 2 == 0 else "") for i, r in enumerate(r_pick)]
+    stance: list[Example] = []
+    if mix.stance:
+        folder = data_dir / "semeval_topic_5point"
+        for name in STANCE_TRAIN_FILES:
+            stance += read_topic(folder / f"{name}.csv")
+    counts = {"tweets": len(tweets), "reviews": len(review_examples), "stance": len(stance)}
+    return tweets + review_examples + stance, r_val, counts
+
+
+# The 2016 Task 4C files; devtest is kept for validation, test2017 for the model card only.
+STANCE_TRAIN_FILES = ("train", "dev", "test2016")
+STANCE_VAL_FILE = "devtest"
+
+
+def read_exclude(path: Path | None) -> set[str]:
+    """Tweet ids of an evaluation set (a CSV with an ``id`` column) that training must not see."""
+    if path is None or not path.is_file():
+        return set()
+    with path.open(newline="", encoding="utf-8") as fh:
+        return {row["id"] for row in csv.DictReader(fh)}
+
+
 def train(
     data_dir: Path,
     base_dir: Path,
@@ -230,11 +351,13 @@ def train(
     seed: int = 42,
     threads: int | None = None,
     limit: int | None = None,
-    version: str = "3",
+    version: str = "4",
     name: str = "advocacy-minilm",
     init_dir: Path | None = None,
     warmup: float = 0.06,
     tweet_cues: bool = True,
+    mix: DataMix | None = None,
+    exclude: Path | None = None,
     progress=None,
 ) -> dict:
     """Train and save; returns the validation figures. ``progress(done, total, info)`` is
@@ -246,35 +369,26 @@ def train(
         torch.set_num_threads(threads)
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
+    mix = mix or DataMix()
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    tweets = read_tweets(data_dir / "semeval2017_sentiment" / "train.csv", cues=tweet_cues)
-    reviews = read_reviews(data_dir / "clothing_reviews_recommend" / "train.csv")
-    r_train, r_val, _r_test = split_reviews(reviews, seed)
-    examples = tweets + [Example(r["text"], *review_labels(r["recommended"], r["rating"])) for r in r_train]
+    examples, r_val, counts = load_training_data(data_dir, seed, tweet_cues=tweet_cues, mix=mix,
+                                                 exclude=read_exclude(exclude))
     if limit:
         random.Random(seed).shuffle(examples)
         examples = examples[:limit]
-    logger.info("training examples: %d (%d tweets, %d reviews)", len(examples), len(tweets), len(r_train))
+    logger.info("training examples: %d (%s)", len(examples), counts)
 
-    ids = encode(tokenizer, [e.text for e in examples], max_len)
-    s_labels = torch.tensor([e.sentiment for e in examples])
-    a_labels = torch.tensor([e.advocacy for e in examples])
-    s_loss = nn.CrossEntropyLoss(weight=class_weights(s_labels.tolist(), 3), ignore_index=IGNORE)
-    a_loss = nn.CrossEntropyLoss(weight=class_weights(a_labels.tolist(), 3), ignore_index=IGNORE)
+    ids = encode(tokenizer, [e.text for e in examples], max_len, [e.target for e in examples])
+    labels = [torch.tensor([getattr(e, k) for e in examples]) for k in ("sentiment", "advocacy", "stance")]
+    losses = [nn.CrossEntropyLoss(weight=class_weights(y.tolist(), n), ignore_index=IGNORE)
+              for y, n in zip(labels, (3, 3, 5), strict=True)]
 
-    val_tweets = read_lines_dataset(data_dir / "tweeteval_sentiment" / "val_text.txt",
-                                    data_dir / "tweeteval_sentiment" / "val_labels.txt")
-    val_t_ids = encode(tokenizer, [e.text for e in val_tweets], max_len)
-    val_t_y = np.array([e.sentiment for e in val_tweets])
-    val_r_ids = encode(tokenizer, [r["text"] for r in r_val], max_len)
-    val_r_adv = np.array([review_labels(r["recommended"], r["rating"])[1] for r in r_val])
-    val_r_rec = np.array([r["recommended"] for r in r_val])
-
-    if init_dir is not None:  # continue training a saved two-head model (e.g. one more epoch at a lower lr)
+    val = ValidationData.load(tokenizer, data_dir, r_val, max_len, with_stance=mix.stance)
+    if init_dir is not None:  # continue training a saved model (e.g. one more stage at a lower lr)
         model, _, _ = network.load(init_dir)
     else:
         model = network.from_base(base_dir)
-    heads = [p for n, p in model.named_parameters() if n.startswith(("sentiment_head", "advocacy_head"))]
+    heads = [p for n, p in model.named_parameters() if not n.startswith("encoder")]
     enc_decay = [p for n, p in model.named_parameters() if n.startswith("encoder") and p.ndim > 1]
     enc_nodecay = [p for n, p in model.named_parameters() if n.startswith("encoder") and p.ndim <= 1]
     optim = torch.optim.AdamW(
@@ -291,7 +405,7 @@ def train(
     sched = get_linear_schedule_with_warmup(optim, int(warmup * total), total)
     pad_id = tokenizer.pad_token_id
     history = []
-    best_score = -1.0
+    best_score = -math.inf
     step = 0
     started = time.monotonic()
     for epoch in range(1, epochs + 1):
@@ -299,11 +413,14 @@ def train(
         running = 0.0
         for batch in bucketed_batches(lengths, batch_size, rng):
             x, m = pad([ids[i] for i in batch], pad_id)
-            s_logits, a_logits = model(x, m)
-            loss = s_loss(s_logits, s_labels[batch])
-            a_y = a_labels[batch]
-            if (a_y != IGNORE).any():
-                loss = loss + a_loss(a_logits, a_y)
+            loss = None
+            for logits, y, fn in zip(model(x, m), labels, losses, strict=True):
+                yb = y[batch]
+                if (yb != IGNORE).any():
+                    part = fn(logits, yb)
+                    loss = part if loss is None else loss + part
+            if loss is None:
+                continue
             optim.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -313,32 +430,84 @@ def train(
             running = 0.98 * running + 0.02 * float(loss.detach()) if step > 1 else float(loss.detach())
             if progress:
                 progress(step, total, {"epoch": epoch, "loss": running})
-        figures = evaluate_validation(model, pad_id, val_t_ids, val_t_y, val_r_ids, val_r_adv, val_r_rec)
+        figures = val.evaluate(model, pad_id)
         figures.update(epoch=epoch, elapsed_s=round(time.monotonic() - started, 1))
         history.append(figures)
         logger.info("epoch %d validation: %s", epoch, json.dumps(figures))
         ckpt = out_dir.parent / f"{out_dir.name}.epoch{epoch}"
-        _save_calibrated(model, tokenizer, ckpt, figures, history, name, version, max_len, seed)
-        score = figures["tweeteval_val_macro_recall_tuned"] + figures["reviews_val_recommend_auc"]
+        meta = {"targeted": bool(mix.stance), "data": counts}
+        _save_calibrated(model, tokenizer, ckpt, figures, history, name, version, max_len, seed, meta)
+        score = selection_score(figures)
         if score > best_score:
             best_score = score
-            _save_calibrated(model, tokenizer, out_dir, figures, history, name, version, max_len, seed)
+            _save_calibrated(model, tokenizer, out_dir, figures, history, name, version, max_len, seed, meta)
     return {"history": history, "out_dir": str(out_dir)}
 
 
-def evaluate_validation(model, pad_id, val_t_ids, val_t_y, val_r_ids, val_r_adv, val_r_rec) -> dict:
-    s_logits, _ = predict_logits(model, val_t_ids, pad_id)
-    _, a_logits = predict_logits(model, val_r_ids, pad_id)
-    offsets = tune_offsets(s_logits, val_t_y)
-    a_prob = _softmax(a_logits)
-    return {
-        "tweeteval_val_macro_recall": round(macro_recall(val_t_y, s_logits.argmax(1)), 4),
-        "tweeteval_val_macro_recall_tuned": round(macro_recall(val_t_y, (s_logits + offsets).argmax(1)), 4),
-        "sentiment_offsets": offsets,
-        "sentiment_temperature": fit_temperature(s_logits + offsets, val_t_y),
-        "advocacy_temperature": fit_temperature(a_logits, val_r_adv),
-        "reviews_val_recommend_auc": round(roc_auc(a_prob[:, 0] - a_prob[:, 1], val_r_rec), 4),
-    }
+def selection_score(figures: dict) -> float:
+    """One number to pick the best epoch on validation data: sentiment macro-recall, reviews
+    ROC-AUC, social advocacy macro-F1, minus stance macro-MAE (each about 0-1)."""
+    score = figures["tweeteval_val_macro_recall_tuned"] + figures["reviews_val_recommend_auc"]
+    if "stance_val_macro_mae" in figures:
+        score += figures["stance_val_advocacy_macro_f1"] - figures["stance_val_macro_mae"]
+    return score
+
+
+@dataclass
+class ValidationData:
+    """The validation splits, tokenised once: TweetEval val (sentiment), the reviews'
+    validation part (advocacy, recommends) and Task 4C devtest (stance, advocacy)."""
+
+    t_ids: list
+    t_y: np.ndarray
+    r_ids: list
+    r_adv: np.ndarray
+    r_rec: np.ndarray
+    s_ids: list
+    s_y: np.ndarray
+
+    @classmethod
+    def load(cls, tokenizer, data_dir: Path, r_val: list[dict], max_len: int, with_stance: bool = True):
+        tweets = read_lines_dataset(data_dir / "tweeteval_sentiment" / "val_text.txt",
+                                    data_dir / "tweeteval_sentiment" / "val_labels.txt")
+        stance = read_topic(data_dir / "semeval_topic_5point" / f"{STANCE_VAL_FILE}.csv") if with_stance else []
+        return cls(
+            t_ids=encode(tokenizer, [e.text for e in tweets], max_len),
+            t_y=np.array([e.sentiment for e in tweets]),
+            r_ids=encode(tokenizer, [r["text"] for r in r_val], max_len),
+            r_adv=np.array([review_labels(r["recommended"], r["rating"])[1] for r in r_val]),
+            r_rec=np.array([r["recommended"] for r in r_val]),
+            s_ids=encode(tokenizer, [e.text for e in stance], max_len, [e.target for e in stance]),
+            s_y=np.array([e.stance for e in stance], dtype=int),
+        )
+
+    def evaluate(self, model, pad_id: int) -> dict:
+        s_logits, _, _ = predict_logits(model, self.t_ids, pad_id)
+        _, a_logits, _ = predict_logits(model, self.r_ids, pad_id)
+        offsets = tune_offsets(s_logits, self.t_y)
+        a_prob = _softmax(a_logits)
+        out = {
+            "tweeteval_val_macro_recall": round(macro_recall(self.t_y, s_logits.argmax(1)), 4),
+            "tweeteval_val_macro_recall_tuned": round(macro_recall(self.t_y, (s_logits + offsets).argmax(1)), 4),
+            "sentiment_offsets": offsets,
+            "sentiment_temperature": fit_temperature(s_logits + offsets, self.t_y),
+            "reviews_val_recommend_auc": round(roc_auc(a_prob[:, 0] - a_prob[:, 1], self.r_rec), 4),
+        }
+        adv_logits, adv_y = a_logits, self.r_adv
+        if len(self.s_ids):
+            _, sa_logits, st_logits = predict_logits(model, self.s_ids, pad_id)
+            st_off = tune_stance_offsets(st_logits, self.s_y)
+            nps = np.array([nps_advocacy(int(y) - 2) for y in self.s_y])
+            out.update({
+                "stance_val_macro_mae": round(macro_mae(self.s_y, st_logits.argmax(1)), 4),
+                "stance_val_macro_mae_tuned": round(macro_mae(self.s_y, (st_logits + st_off).argmax(1)), 4),
+                "stance_offsets": st_off,
+                "stance_temperature": fit_temperature(st_logits + st_off, self.s_y),
+                "stance_val_advocacy_macro_f1": round(macro_f1(nps, sa_logits.argmax(1)), 4),
+            })
+            adv_logits, adv_y = np.concatenate([a_logits, sa_logits]), np.concatenate([self.r_adv, nps])
+        out["advocacy_temperature"] = fit_temperature(adv_logits, adv_y)
+        return out
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -347,15 +516,19 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def _save_calibrated(model, tokenizer, out_dir, figures, history, name, version, max_len, seed) -> None:
+CALIBRATION_KEYS = ("sentiment_offsets", "sentiment_temperature", "advocacy_temperature", "stance_offsets",
+                    "stance_temperature")
+
+
+def _save_calibrated(model, tokenizer, out_dir, figures, history, name, version, max_len, seed,
+                     extra: dict | None = None) -> None:
     meta = {
         "name": name,
         "version": version,
         "max_length": max_len,
         "seed": seed,
-        "sentiment_offsets": figures["sentiment_offsets"],
-        "sentiment_temperature": figures["sentiment_temperature"],
-        "advocacy_temperature": figures["advocacy_temperature"],
+        **{k: figures[k] for k in CALIBRATION_KEYS if k in figures},
         "validation": history,
+        **(extra or {}),
     }
     network.save(model, tokenizer, out_dir, meta)

@@ -253,7 +253,7 @@ class Store:
         (``seen`` 0: new mentions, which may alert), then those an earlier model classified
         (``seen`` 1: history a new model catches up on), oldest first within each."""
         return self.query(
-            "SELECT m.id, m.title, m.text, m.kind, m.rating, "
+            "SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, "
             "EXISTS (SELECT 1 FROM classifications o WHERE o.mention_id = m.id) AS seen FROM mentions m "
             "WHERE NOT EXISTS (SELECT 1 FROM classifications c WHERE c.mention_id = m.id AND c.model = ?) "
             "ORDER BY seen, m.id LIMIT ?",
@@ -269,7 +269,7 @@ class Store:
 
     def mentions_after(self, after_id: int, limit: int) -> list[dict]:
         """Every mention in id order (for re-running a model over the whole history)."""
-        return self.query("SELECT m.id, m.title, m.text, m.kind, m.rating, 1 AS seen FROM mentions m "
+        return self.query("SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, 1 AS seen FROM mentions m "
                           "WHERE m.id > ? ORDER BY m.id LIMIT ?", [after_id, limit])
 
     def count_mentions(self) -> int:
@@ -286,22 +286,24 @@ class Store:
         """Store (or replace) classifications. To commit them with the alerts they trigger,
         call this and ``insert_alerts`` inside one ``transaction()`` (as pipeline does)."""
         now = iso(self.now())
+        dumps = json.dumps
+        rows = [
+            (mention_id, c.model,
+             c.sentiment.label, c.sentiment.confidence, dumps(c.sentiment.probabilities),
+             c.advocacy.label, c.advocacy.confidence, dumps(c.advocacy.probabilities),
+             int(c.uncertain), c.status, c.lang, now)
+            for mention_id, c in results
+        ]
         with self.transaction():
-            for mention_id, c in results:
-                self.conn.execute(
-                    "INSERT INTO classifications (mention_id, model, sentiment, sentiment_p, sentiment_probs, advocacy, "
-                    "advocacy_p, advocacy_probs, uncertain, status, lang, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (mention_id, model) DO UPDATE SET sentiment = excluded.sentiment, "
-                    "sentiment_p = excluded.sentiment_p, sentiment_probs = excluded.sentiment_probs, "
-                    "advocacy = excluded.advocacy, advocacy_p = excluded.advocacy_p, advocacy_probs = excluded.advocacy_probs, "
-                    "uncertain = excluded.uncertain, status = excluded.status, lang = excluded.lang, created_at = excluded.created_at",
-                    [
-                        mention_id, c.model,
-                        c.sentiment.label, c.sentiment.confidence, json.dumps(c.sentiment.probabilities),
-                        c.advocacy.label, c.advocacy.confidence, json.dumps(c.advocacy.probabilities),
-                        int(c.uncertain), c.status, c.lang, now,
-                    ],
-                )
+            self.conn.executemany(
+                "INSERT INTO classifications (mention_id, model, sentiment, sentiment_p, sentiment_probs, advocacy, "
+                "advocacy_p, advocacy_probs, uncertain, status, lang, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (mention_id, model) DO UPDATE SET sentiment = excluded.sentiment, "
+                "sentiment_p = excluded.sentiment_p, sentiment_probs = excluded.sentiment_probs, "
+                "advocacy = excluded.advocacy, advocacy_p = excluded.advocacy_p, advocacy_probs = excluded.advocacy_probs, "
+                "uncertain = excluded.uncertain, status = excluded.status, lang = excluded.lang, created_at = excluded.created_at",
+                rows,
+            )
 
     def insert_alerts(self, alerts: Sequence[Alert], channels_for: dict[str, list[str]]) -> list[int]:
         now = iso(self.now())

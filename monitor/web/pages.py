@@ -296,6 +296,6 @@ def export_corrections(request: Request):
     if field not in accounts.FIELDS:
         raise HTTPException(400, "field must be advocacy or sentiment")
     rows = [{**r, "text": mention_text(r)} for r in request.app.state.views.corrections(field)]
-    return _csv(rows, ["text", "label", "field", "mention_id", "model_label", "model", "set_by", "created_at"],
+    return _csv(rows, ["text", "brand", "label", "field", "mention_id", "model_label", "model", "set_by", "created_at"],
                 f"corrections-{field}.csv", neutralize=False)
 

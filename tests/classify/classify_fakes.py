@@ -9,7 +9,7 @@ from monitor.classify.labels import empty_result
 from monitor.records import Classification, LabelScore
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ROOT / "models" / "advocacy-minilm"
+SHIPPED = ROOT / "monitor" / "models" / "advocacy-minilm"
 WORDS = ["great", "love", "good", "best", "recommend", "bad", "awful", "hate", "worst", "avoid", "broken", "the", "a", "it", "is", "this", "product", "service", "i", "we", "you", "and", "not", "to", "of", "very", "support", "team", "app"]
 
 

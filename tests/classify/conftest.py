@@ -18,7 +18,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shipped_model() -> Path:
     if not (SHIPPED / "monitor.json").is_file():
-        pytest.skip("models/advocacy-minilm is not present")
+        pytest.skip("monitor/models/advocacy-minilm is not present")
     return SHIPPED
 
 

@@ -138,3 +138,40 @@ def test_letter_weight_ignores_placeholders_and_counts_dense_scripts():
     assert letter_weight("http @user") == 0
     assert letter_weight("ab") == 2
     assert letter_weight("好好") == 6
+
+
+def _targeted_toy(**kw) -> ToyEngine:
+    engine = ToyEngine(languages=None, **kw)
+    engine.targeted = True
+    engine._target_ids = lambda targets: [[min(ord(c), 60_000) for c in t] for t in targets]
+    return engine
+
+
+def test_the_brand_is_read_before_the_text_and_the_window_makes_room_for_it():
+    engine = _targeted_toy(max_length=16)
+    ids = [1, *range(100, 140), 2]
+    for w in engine.windows(ids, [7, 8]):
+        assert len(w) <= 16
+        assert w[:4] == [1, 7, 8, 2] and w[-1] == 2  # [CLS] brand [SEP] ... [SEP]
+    assert engine.windows([1, 5, 2], [7]) == [[1, 7, 2, 5, 2]]
+
+
+def test_each_text_is_judged_toward_its_own_brand():
+    engine = _targeted_toy()
+    texts = ["left ab for cd", "left ab for cd", "left ab for cd"]
+    a, b, plain = engine.classify(texts, ["ab", "zz", None])
+    assert a.sentiment.probabilities != b.sentiment.probabilities  # the brand changes what the model reads
+    assert plain == engine.classify(texts[:1])[0]  # no brand: the text alone
+    untargeted = ToyEngine(languages=None)
+    assert untargeted.classify(texts, ["ab", "zz", None]) == untargeted.classify(texts)  # a model that reads no brand
+    with pytest.raises(ValueError):
+        engine.classify(texts, ["ab"])
+
+
+def test_hostile_brand_names_and_texts_get_a_result_or_a_status():
+    engine = _targeted_toy(max_length=16)
+    texts = ["🎉🎉🎉", "https://t.co/x", "x" * 20_000, "bonjour Acme c'est nul but the app works great", ""]
+    brands = ["Acme.*(+[", "@Acme", "#acme", "", "\x00\u202e"]
+    results = engine.classify(texts, brands)
+    assert len(results) == 5 and results[4].status == "empty"
+    assert all(r.status in ("ok", "empty", "unsupported_language") for r in results)

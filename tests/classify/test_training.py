@@ -45,6 +45,16 @@ def _write_data(root, n=30):
             good = i % 2 == 0
             w.writerow([i, 1, 30, "", rng.choice(POS if good else NEG), 5 if good else 1, 1 if good else 0, 0,
                         "General", "Tops", "Knits"])
+    topic = root / "semeval_topic_5point"
+    topic.mkdir()
+    for name, rows in (("train", 30), ("dev", 10), ("test2016", 10), ("devtest", 15)):
+        with (topic / f"{name}.csv").open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "topic", "label", "text"])
+            for i in range(rows):
+                score = [-2, -1, 0, 1, 2][i % 5]
+                pool = NEG if score < 0 else (NEU if score == 0 else POS)
+                w.writerow([f"{name}{i}", rng.choice(["acme", "@globex"]), score, rng.choice(pool)])
 
 
 def test_review_labels_follow_the_documented_design():
@@ -72,6 +82,9 @@ def test_train_command_writes_a_loadable_calibrated_model(tmp_path, monkeypatch)
     assert meta["sentiment_temperature"] > 0 and meta["advocacy_temperature"] > 0
     assert len(meta["validation"]) == 1 and 0 <= meta["validation"][0]["reviews_val_recommend_auc"] <= 1
     assert (out.parent / "tiny-model.epoch1" / "monitor.json").is_file()  # a checkpoint per epoch
+    assert meta["targeted"] is True and len(meta["stance_offsets"]) == 5  # reads the brand; stance calibrated
+    assert meta["data"] == {"tweets": 30, "reviews": 60, "stance": 50}
+    assert "stance_val_macro_mae" in meta["validation"][0]
 
     from monitor.classify.torch_engine import TorchClassifier
 
@@ -82,6 +95,26 @@ def test_train_command_writes_a_loadable_calibrated_model(tmp_path, monkeypatch)
     for r in (results[0], results[2]):
         assert abs(sum(r.sentiment.probabilities.values()) - 1) < 1e-3
         assert set(r.advocacy.probabilities) == {"promoter", "detractor", "none"}
+    targeted = clf.classify(["switched from acme to globex", "great app"], ["Acme", None])
+    assert targeted[0].stance in (-2, -1, 0, 1, 2) and -2 <= targeted[0].stance_score <= 2
+    assert targeted[1].stance is not None  # no brand: the text alone, still a stance
+
+
+def test_training_leaves_out_the_evaluation_tweets(tmp_path):
+    from monitor.classify.training import read_exclude, read_tweets
+
+    data = tmp_path / "data"
+    _write_data(data)
+    ids = tmp_path / "eval.csv"
+    ids.write_text("id,brand,label,split\n3,Acme,none,test\n5,Acme,promoter,dev\n")
+    kept = read_tweets(data / "semeval2017_sentiment" / "train.csv", exclude=read_exclude(ids))
+    assert len(kept) == 28
+
+
+def test_stance_scores_read_the_nps_way():
+    from monitor.classify.training import nps_advocacy
+
+    assert [nps_advocacy(s) for s in (-2, -1, 0, 1, 2)] == [1, 1, 2, 2, 0]  # detractor x2, none (0, passive), promoter
 
 
 def test_tweet_advocacy_labels_only_explicit_recommendations_and_warnings():
