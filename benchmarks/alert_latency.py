@@ -5,6 +5,7 @@ outbox, HTTP). Prints median and p95 over N alerts.
     python benchmarks/alert_latency.py                 # direct: the daemon's classify job per mention
     python benchmarks/alert_latency.py --batch 20      # 20 mentions stored together per cycle
     python benchmarks/alert_latency.py --mode daemon   # the real scheduler with a fake source polling
+    python benchmarks/alert_latency.py --quick         # 50 alerts (CI); combines with the others
 
 In the daemon a collect run that stores new mentions triggers the classify job at once,
 which queues and delivers the alerts, so the end-to-end delay is the source's poll
@@ -156,21 +157,23 @@ def scheduled(n: int, batch: int, poll: float, folder: Path) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("-n", type=int, default=1000, help="alerts to measure")
+    ap.add_argument("--quick", action="store_true", help="a small run, a few seconds (CI): 50 alerts")
+    ap.add_argument("-n", type=int, help="alerts to measure (default 1000; quick 50)")
     ap.add_argument("--batch", type=int, default=1, help="mentions stored together per cycle")
     ap.add_argument("--mode", choices=["direct", "daemon"], default="direct")
     ap.add_argument("--poll", type=float, default=0.5, help="daemon mode: the fake source's poll interval (s)")
     args = ap.parse_args()
+    n = args.n or (50 if args.quick else 1000)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         if args.mode == "direct":
-            lat = direct(args.n, args.batch, Path(tmp))
+            lat = direct(n, args.batch, Path(tmp))
         else:
-            lat = scheduled(args.n, args.batch, args.poll, Path(tmp))
+            lat = scheduled(n, args.batch, args.poll, Path(tmp))
         wall = time.perf_counter() - t0
     lat_ms = sorted(x * 1000 for x in lat)
     p95 = lat_ms[min(len(lat_ms) - 1, int(round(0.95 * len(lat_ms))) - 1)]
-    print(f"mode={args.mode} batch={args.batch} alerts={len(lat_ms)}/{args.n} wall={wall:.1f}s")
+    print(f"mode={args.mode} batch={args.batch} alerts={len(lat_ms)}/{n} wall={wall:.1f}s")
     print(f"stored -> received: median {statistics.median(lat_ms):.1f} ms, p95 {p95:.1f} ms, max {lat_ms[-1]:.1f} ms")
     if args.mode == "daemon":
         print(f"(measured from the fetch handing mentions to the store; the poll interval of {args.poll}s "

@@ -5,7 +5,9 @@ model first (a separate process: the export needs torch; its memory is not the d
 then runs `python -m monitor -c CONFIG classify` as a child process and reads its
 ru_maxrss with os.wait4. Prints figures; asserts nothing.
 
-    python benchmarks/classify_memory.py [--mentions 10000] [--engine onnx] [--model advocacy-minilm]
+    python benchmarks/classify_memory.py [--quick] [--mentions 10000] [--engine onnx] [--model advocacy-minilm]
+
+``--quick`` (CI) classifies 500 mentions: the same processes, a smaller database.
 """
 
 from __future__ import annotations
@@ -59,11 +61,13 @@ def run_measured(cmd: list[str]) -> tuple[int, float, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mentions", type=int, default=10_000)
+    ap.add_argument("--quick", action="store_true", help="500 mentions instead of 10,000 (CI)")
+    ap.add_argument("--mentions", type=int, help="default 10,000; quick 500")
     ap.add_argument("--engine", choices=["onnx", "torch"], default="onnx")
     ap.add_argument("--model", default="advocacy-minilm")  # bundled: monitor/models/advocacy-minilm
     ap.add_argument("--cache-dir", default=str(ROOT / ".monitor-cache"))
     args = ap.parse_args()
+    n = args.mentions or (500 if args.quick else 10_000)
     model = str(Path(args.model).resolve()) if Path(args.model).is_dir() else args.model  # else bundled or hub
     with tempfile.TemporaryDirectory(prefix="monitor-mem-") as tmp:
         folder = Path(tmp)
@@ -76,15 +80,17 @@ def main() -> int:
                            "cache_dir": str(Path(args.cache_dir).resolve())},
         }))
         t0 = time.monotonic()
-        build_database(folder / "bench.db", args.mentions)
-        print(f"built a database of {args.mentions} mentions in {time.monotonic() - t0:.1f}s")
+        build_database(folder / "bench.db", n)
+        print(f"built a database of {n} mentions in {time.monotonic() - t0:.1f}s")
         base = [sys.executable, "-m", "monitor", "-c", str(config)]
         if args.engine == "onnx":
             rc, rss, dt = run_measured([*base, "model", "export"])
             print(f"model export: exit {rc}, max RSS {rss:.0f} MB, {dt:.1f}s (a separate process, once per model)")
+            if rc:
+                return rc
         rc, rss, dt = run_measured([*base, "classify"])
-        print(f"monitor classify ({args.engine}) on {args.mentions} mentions: exit {rc}, max RSS {rss:.0f} MB, "
-              f"{dt:.1f}s, {args.mentions / dt:.0f} mentions/s including start-up (target: <= 600 MB)")
+        print(f"monitor classify ({args.engine}) on {n} mentions: exit {rc}, max RSS {rss:.0f} MB, "
+              f"{dt:.1f}s, {n / dt:.0f} mentions/s including start-up (target: <= 600 MB)")
         return rc
 
 

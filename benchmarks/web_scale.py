@@ -6,6 +6,7 @@ prints medians and the database size. Targets: advocates page and overview < 300
 median, database < 2 GB.
 
     nice -n 10 python benchmarks/web_scale.py [--db /tmp/monitor-bench/web.db] [--mentions 1000000]
+    python benchmarks/web_scale.py --quick     # 5,000 mentions in a temporary folder (CI): same paths
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import random
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,37 +134,51 @@ async def time_pages(app, paths: list[str], runs: int) -> dict[str, list[float]]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--db", default="/tmp/monitor-bench/web.db")
-    ap.add_argument("--mentions", type=int, default=1_000_000)
-    ap.add_argument("--authors", type=int, default=100_000)
-    ap.add_argument("--runs", type=int, default=15)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes in a fresh temporary database (CI): 5,000 mentions, 500 authors, 3 runs")
+    ap.add_argument("--db", help="default /tmp/monitor-bench/web.db (kept between runs); quick: a temporary one")
+    ap.add_argument("--mentions", type=int, help="default 1,000,000; quick 5,000")
+    ap.add_argument("--authors", type=int, help="default 100,000; quick 500")
+    ap.add_argument("--runs", type=int, help="timed requests a page (default 15; quick 3)")
+    ap.add_argument("--new", type=int, help="new mentions in the incremental cycle (default 1,000; quick 100)")
     ap.add_argument("--rebuild", action="store_true", help="Build the database even if it exists.")
     args = ap.parse_args()
-    path = Path(args.db)
+    n_mentions = args.mentions or (5_000 if args.quick else 1_000_000)
+    n_authors = args.authors or (500 if args.quick else 100_000)
+    runs = args.runs or (3 if args.quick else 15)
+    n_new = args.new or (100 if args.quick else 1_000)
+    if args.db is None and args.quick:
+        with tempfile.TemporaryDirectory(prefix="monitor-web-") as tmp:
+            run(Path(tmp) / "web.db", n_mentions, n_authors, runs, n_new, rebuild=True)
+    else:
+        run(Path(args.db or "/tmp/monitor-bench/web.db"), n_mentions, n_authors, runs, n_new, rebuild=args.rebuild)
+
+
+def run(path: Path, n_mentions: int, n_authors: int, runs: int, n_new: int, *, rebuild: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = Settings.model_validate({"database": str(path),
                                         "brands": [{"name": b, "terms": {"include": [b.lower()]}} for b in BRANDS]})
-    if args.rebuild or not path.exists():
+    if rebuild or not path.exists():
         for p in path.parent.glob(path.name + "*"):
             p.unlink()
-        build(path, args.mentions, args.authors)
+        build(path, n_mentions, n_authors)
     store = Store(path, now=lambda: NOW)
     t0 = time.monotonic()
     r = advocates.refresh(store, settings.advocates, full=True, now=NOW)
     full_s = time.monotonic() - t0
-    # a daemon cycle: 1,000 new mentions from the last day by existing authors, classified, then refreshed
+    # a daemon cycle: n_new new mentions from the last day by existing authors, classified, then refreshed
     rnd = random.Random(7)
     mentions = []
-    for i in range(1000):
-        a = rnd.randrange(args.authors)
+    for i in range(n_new):
+        a = rnd.randrange(n_authors)
         src = SOURCES[a % len(SOURCES)]
         mentions.append(Mention(src, f"new{i}", rnd.choice(BRANDS), "acme " + " ".join(rnd.choices(WORDS, k=20)),
                                 NOW - timedelta(seconds=rnd.randrange(86400)), author=Author(src, f"user{a}")))
     new_ids = store.save_batch("bench", "q", FetchResult(mentions, None))
     labels = ("promoter", "none", "detractor")
     store.save_classifications([(i, Classification(LabelScore("neutral", {"neutral": 1.0}),
-                                                    LabelScore(rnd.choice(labels), {}), MODEL)) for i in new_ids], [], {})
+                                                    LabelScore(rnd.choice(labels), {}), MODEL)) for i in new_ids])
     t0 = time.monotonic()
     ri = advocates.refresh(store, settings.advocates, now=NOW)
     incr_s = time.monotonic() - t0
@@ -175,12 +191,13 @@ def main() -> None:
              "/advocates?sort=reach&brand=Globex", "/detractors?brand=Initech", "/overview?brand=Acme", "/overview",
              "/overview?brand=Acme&weeks=104", "/mentions", "/mentions?brand=Acme&advocacy=detractor",
              "/mentions?q=refund%20would", f"/authors/{person}", "/api/advocates?brand=Acme&limit=100"]
-    times = asyncio.run(time_pages(app, paths, args.runs))
+    times = asyncio.run(time_pages(app, paths, runs))
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     print(f"database: {counts['mentions']:,} mentions, {counts['authors']:,} authors, "
           f"{counts['classifications']:,} classifications; {size / 1e9:.2f} GB on disk (target < 2 GB)")
     print(f"aggregates: full refresh {full_s:.1f}s ({r.persons:,} persons, {r.weeks:,} weekly rows); "
-          f"incremental after 1,000 new classified mentions {incr_s:.2f}s ({ri.persons} persons, {ri.weeks} weekly rows)")
+          f"incremental after {n_new:,} new classified mentions {incr_s:.2f}s "
+          f"({ri.persons} persons, {ri.weeks} weekly rows)")
     print(f"{'page':<58} {'median ms':>10} {'p90 ms':>8}")
     for path_, ts in times.items():
         ts = sorted(ts)

@@ -218,7 +218,6 @@ def classify(app: App, reclassify, limit):
     total = store.count_mentions() if reclassify else store.count_unclassified(classifier.name)
     if limit is not None:
         total = min(total, limit)
-    batch = max(settings.classifier.batch_size, 64)
     from rich.console import Console
     from rich.progress import Progress
 
@@ -228,10 +227,10 @@ def classify(app: App, reclassify, limit):
         task = bar.add_task(f"{'re-classifying' if reclassify else 'classifying'} with {classifier.name}", total=total)
         advance = lambda k: bar.advance(task, k)  # noqa: E731
         if reclassify:  # re-runs page no one
-            n = pipeline.reclassify_all(store, classifier, batch_size=batch, limit=limit, progress=advance)
+            n = pipeline.reclassify_all(store, classifier, limit=limit, progress=advance)
         else:
             n = pipeline.classify_pending(store, classifier, engine=AlertEngine.from_settings(settings.alerts, store),
-                                          limit=limit, batch_size=batch, progress=advance)
+                                          limit=limit, progress=advance)
     click.echo(f"classified {n} mention(s) with {classifier.name}")
 
 
@@ -361,7 +360,10 @@ def demo(app: App, database):
             classifier_cfg["cache_dir"] = str(default_cache_dir())
     settings = Settings.model_validate({
         "database": str(db_path),
-        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [{"type": "demo", "match_all": True}]}],
+        # BigCo: a competitor named in a few samples; a post that leaves it for Acme is stored
+        # once per brand, each row with the stance toward its own brand
+        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [{"type": "demo", "match_all": True}]},
+                   {"name": "BigCo", "terms": {"include": ["bigco"]}, "sources": [{"type": "demo"}]}],
         "classifier": classifier_cfg,
         "alerts": {"channels": {"console": {"type": "console"}}, "rules": [
             {"name": "detractor-with-reach", "when": {"advocacy": "detractor", "min_probability": 0.6, "min_reach": 1000},

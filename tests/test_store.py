@@ -144,6 +144,19 @@ def test_unclassified_is_per_model(store):
     assert store.count_unclassified("other-model@2") == 3
 
 
+def test_the_stance_toward_the_brand_is_stored_and_updated(store):
+    from dataclasses import replace
+
+    (mid, c), (mid2, c2) = _classified(store, 2)
+    store.save_classifications([(mid, replace(c, stance=-2, stance_score=-1.6)), (mid2, c2)])
+    rows = {r["mention_id"]: r for r in store.query("SELECT mention_id, stance, stance_score FROM classifications")}
+    assert (rows[mid]["stance"], rows[mid]["stance_score"]) == (-2, -1.6)
+    assert rows[mid2]["stance"] is None  # a model without a stance head
+    assert store.unclassified("other@1", 10)[0]["brand"] == "Acme"  # the classifier reads each row's brand
+    store.save_classifications([(mid, replace(c, stance=1, stance_score=0.7))])
+    assert store.query("SELECT stance FROM classifications WHERE mention_id = ?", [mid])[0]["stance"] == 1
+
+
 # -------------------------------------------------------------------- bad paths
 
 

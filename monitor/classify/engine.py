@@ -164,22 +164,15 @@ class BatchedEngine:
             if not c:
                 results[i] = empty_result(self.name, "empty")
                 continue
-            todo.append(i)
-            cleaned.append(c)
-            todo_targets.append(target)
-        if self.language_gate is not None and todo:  # the whole batch at once (the same as text by text)
-            gate, kept = self.language_gate, []
-            for k, (lang, confident) in enumerate(gate.detect_many(cleaned)):
-                i = todo[k]
-                if confident and lang not in gate.supported:
+            if self.language_gate is not None:
+                lang, confident = self.language_gate.detect(c)
+                if confident and lang not in self.language_gate.supported:
                     results[i] = empty_result(self.name, "unsupported_language", lang=lang)
                     continue
                 langs[i] = lang if confident else None
-                kept.append(k)
-            if len(kept) < len(todo):
-                todo = [todo[k] for k in kept]
-                cleaned = [cleaned[k] for k in kept]
-                todo_targets = [todo_targets[k] for k in kept]
+            todo.append(i)
+            cleaned.append(c)
+            todo_targets.append(target)
         if todo:
             heads = self.text_logits(cleaned, todo_targets)
             if self.two_head and len(heads) >= 2:

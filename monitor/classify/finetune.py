@@ -41,6 +41,7 @@ from monitor.classify.training import (
     class_weights,
     encode,
     fit_temperature,
+    optimizer_step,
     pad,
     predict_logits,
 )
@@ -321,11 +322,7 @@ def _train(model, ids, labels, old_logits, st: FinetuneSettings, pad_id: int, pr
                     keep = ~known
                     loss = loss + F.kl_div(F.log_softmax(logits[keep], -1), F.softmax(z_old[batch][keep], -1),
                                            reduction="batchmean")
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optim.step()
-            sched.step()
+            optimizer_step(model, optim, sched, loss)
             step += 1
             running = float(loss.detach()) if step == 1 else 0.9 * running + 0.1 * float(loss.detach())
             if progress:

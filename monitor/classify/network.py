@@ -84,6 +84,9 @@ def load(model_dir: str | Path) -> tuple[TwoHeadModel, object, dict]:
     missing = [k for k in result.missing_keys if not k.startswith("stance_head") and "position_ids" not in k]
     if missing:
         raise ValueError(f"weights of {folder} lack {len(missing)} tensor(s), such as {missing[0]}")
+    if any(k.startswith("stance_head") for k in result.missing_keys):  # an older folder: a silent, not random, head
+        nn.init.zeros_(model.stance_head.weight)
+        nn.init.zeros_(model.stance_head.bias)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     return model, tokenizer, meta

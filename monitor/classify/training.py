@@ -421,11 +421,7 @@ def train(
                     loss = part if loss is None else loss + part
             if loss is None:
                 continue
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optim.step()
-            sched.step()
+            optimizer_step(model, optim, sched, loss)
             step += 1
             running = 0.98 * running + 0.02 * float(loss.detach()) if step > 1 else float(loss.detach())
             if progress:
@@ -442,6 +438,15 @@ def train(
             best_score = score
             _save_calibrated(model, tokenizer, out_dir, figures, history, name, version, max_len, seed, meta)
     return {"history": history, "out_dir": str(out_dir)}
+
+
+def optimizer_step(model, optim, sched, loss) -> None:
+    """Backpropagate ``loss``, clip the gradient norm to 1.0, step the optimiser and its schedule."""
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optim.step()
+    sched.step()
 
 
 def selection_score(figures: dict) -> float:

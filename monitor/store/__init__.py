@@ -291,17 +291,19 @@ class Store:
             (mention_id, c.model,
              c.sentiment.label, c.sentiment.confidence, dumps(c.sentiment.probabilities),
              c.advocacy.label, c.advocacy.confidence, dumps(c.advocacy.probabilities),
-             int(c.uncertain), c.status, c.lang, now)
+             int(c.uncertain), c.status, c.lang, c.stance, c.stance_score, now)
             for mention_id, c in results
         ]
         with self.transaction():
             self.conn.executemany(
                 "INSERT INTO classifications (mention_id, model, sentiment, sentiment_p, sentiment_probs, advocacy, "
-                "advocacy_p, advocacy_probs, uncertain, status, lang, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "advocacy_p, advocacy_probs, uncertain, status, lang, stance, stance_score, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (mention_id, model) DO UPDATE SET sentiment = excluded.sentiment, "
                 "sentiment_p = excluded.sentiment_p, sentiment_probs = excluded.sentiment_probs, "
                 "advocacy = excluded.advocacy, advocacy_p = excluded.advocacy_p, advocacy_probs = excluded.advocacy_probs, "
-                "uncertain = excluded.uncertain, status = excluded.status, lang = excluded.lang, created_at = excluded.created_at",
+                "uncertain = excluded.uncertain, status = excluded.status, lang = excluded.lang, "
+                "stance = excluded.stance, stance_score = excluded.stance_score, created_at = excluded.created_at",
                 rows,
             )
 

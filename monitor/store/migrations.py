@@ -306,3 +306,10 @@ def m030_advocates_indexes(db: Database) -> None:
         CREATE INDEX mentions_author_created ON mentions (author_id, created_at);
         """
     )
+
+
+@migrations()
+def m040_classification_stance(db: Database) -> None:
+    """The 5-point stance toward the mention's brand (models with a stance head; NULL otherwise)."""
+    run_script(db, "ALTER TABLE classifications ADD COLUMN stance INTEGER; "
+                   "ALTER TABLE classifications ADD COLUMN stance_score REAL")

@@ -109,7 +109,8 @@ def test_model_predict_gives_one_result_per_input_in_order(tmp_path, tiny_model,
     assert out.exit_code == 0, out.output
     if fmt == "jsonl":
         rows = [json.loads(line) for line in out.stdout.splitlines()]
-        assert set(rows[0]) == {"sentiment", "advocacy", "model", "uncertain", "status", "lang"}
+        assert set(rows[0]) == {"sentiment", "advocacy", "stance", "stance_score", "model", "uncertain", "status",
+                                "lang"}
         assert rows[0]["model"] == "tiny-bert@local" and set(rows[0]["sentiment"]["probabilities"]) == {
             "negative", "neutral", "positive"}
         statuses = [r["status"] for r in rows]
@@ -125,3 +126,71 @@ def test_model_predict_on_a_file_without_text(tmp_path, tiny_model):
     out = CliRunner().invoke(main, ["-c", str(tmp_path / "none.yaml"), "model", "predict", str(tmp_path / "x.jsonl"),
                                     "--engine", "torch", "--model", str(tiny_model)])
     assert out.exit_code == 2 and "no 'text' field" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def targeted_model(tmp_path_factory):
+    """A tiny three-head model that reads the brand, with stance calibration in monitor.json."""
+    from transformers import AutoTokenizer
+
+    from monitor.classify import network
+    from tests.classify.classify_fakes import build_tiny_model
+
+    root = tmp_path_factory.mktemp("targeted")
+    encoder = build_tiny_model(root / "encoder")
+    folder = root / "targeted"
+    network.save(network.from_base(encoder), AutoTokenizer.from_pretrained(str(encoder)), folder,
+                 {"name": "tiny-targeted", "version": "1", "targeted": True, "max_length": 32,
+                  "stance_offsets": [0, 0, 0, 0, 0], "stance_temperature": 1.0})
+    return folder
+
+
+def test_stance_report_reads_the_nps_way_and_compares_the_heads():
+    from monitor.records import Classification, LabelScore
+
+    def result(adv, neg, stance):
+        probs = {"promoter": 0.0, "detractor": 0.0, "none": 0.0} | {adv: 1.0}
+        return Classification(LabelScore("neutral", {"negative": neg, "neutral": 0.5, "positive": 1 - neg}),
+                              LabelScore(adv, probs), "m@1", stance=stance)
+
+    labels = np.array([2, 1, 0, -1, -2])
+    results = [result("promoter", 0.1, 2), result("none", 0.2, 1), result("none", 0.9, 0), result("detractor", 0.3, -1),
+               result("detractor", 0.4, 0)]
+    report = evaluation.stance_report(results, labels)
+    assert report["macro_mae"] == pytest.approx(2 / 5)  # only the -2 is off, by 2, over five classes
+    assert report["advocacy"]["macro_f1"] == 1.0  # +2 promoter; +1, 0 none; -1, -2 detractor
+    assert report["heads"]["detractor"]["advocacy_auc"] == 1.0
+    assert report["heads"]["detractor"]["sentiment_auc"] == pytest.approx(4 / 6)  # the 0.9 "none" outranks both
+
+
+def test_model_eval_stance_with_a_brand_column(tmp_path, targeted_model):
+    path = tmp_path / "stance.csv"
+    rows = [["switched from acme to globex", "acme", -2], ["switched from acme to globex", "globex", 2],
+            ["acme opens an office", "acme", 0], ["i like acme", "acme", 1], ["acme is down again", "acme", -1]]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "topic", "label"])
+        w.writerows(rows)
+    args = ["-c", str(tmp_path / "none.yaml"), "model", "eval", str(path), "--task", "stance", "--engine", "torch",
+            "--model", str(targeted_model)]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert "5 with a brand" in out.stdout and "macro-MAE" in out.stdout and "P(detractor)" in out.stdout
+    report = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+    assert report["targeted"] == 5 and 0 <= report["macro_mae"] <= 4
+    (tmp_path / "bad.csv").write_text("text,label\nhi,+3\n")
+    out = CliRunner().invoke(main, [*args[:4], str(tmp_path / "bad.csv"), *args[5:]])
+    assert out.exit_code == 2 and "not one of -2, -1, 0, 1, 2" in out.output
+
+
+def test_model_predict_reads_each_rows_brand(tmp_path, targeted_model):
+    path = tmp_path / "in.csv"
+    path.write_text("text,brand\nswitched from acme to globex,acme\nswitched from acme to globex,globex\n"
+                    "switched from acme to globex,\n")
+    base = ["-c", str(tmp_path / "none.yaml"), "model", "predict", str(path), "--engine", "torch", "--model",
+            str(targeted_model)]
+    rows = [json.loads(line) for line in CliRunner().invoke(main, base).stdout.splitlines()]
+    assert len(rows) == 3 and all(r["stance"] in (-2, -1, 0, 1, 2) for r in rows)
+    assert rows[0]["advocacy"]["probabilities"] != rows[1]["advocacy"]["probabilities"]  # each toward its own brand
+    out = CliRunner().invoke(main, [*base, "--target-column", "nope"])
+    assert out.exit_code == 2 and "no 'nope' column" in out.output

@@ -46,10 +46,10 @@ def test_onnx_int8_matches_torch_fp32(engines):
 def test_onnx_logits_match_torch_closely_for_batches_of_mixed_lengths(engines):
     onnx, torch_engine = engines
     texts = [t for t in TEXTS if t]
-    s8, a8 = onnx.text_logits(texts)
-    s32, a32 = torch_engine.text_logits(texts)
-    assert s8.shape == s32.shape == (len(texts), 3) and a8.shape == (len(texts), 3)
-    assert np.abs(s8 - s32).max() < 1.0 and np.abs(a8 - a32).max() < 1.0
+    int8, fp32 = onnx.text_logits(texts), torch_engine.text_logits(texts)
+    assert [z.shape for z in int8] == [z.shape for z in fp32] == [(len(texts), 3), (len(texts), 3), (len(texts), 5)]
+    for a, b in zip(int8, fp32, strict=True):  # sentiment, advocacy, stance
+        assert np.abs(a - b).max() < 1.0
 
 
 def test_both_tokenizers_give_the_same_ids(engines):
@@ -128,3 +128,21 @@ def test_bad_inputs_through_the_real_engine(engines):
     assert results[0].status == "empty"
     assert all(r.status in ("ok", "empty") for r in results)  # none of these is confidently another language
     assert all(r.model == onnx.name for r in results)
+
+
+def test_the_shipped_model_reads_each_brand_and_survives_hostile_input(engines):
+    onnx, torch_engine = engines
+    texts = ["🔥🔥🔥😡", "https://t.co/abc https://bit.ly/x", "great " * 4000, "Acme est nul, but BigCo is great",
+             "", "Switched from BigCo to Acme, never looking back."]
+    brands = ["Acme (.*+?[", "Acme", "", "Acme\x00\u202e", "Acme", "BigCo"]
+    for engine in (onnx, torch_engine):
+        assert engine.targeted == bool(engine.meta.get("targeted"))
+        results = engine.classify(texts, brands)
+        assert len(results) == len(texts) and results[4].status == "empty"
+        assert all(r.status in ("ok", "empty", "unsupported_language") for r in results)
+        ok = [r for r in results if r.status == "ok"]
+        assert all(abs(sum(r.advocacy.probabilities.values()) - 1) < 1e-3 for r in ok)
+        if engine.targeted:  # one post, two brands: a stance toward each
+            leaving, joining = engine.classify([texts[5]] * 2, ["BigCo", "Acme"])
+            assert leaving.advocacy.probabilities != joining.advocacy.probabilities
+            assert all(r.stance in (-2, -1, 0, 1, 2) for r in ok)

@@ -1,0 +1,78 @@
+"""Fit the advocacy decision offsets of a model on the social set's dev part (never its test part):
+
+    python models/tune_advocacy.py --data ../shared/datasets --model /path/to/model-folder [--write]
+
+Training weighs the advocacy classes by their frequency in the training data (reviews,
+topic tweets), where promoters and detractors are far more common than among brand
+mentions on social media; the team's annotation guideline is also stricter about `none`
+(a post that uses the brand as a channel is no stance). Per-class logit offsets (promoter
+and detractor against `none`) chosen for macro-F1 on the dev part correct that prior.
+They are a decision threshold, not a retraining: probabilities are recalibrated with them.
+With ``--write`` they are stored in the folder's monitor.json (``advocacy_offsets``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "models"))
+
+from evaluate import read_social  # noqa: E402
+
+from monitor.classify import build_classifier, classify_texts  # noqa: E402
+from monitor.classify.evaluation import ADVOCACY, figures  # noqa: E402
+from monitor.config import ClassifierSettings  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--model", type=Path, required=True, help="a model folder")
+    ap.add_argument("--engine", default="torch", choices=["onnx", "torch"])
+    ap.add_argument("--cache-dir", type=Path, default=Path(".monitor-cache"))
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+
+    meta_path = args.model / "monitor.json"
+    meta = json.loads(meta_path.read_text())
+    old = meta.pop("advocacy_offsets", None)  # tune from the raw head
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    try:
+        clf = build_classifier(ClassifierSettings(engine=args.engine, model=str(args.model.resolve()), batch_size=64),
+                               Path.cwd(), cache_dir=args.cache_dir)
+        rows = read_social(args.data, "dev")
+        results = classify_texts(clf, [r["text"] for r in rows], [r["brand"] for r in rows])
+    finally:
+        if old is not None and not args.write:
+            meta["advocacy_offsets"] = old
+            meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    truth = np.array([ADVOCACY.index(r["label"]) for r in rows])
+    logp = np.log(np.clip([[c.advocacy.probabilities.get(a, 0.0) for a in ADVOCACY] for c in results], 1e-6, 1))
+    base = figures(truth, logp.argmax(1))["macro_f1"]
+    best, best_off = base, (0.0, 0.0)
+    grid = np.arange(-3.0, 1.01, 0.1)
+    for p in grid:
+        for d in grid:
+            score = figures(truth, (logp + [p, d, 0.0]).argmax(1))["macro_f1"]
+            if score > best + 1e-9:
+                best, best_off = score, (float(p), float(d))
+    temperature = float(meta.get("advocacy_temperature", 1.0))
+    offsets = [round(best_off[0] * temperature, 3), round(best_off[1] * temperature, 3), 0.0]
+    print(json.dumps({"model": clf.name, "dev_n": len(rows), "dev_macro_f1_before": round(base, 4),
+                      "dev_macro_f1_after": round(best, 4), "advocacy_offsets": offsets}, indent=2))
+    if args.write:
+        meta["advocacy_offsets"] = offsets
+        meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        print(f"written to {meta_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
