@@ -7,7 +7,7 @@ topic tweets), where promoters and detractors are far more common than among bra
 mentions on social media; the team's annotation guideline is also stricter about `none`
 (a post that uses the brand as a channel is no stance). Per-class logit offsets (promoter
 and detractor against `none`) chosen for macro-F1 on the dev part correct that prior.
-They are a decision threshold, not a retraining: probabilities are recalibrated with them.
+They move the decision threshold (no retraining); the probabilities shift with them.
 With ``--write`` they are stored in the folder's monitor.json (``advocacy_offsets``).
 """
 

@@ -41,7 +41,7 @@ def model():
 @click.option("--reviews", "n_reviews", type=int, default=None, help="Reviews per epoch (a random subset).")
 @click.option("--stance/--no-stance", default=True, show_default=True,
               help="Train the brand-targeted stance and advocacy on semeval_topic_5point/.")
-@click.option("--exclude", type=click.Path(dir_okay=False), default="models/social_eval/labels.csv",
+@click.option("--exclude", type=click.Path(dir_okay=False), default="models/social_eval/candidates.csv",
               show_default=True, help="CSV of evaluation tweet ids (column id) kept out of training.")
 def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, version, init_dir, lr, head_lr, warmup,
                 tweet_cues, n_tweets, n_reviews, stance, exclude):
