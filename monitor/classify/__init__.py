@@ -3,7 +3,9 @@ onnxruntime (and only lazily, inside the engines, so the CLI starts fast).
 
 Contract: ``classify(texts)`` takes a batch and returns one Classification per text, in
 order, never raising for a bad text (empty, huge, binary junk): such texts come back
-marked (``status``, ``uncertain``) so no mention waits forever.
+marked (``status``, ``uncertain``) so no mention waits forever. A classifier that reads
+brands (``targeted`` true, ``TargetedClassifier``) also takes ``classify(texts, targets)``,
+the brand of each text; ``classify_texts`` picks the right call.
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ class Classifier(Protocol):
     name: str  # name@version, stored on every classification row
 
     def classify(self, texts: Sequence[str]) -> list[Classification]: ...
+
+
+@runtime_checkable
+class TargetedClassifier(Protocol):
+    name: str
+    targeted: bool  # True: the stance is judged toward each text's brand
+
+    def classify(self, texts: Sequence[str], targets: Sequence[str | None] | None = None
+                 ) -> list[Classification]: ...
 
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "models"  # monitor/models, shipped in the wheel

@@ -130,8 +130,6 @@ class BatchedEngine:
             for i, ids in zip(named, self._target_ids([targets[i] for i in named]), strict=True):
                 target_ids[i] = ids
         for i, ids in enumerate(self._tokenize(cleaned)):
-            if not ids:
-                continue
             for w in self.windows(ids, target_ids[i]):
                 owners.append(i)
                 windows.append(w)
