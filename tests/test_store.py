@@ -4,6 +4,7 @@ classifications and alerts in one transaction, clear errors for bad paths."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -76,6 +77,52 @@ def test_a_failure_mid_batch_rolls_back_mentions_and_cursor(store):
     # the store goes on working
     store.save_batch("Acme:hackernews", "acme", FetchResult([mention(1)], "after"))
     assert count(store, "mentions") == 2 and store.get_cursor("Acme:hackernews", "acme") == "after"
+
+
+def committed(store: Store, sql: str) -> list[tuple]:
+    """What another connection sees: only what was really committed."""
+    other = sqlite3.connect(store.path)
+    try:
+        return other.execute(sql).fetchall()
+    finally:
+        other.close()
+
+
+def test_an_error_that_ends_the_transaction_inside_sqlite_propagates(store):
+    # RAISE(ROLLBACK) rolls the transaction back inside SQLite before Python sees the error
+    store.conn.execute("CREATE TRIGGER no_forbidden BEFORE INSERT ON cursors WHEN NEW.query = 'forbidden' "
+                       "BEGIN SELECT RAISE(ROLLBACK, 'boom'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="boom"):
+        store.save_batch("Acme:hackernews", "forbidden", FetchResult([mention(1)], "c"))
+    assert not store.conn.in_transaction and count(store, "mentions") == 0
+    # nested: the savepoint is gone with the transaction, and that is not the error either
+    with pytest.raises(sqlite3.IntegrityError, match="boom"), store.transaction():
+        store.save_batch("Acme:hackernews", "forbidden", FetchResult([mention(2)], "c"))
+    assert not store.conn.in_transaction and count(store, "mentions") == 0
+    # the store goes on working, and commits
+    store.save_batch("Acme:hackernews", "acme", FetchResult([mention(3)], "after"))
+    assert committed(store, "SELECT native_id FROM mentions") == [("3",)]
+    assert committed(store, "SELECT cursor FROM cursors") == [("after",)]
+
+
+def test_a_failed_commit_rolls_back_and_the_next_transaction_commits(store):
+    # a deferred foreign key is checked at COMMIT, so COMMIT itself fails
+    assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    store.conn.execute("CREATE TABLE parents (id INTEGER PRIMARY KEY)")
+    store.conn.execute("CREATE TABLE children (id INTEGER PRIMARY KEY, "
+                       "parent_id INTEGER REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), store.transaction():
+        store.save_batch("Acme:hackernews", "acme", FetchResult([mention(1)], "c1"))  # nested: a savepoint
+        store.conn.execute("INSERT INTO children (parent_id) VALUES (99)")
+    assert not store.conn.in_transaction
+    assert count(store, "mentions") == 0 and count(store, "children") == 0
+    assert store.get_cursor("Acme:hackernews", "acme") is None
+    # the next transaction is a transaction of its own, not a savepoint inside a dead one
+    store.save_batch("Acme:hackernews", "acme", FetchResult([mention(2)], "c2"))
+    assert not store.conn.in_transaction
+    assert committed(store, "SELECT native_id FROM mentions") == [("2",)]
+    assert committed(store, "SELECT cursor FROM cursors") == [("c2",)]
+    assert committed(store, "SELECT count(*) FROM children") == [(0,)]
 
 
 def test_unsafe_text_is_stored_safely(store):

@@ -71,9 +71,11 @@ def save(model: TwoHeadModel, tokenizer, out_dir: str | Path, meta: dict) -> Non
     (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def load(model_dir: str | Path) -> tuple[TwoHeadModel, object, dict]:
-    """Load a saved model folder in float32, eval mode (a folder without a stance head gets
-    a fresh one: the only missing keys allowed)."""
+def load(model_dir: str | Path, *, silent_new_heads: bool = True) -> tuple[TwoHeadModel, object, dict]:
+    """Load a saved model folder in float32, eval mode. A folder saved before the stance
+    head existed gets one (the only missing keys allowed): all zeros for inference (so
+    every engine gives the same, empty, stance), or, with ``silent_new_heads=False`` (to
+    train it), initialised at random like any new layer."""
     folder = Path(model_dir)
     meta = json.loads((folder / META_FILE).read_text())
     config = AutoConfig.from_pretrained(str(folder))
@@ -84,7 +86,7 @@ def load(model_dir: str | Path) -> tuple[TwoHeadModel, object, dict]:
     missing = [k for k in result.missing_keys if not k.startswith("stance_head") and "position_ids" not in k]
     if missing:
         raise ValueError(f"weights of {folder} lack {len(missing)} tensor(s), such as {missing[0]}")
-    if any(k.startswith("stance_head") for k in result.missing_keys):  # an older folder: a silent, not random, head
+    if silent_new_heads and any(k.startswith("stance_head") for k in result.missing_keys):
         nn.init.zeros_(model.stance_head.weight)
         nn.init.zeros_(model.stance_head.bias)
     model.eval()

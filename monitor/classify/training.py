@@ -385,7 +385,7 @@ def train(
 
     val = ValidationData.load(tokenizer, data_dir, r_val, max_len, with_stance=mix.stance)
     if init_dir is not None:  # continue training a saved model (e.g. one more stage at a lower lr)
-        model, _, _ = network.load(init_dir)
+        model, _, _ = network.load(init_dir, silent_new_heads=False)
     else:
         model = network.from_base(base_dir)
     heads = [p for n, p in model.named_parameters() if not n.startswith("encoder")]

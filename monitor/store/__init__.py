@@ -85,7 +85,14 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
-        """BEGIN IMMEDIATE ... COMMIT: everything inside lands together or not at all."""
+        """BEGIN IMMEDIATE ... COMMIT: everything inside lands together or not at all.
+
+        Nested, a savepoint. The shape of sqlite-utils' ``Database.atomic()``: an error SQLite
+        raised may have ended the transaction already (a trigger's ``RAISE(ROLLBACK)``), so
+        roll back only one still open, and let the real error through; a COMMIT that fails
+        (a deferred constraint, disk full, I/O) leaves it open, so roll it back: otherwise
+        every later ``transaction()`` would be a savepoint inside it that never commits.
+        """
         with self._lock:
             if self.conn.in_transaction:
                 with self.db.atomic():
@@ -94,11 +101,11 @@ class Store:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
                 self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
 
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[dict]:
         with self._lock:
