@@ -46,4 +46,9 @@ class WebSettings(Strict):
     allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
     secure_cookies: bool = False  # true behind https; false for plain-http localhost
     session_lifetime: Duration = timedelta(hours=12)
+    # failed logins (counted in memory) in a sliding window, beyond which /login answers 429
+    # until the oldest leaves the window; 0 turns a limit off; a successful login resets the name's count
+    login_max_failures_per_name: int = Field(default=5, ge=0)
+    login_max_failures_per_address: int = Field(default=20, ge=0)
+    login_failure_window: Duration = timedelta(minutes=15)
     public_url: str | None = None  # e.g. https://monitor.example.com, for links in alerts

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from monitor import advocates
 from monitor.pipeline import mention_text
@@ -58,6 +60,17 @@ def login_page(request: Request, next: str = "/"):
     return resp
 
 
+def _login_throttle(request: Request) -> security.LoginThrottle:
+    state = request.app.state
+    throttle = getattr(state, "login_throttle", None)
+    if throttle is None:  # one per app, made on the event loop on first use
+        web = state.settings.web
+        throttle = state.login_throttle = security.LoginThrottle(
+            max_per_name=web.login_max_failures_per_name, max_per_address=web.login_max_failures_per_address,
+            window=web.login_failure_window, now=state.now)
+    return throttle
+
+
 @router.post("/login")
 async def login(request: Request):
     form = await request.form()
@@ -65,13 +78,31 @@ async def login(request: Request):
     target = safe_next(str(form.get("next", "/")))
     if not security.same(str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF_COOKIE)):
         raise HTTPException(403, "the login form expired: reload the page and try again")
+    address = request.client.host if request.client else "unknown"
+    throttle = _login_throttle(request)
+    attempt = throttle.begin(username, address)
+    if isinstance(attempt, security.LoginBlock):
+        logger.info("login refused without a password check: too many failed logins %s (address %s); "
+                    "allowed again in %d min", "for this user name" if attempt.scope == "account"
+                    else "from this address", address, attempt.minutes)
+        resp = render(request, "login.html", {"next": target, "login_csrf": form.get("csrf"), "error": attempt.message},
+                      status=429)
+        resp.headers["retry-after"] = str(max(1, int(attempt.retry_after.total_seconds())))
+        return resp
     user = accounts.get_user(request.app.state.reader, username)
-    ok = security.verify_password(password, user["password_hash"] if user else security.DUMMY_HASH) and user
-    if not ok:
-        logger.info("failed login for a user name of %d characters", len(username))
+    # scrypt is CPU-bound (~0.1 s): in a worker thread, so other requests are served meanwhile
+    ok = await run_in_threadpool(security.check_login, password, user["password_hash"] if user else None)
+    if not ok or user is None:
+        logger.info("failed login for a user name of %d characters from %s", len(username), address)
+        for scope in throttle.reached(username, address):
+            logger.warning("login limit reached: %d failed logins %s within %d min (address %s); further attempts "
+                           "get 429 until they leave that window", throttle.limits[scope],
+                           "for one user name" if scope == "account" else "from this address",
+                           throttle.window // timedelta(minutes=1), address)
         resp = render(request, "login.html", {"next": target, "login_csrf": form.get("csrf"),
                                               "error": "Wrong user name or password."}, status=401)
         return resp
+    throttle.succeeded(username, address, attempt)
     token = security.new_token()
     settings = request.app.state.settings
     accounts.create_session(writer(request), security.token_hash(token), user["id"], security.new_token(),

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+import math
 import secrets
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,8 +52,146 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(digest))
 
 
-# A hash to check against when the user does not exist, so timing does not reveal names.
-DUMMY_HASH = hash_password(secrets.token_hex(8), n=2**14)
+@functools.cache
+def dummy_hash() -> str:
+    """A hash to check against when the user does not exist, made once (lazily) with the
+    same scrypt parameters as ``hash_password``'s, so a login for an unknown name does the
+    same work as a wrong password for a real one and timing does not reveal names."""
+    return hash_password(secrets.token_hex(16))
+
+
+def check_login(password: str, stored: str | None) -> bool:
+    """Verify ``password`` against a user's stored hash, or against the dummy hash when
+    there is no such user (then always False). CPU-bound (~0.1 s): call it off the event loop."""
+    ok = verify_password(password, stored if stored is not None else dummy_hash())
+    return ok and stored is not None
+
+
+@dataclass(frozen=True)
+class LoginBlock:
+    """Why a login is refused without checking the password, and for how long."""
+
+    scope: str  # "account" or "address"
+    retry_after: timedelta
+
+    @property
+    def minutes(self) -> int:
+        return max(1, math.ceil(self.retry_after.total_seconds() / 60))
+
+    @property
+    def message(self) -> str:
+        where = "for this account" if self.scope == "account" else "from your address"
+        unit = "minute" if self.minutes == 1 else "minutes"
+        return f"Too many failed logins {where}; try again in {self.minutes} {unit}."
+
+
+class LoginThrottle:
+    """Failed logins counted in memory per user name and per client address, in a sliding
+    window. A name or address with ``max_per_*`` failures in the last ``window`` is refused
+    (without a password check) until the oldest of them leaves the window; refused attempts
+    are not counted, so a block always expires by itself. A limit of 0 turns that count off.
+
+    Every attempt is counted as a failure when it starts (``begin``), so concurrent guesses
+    cannot all slip in before the first one fails; ``succeeded`` then forgets the name's
+    failures and takes back that attempt's address entry (the address's earlier failures
+    stay until they expire). Unknown names are counted like real ones: a block reveals nothing.
+    Memory is bounded: past ``max_keys`` names (or addresses), expired ones are dropped, then
+    the oldest. Thread-safe; the clock is injected (the app's ``now``).
+    """
+
+    def __init__(self, *, max_per_name: int, max_per_address: int, window: timedelta,
+                 now: Callable[[], datetime], max_keys: int = 100_000) -> None:
+        self.limits = {"account": max_per_name, "address": max_per_address}
+        self.window = window
+        self.now = now
+        self.max_keys = max_keys
+        self._failures: dict[str, dict[str, deque[datetime]]] = {"account": {}, "address": {}}
+        self._announced: dict[tuple[str, str], datetime] = {}  # (scope, key) -> the block reported by reached()
+        self._lock = threading.Lock()
+
+    def _keys(self, name: str, address: str) -> dict[str, str]:
+        return {"account": name.casefold(), "address": address}
+
+    def _recent(self, scope: str, key: str, now: datetime) -> deque[datetime] | None:
+        times = self._failures[scope].get(key)
+        if times is not None:
+            while times and times[0] <= now - self.window:
+                times.popleft()
+            if not times:
+                del self._failures[scope][key]
+                self._announced.pop((scope, key), None)
+                return None
+        return times
+
+    def blocked(self, name: str, address: str) -> LoginBlock | None:
+        with self._lock:
+            return self._blocked(self._keys(name, address), self.now())
+
+    def _blocked(self, keys: dict[str, str], now: datetime) -> LoginBlock | None:
+        worst: LoginBlock | None = None
+        for scope, key in keys.items():
+            limit = self.limits[scope]
+            times = self._recent(scope, key, now) if limit else None
+            if times is not None and len(times) >= limit:
+                # allowed again when the failure that is limit-th from the newest leaves the window
+                block = LoginBlock(scope, times[-limit] + self.window - now)
+                if worst is None or block.retry_after > worst.retry_after:
+                    worst = block
+        return worst
+
+    def begin(self, name: str, address: str) -> LoginBlock | datetime:
+        """A block, or the time stamp of this attempt, now counted as a failure."""
+        with self._lock:
+            now = self.now()
+            keys = self._keys(name, address)
+            block = self._blocked(keys, now)
+            if block is not None:
+                return block
+            for scope, key in keys.items():
+                if self.limits[scope]:
+                    table = self._failures[scope]
+                    if key not in table and len(table) >= self.max_keys:
+                        self._evict(scope, now)
+                    table.setdefault(key, deque()).append(now)
+            return now
+
+    def reached(self, name: str, address: str) -> list[str]:
+        """The scopes whose limit this name/address has reached, each block reported once
+        (for a log line after a failed attempt)."""
+        with self._lock:
+            now = self.now()
+            out = []
+            for scope, key in self._keys(name, address).items():
+                limit = self.limits[scope]
+                times = self._recent(scope, key, now) if limit else None
+                if times is not None and len(times) >= limit and self._announced.get((scope, key)) != times[-limit]:
+                    self._announced[(scope, key)] = times[-limit]
+                    out.append(scope)
+            return out
+
+    def succeeded(self, name: str, address: str, started: datetime) -> None:
+        with self._lock:
+            keys = self._keys(name, address)
+            self._failures["account"].pop(keys["account"], None)
+            self._announced.pop(("account", keys["account"]), None)
+            times = self._failures["address"].get(keys["address"])
+            if times is not None:
+                try:
+                    times.remove(started)
+                except ValueError:
+                    pass
+                if not times:
+                    del self._failures["address"][keys["address"]]
+                    self._announced.pop(("address", keys["address"]), None)
+
+    def _evict(self, scope: str, now: datetime) -> None:
+        table = self._failures[scope]
+        for key in list(table):
+            self._recent(scope, key, now)
+        while len(table) >= self.max_keys:  # still full of live entries: drop the oldest-inserted
+            key = next(iter(table))
+            del table[key]
+            self._announced.pop((scope, key), None)
 
 
 def new_token() -> str:
