@@ -34,7 +34,12 @@ def _health_rows(app) -> list[dict]:
 @click.option("--fail-on-broken", is_flag=True, help="Exit with code 3 when a source is broken (for cron checks).")
 @click.pass_obj
 def status(app, fmt, fail_on_broken):
-    """Each source's health: state, last success, latest run's fetched/new/failed, consecutive failures."""
+    """Each source's health: state, last success, latest run's fetched/new/failed, consecutive failures.
+
+    States: ok, degraded, failing, auth, api_changed (the items of a page all failed validation),
+    silent, never-run."""
+    from monitor.health import BROKEN_STATES
+
     rows = _health_rows(app)
     if fmt == "json":
         for r in rows:
@@ -52,7 +57,7 @@ def status(app, fmt, fail_on_broken):
                           str(r["fetched"]), str(r["new"]), str(r["failed"]), str(r["consecutive_failures"]),
                           r["problem"] or "")
         Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
-    if fail_on_broken and any(r["state"] in ("failing", "auth", "silent") for r in rows):
+    if fail_on_broken and any(r["state"] in BROKEN_STATES for r in rows):
         sys.exit(3)
 
 

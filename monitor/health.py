@@ -4,6 +4,9 @@ when a source breaks, one ``source-health`` alert per episode.
 A source is broken when
 
 * its latest run failed on credentials (``auth``: retrying will not help), or
+* its latest run fetched items but they (nearly) all failed validation (``api_changed``:
+  every item of a page skipped, or at least ``API_CHANGED_SHARE`` of at least
+  ``API_CHANGED_MIN_ITEMS`` items): the API changed under us; alerted at once, or
 * its last ``max_failures`` runs all failed (``failing``), or
 * its last ``zero_runs`` runs succeeded with nothing fetched while its baseline (the
   ``baseline_runs`` successful runs before) mostly had results (``silent``): the quiet
@@ -21,12 +24,44 @@ from monitor.records import Alert
 
 RULE = "source-health"
 MIN_BASELINE = 5
+API_CHANGED = "api changed: "  # how pipeline.collect marks such a run's error
+API_CHANGED_PAGE_MIN = 3  # a page whose items all failed: at least this many (one odd item is no API change)
+API_CHANGED_MIN_ITEMS = 10  # a run: at least this many items seen...
+API_CHANGED_SHARE = 0.9  # ...and at least this share of them failed validation
+
+
+def page_malformed(parsed: int, skipped: int) -> bool:
+    """True when every item of one page failed validation (and there were enough to tell)."""
+    return parsed == 0 and skipped >= API_CHANGED_PAGE_MIN
+
+
+def run_malformed(parsed: int, skipped: int) -> bool:
+    """True when (nearly) every item of a run failed validation."""
+    seen = parsed + skipped
+    return skipped > 0 and ((parsed == 0 and skipped >= API_CHANGED_PAGE_MIN)
+                            or (seen >= API_CHANGED_MIN_ITEMS and skipped / seen >= API_CHANGED_SHARE))
+
+
+def api_changed_message(source_key: str, failed: int, seen: int) -> str:
+    what = f"all {failed} items of a page" if failed == seen else f"{failed} of {seen} items"
+    return (f"{source_key}: {what} failed validation — the API may have changed; "
+            "see the log for the first error")
+
+
+def _api_changed(run: dict) -> bool:
+    if (run.get("error") or "").startswith(API_CHANGED):
+        return True
+    # runs recorded before collect marked them: tell from the counts
+    return bool(run["ok"]) and run_malformed(run["fetched"], run["skipped"])
+
+
+BROKEN_STATES = ("failing", "auth", "api_changed", "silent")
 
 
 @dataclass(frozen=True)
 class SourceHealth:
     source_key: str
-    state: str  # ok, degraded, failing, auth, silent, never-run
+    state: str  # ok, degraded, failing, auth, api_changed, silent, never-run
     runs: int = 0
     last_run: str | None = None
     last_success: str | None = None
@@ -41,7 +76,7 @@ class SourceHealth:
 
     @property
     def broken(self) -> bool:
-        return self.state in ("failing", "auth", "silent")
+        return self.state in BROKEN_STATES
 
 
 @dataclass(frozen=True)
@@ -78,6 +113,18 @@ def assess(store, source_key: str, policy) -> SourceHealth:
         opened = streak[-1]["id"] if streak else latest["id"]
         return SourceHealth(**base, state="auth", opened_by=opened,
                             problem=f"credentials refused: {latest['error'] or 'authentication failed'}")
+    if _api_changed(latest):
+        streak = 0
+        for r in runs:
+            if not _api_changed(r):
+                break
+            streak += 1
+        if (latest["error"] or "").startswith(API_CHANGED):
+            problem = latest["error"][len(API_CHANGED):].removeprefix(f"{source_key}: ")
+        else:
+            problem = api_changed_message(source_key, latest["skipped"],
+                                          latest["skipped"] + latest["fetched"]).removeprefix(f"{source_key}: ")
+        return SourceHealth(**base, state="api_changed", opened_by=runs[streak - 1]["id"], problem=problem)
     if failures >= policy.max_failures:
         return SourceHealth(**base, state="failing", opened_by=runs[failures - 1]["id"],
                             problem=f"{failures} consecutive failed runs; last error: {latest['error']}")

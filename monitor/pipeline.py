@@ -15,6 +15,7 @@ from monitor.alerts.outbox import deliver_due
 from monitor.classify import classify_texts
 from monitor.classify.labels import empty_result
 from monitor.errors import SourceAuthError, SourceError
+from monitor.health import API_CHANGED, api_changed_message, page_malformed, run_malformed
 from monitor.matching import Matcher
 from monitor.records import Classification, FetchResult
 from monitor.store import Store
@@ -34,6 +35,7 @@ class RunStats:
     filtered: int = 0
     errors: list[str] = field(default_factory=list)
     auth_failed: bool = False
+    api_changed: str | None = None  # set when (nearly) every item failed validation: the API changed
 
     @property
     def ok(self) -> bool:
@@ -47,6 +49,10 @@ def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
 
     ``health`` (a health.HealthCheck): assess the source after the run and store a
     source-health alert when it is broken. ``on_page(query, result, new)``: progress.
+
+    A page whose items all failed validation (or a run where nearly all did) is no pile
+    of skipped items but a changed API: the run is recorded as failed, marked ``api changed``,
+    and health alerts on it at once.
     """
     stats = RunStats(source.key)
     match_all = bool(getattr(source, "match_all", False))
@@ -83,6 +89,8 @@ def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
                     kept.append(replace(m, matched_term=term))
             stats.fetched += len(result.mentions)
             stats.skipped += result.skipped
+            if stats.api_changed is None and page_malformed(len(result.mentions), result.skipped):
+                stats.api_changed = api_changed_message(source.key, result.skipped, result.skipped)
             ids = store.save_batch(source.key, query, FetchResult(kept, result.cursor, result.done, result.skipped))
             stats.new += len(ids)
             new_ids += ids
@@ -94,8 +102,15 @@ def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
         if stats.auth_failed:
             break
     _enrich_reach(store, source, new_ids)
+    if stats.api_changed is None and run_malformed(stats.fetched, stats.skipped):
+        stats.api_changed = api_changed_message(source.key, stats.skipped, stats.fetched + stats.skipped)
+    if stats.api_changed is not None:  # a failed run, marked so that health tells it from a network error
+        logger.error("%s", stats.api_changed)
+        stats.errors.insert(0, stats.api_changed)
+    error = "; ".join(stats.errors) or None
     store.record_run(source.key, started, fetched=stats.fetched, new=stats.new, skipped=stats.skipped,
-                     error="; ".join(stats.errors) or None, auth_failed=stats.auth_failed)
+                     error=API_CHANGED + error if error and stats.api_changed else error,
+                     auth_failed=stats.auth_failed)
     if health is not None:
         from monitor.health import check
 

@@ -102,7 +102,7 @@ CASES: dict[str, Case] = {
         {"/us/rss/customerreviews/*": json_reply("appstore/reviews.json")},
         "/us/rss/customerreviews/*", 3, items=lambda d: d["feed"]["entry"], text_at=("content", "label"),
         wrong_types=lambda it: {**it, "im:rating": {"label": ["5"]}, "id": {"label": 7}},
-        drop_field=("updated",)),
+        drop_field=("id",)),
     "bluesky": Case(
         {"type": "bluesky", "base_url": "{url}", "handle": "monitor.bsky.social", "app_password": "${BSKY_PW}"},
         {"/xrpc/com.atproto.server.createSession": json_reply("bluesky/create_session.json"),

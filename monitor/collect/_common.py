@@ -24,6 +24,15 @@ _BREAKS = re.compile(r"<\s*(br|/p|p|/div|/li|/h\d)\b[^>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _SPACES = re.compile(r"[ \t\f\v]+")
 _LINES = re.compile(r"\n{3,}")
+_TRAILING = re.compile(r"[ \t]+$", re.MULTILINE)
+# Real HTML element tags (and comments), for text that is not HTML: "<b>", "</div>", "<img src=x ...>" go,
+# "Vec<T>", "<praw.Config object at 0x7f...>", "<your-token>" stay.
+_HTML_ELEMENT = re.compile(
+    r"<!--.{0,2000}?-->|</?(?:a|abbr|applet|audio|b|base|big|blockquote|body|br|button|center|code|details|dialog|"
+    r"div|em|embed|font|form|frame|frameset|h[1-6]|head|hr|html|i|iframe|img|input|label|li|link|marquee|math|"
+    r"meta|noscript|object|ol|option|p|pre|s|script|select|small|source|span|strike|strong|style|sub|summary|"
+    r"sup|svg|table|tbody|td|template|textarea|th|thead|tr|u|ul|video)(?=[\s/>])[^<>]{0,2000}>",
+    re.IGNORECASE | re.DOTALL)
 
 # Query parameters that only track the visit; dropped from canonical URLs.
 TRACKING_PARAMS = frozenset({
@@ -47,6 +56,23 @@ def strip_html(value: str | None) -> str:
     text = text.replace("<", "‹").replace(">", "›") if _TAG.search(text) else text
     text = _SPACES.sub(" ", text)
     return _LINES.sub("\n\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
+
+
+def drop_html_tags(text: str, *, entities: bool = False) -> str:
+    """Plain or markdown text with any HTML in it made inert: script/style blocks and real HTML
+    element tags removed, every other ``<...>`` kept as typed. ``entities``: decode character
+    references too (markdown does), then drop the tags that decoding revealed."""
+    text = _HTML_ELEMENT.sub("", _DROP_BLOCKS.sub(" ", text))
+    if entities and "&" in text:
+        text = _HTML_ELEMENT.sub("", _DROP_BLOCKS.sub(" ", html.unescape(text)))
+    return text
+
+
+def tidy_text(text: str) -> str:
+    """Whitespace of plain text: line ends to "\\n", blanks at line ends dropped, 3+ newlines
+    to 2, ends stripped. Indentation and runs of spaces are kept (code blocks)."""
+    text = _TRAILING.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _LINES.sub("\n\n", text).strip()
 
 
 def unwrap_redirect(url: str | None) -> str | None:

@@ -6,6 +6,11 @@ returns up to 50 reviews per page, 10 pages at most, newest first. Every value s
 and absent when there are none. Old responses start with an entry describing the app
 itself (no ``im:rating``): it is not a review and is passed over.
 
+Some storefronts (seen on ``jp``) send entries without ``updated``. The date then comes
+from the entry's other date fields (``published``, ``im:releaseDate``), else the feed's own
+``updated``, else the fetch time; a guessed date is marked in ``Mention.extra["date_guessed"]``
+(``"feed"`` or ``"fetched"``). One optional field missing never costs the review.
+
 Query: ``"<app id>:<country>"``. Cursor: ``{"last_id": N}``, the newest review id
 stored; a run walks pages until it meets it. Star ratings land in ``Mention.rating``.
 """
@@ -13,7 +18,7 @@ stored; a run walks pages until it meets it. Star ratings land in ``Mention.rati
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -27,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://itunes.apple.com"
 MAX_PAGE = 10
+ENTRY_DATE_FIELDS = ("updated", "published", "im:releaseDate")  # an entry's own dates, in order of trust
 
 
 class _Label(BaseModel):
@@ -41,7 +47,7 @@ class _Review(BaseModel):
     rating: _Label | None = None
     title: _Label | None = None
     content: _Label | None = None
-    updated: _Label
+    updated: _Label | None = None
     version: _Label | None = None
     author: dict[str, Any] | None = None
 
@@ -59,6 +65,37 @@ def _label(node: Any) -> str | None:
     if isinstance(node, dict) and isinstance(node.get("label"), str):
         return node["label"]
     return None
+
+
+def _date_of(node: Any) -> datetime | None:
+    """A ``{"label": "<ISO time>"}`` node -> aware UTC datetime; None when absent or unreadable."""
+    text = _label(node)
+    if not text:
+        return None
+    try:
+        return parse_time(text)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def _entry_date(raw: dict) -> datetime | None:
+    """The entry's own date: the first of ``ENTRY_DATE_FIELDS`` present and readable.
+    A present but unreadable ``updated`` is a malformed review, not a missing date."""
+    if raw.get("updated") is not None:
+        return parse_time(_label(raw["updated"]))
+    for name in ENTRY_DATE_FIELDS[1:]:
+        found = _date_of(raw.get(name))
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(exc: Exception) -> str:
+    """An exception as text for the log, without the input values (review text, ids)."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(entry)'}: {e['msg']}"
+                         for e in exc.errors(include_url=False, include_input=False)[:3])
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 class AppStoreReviewsSource(ConfiguredSource):
@@ -88,6 +125,8 @@ class AppStoreReviewsSource(ConfiguredSource):
             entries = [entries]
         if not isinstance(entries, list):
             raise MalformedResponseError(f"{self.key}: 'feed.entry' is neither a list nor an object")
+        feed_date = _date_of(feed.get("updated"))
+        fetched_at = self.now() if self.now is not None else datetime.now(UTC)
         mentions, skipped, reached_known = [], 0, False
         for raw in entries:
             if isinstance(raw, dict) and "im:rating" not in raw and "im:name" in raw:
@@ -95,16 +134,21 @@ class AppStoreReviewsSource(ConfiguredSource):
             try:
                 review = _Review.parse(raw)
                 rid = int(review.id.label)
-                mention = self._to_mention(review, raw, app, country)
+                mention = self._to_mention(review, raw, app, country, feed_date, fetched_at)
             except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
-                logger.warning("%s: skipped a malformed review (%s)", self.key, type(exc).__name__)
+                if skipped == 1:  # one sample a page, what failed and where, never the values
+                    logger.warning("%s: skipped a malformed review, first on page %d: %s", self.key, page,
+                                   _describe(exc))
                 continue
             if rid <= last_id:
                 reached_known = True
                 continue
             top = max(top, rid)
             mentions.append(mention)
+        if skipped > 1:
+            logger.warning("%s: skipped %d malformed reviews of %d on page %d", self.key, skipped, len(entries),
+                           page)
         more = len(entries) >= 50 and page < MAX_PAGE and not reached_known
         if more:
             next_state = {"last_id": last_id, "page": page + 1, "top": top}
@@ -112,13 +156,16 @@ class AppStoreReviewsSource(ConfiguredSource):
             next_state = {"last_id": max(last_id, top)}
         return FetchResult(mentions, dump_state(next_state), done=not more, skipped=skipped)
 
-    def _to_mention(self, r: _Review, raw: dict, app: str, country: str) -> Mention:
+    def _to_mention(self, r: _Review, raw: dict, app: str, country: str, feed_date: datetime | None,
+                    fetched_at: datetime) -> Mention:
         if r.rating is None:
             raise ValueError("review without a rating")
         rating = int(r.rating.label)
         if not 1 <= rating <= 5:
             raise ValueError("rating out of range")
-        created: datetime = parse_time(r.updated.label)
+        created, guessed = _entry_date(raw), None
+        if created is None:
+            created, guessed = (feed_date, "feed") if feed_date is not None else (fetched_at, "fetched")
         title = strip_html(r.title.label if r.title else None)
         text = strip_html(r.content.label if r.content else None)
         if not title and not text:
@@ -143,7 +190,8 @@ class AppStoreReviewsSource(ConfiguredSource):
             rating=rating,
             author=author,
             extra={"app_id": app, "country": country, "version": r.version.label if r.version else None,
-                   "votes": _label(raw.get("im:voteCount"))},
+                   "votes": _label(raw.get("im:voteCount")),
+                   **({"date_guessed": guessed} if guessed else {})},
         )
 
     def cursor_since(self, query: str, since: datetime) -> str | None:

@@ -13,11 +13,15 @@ Cursor: ``{"since": S, "after": fullname|null, "top": T}`` (epoch seconds). A ru
 a listing newest first, page by page (``after``), until it meets an item at or before
 ``since``; then ``top`` (the newest item seen) becomes ``since``. Listings reach back
 about 1000 items. Reach: ``total_karma`` from ``GET /user/{name}/about``.
+
+Text is markdown (``raw_json=1``), not HTML: ``markdown_text`` keeps ``<...>`` as typed. A comment
+without ``permalink`` (seen in real ``/comments`` listings) gets a URL made from ``link_id``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +30,7 @@ import praw
 import prawcore
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.collect._common import ConfiguredSource, canonical_url, dump_state, load_state, strip_html
+from monitor.collect._common import ConfiguredSource, canonical_url, drop_html_tags, dump_state, load_state, tidy_text
 from monitor.collect._http import HttpPolicy, requests_session
 from monitor.errors import MalformedResponseError, SourceAuthError, SourceError
 from monitor.records import Author, FetchResult, Mention
@@ -37,6 +41,26 @@ logger = logging.getLogger(__name__)
 PAGE = 100
 FIRST_RUN_LOOKBACK = timedelta(days=2)
 _REDDIT_HOSTS = ("reddit.com", "redd.it")
+# Markdown code, kept verbatim: fenced blocks (to the closing fence or the end), indented blocks,
+# `inline` and ``inline`` spans (one line each; possessive fences: the scan stays linear).
+_MD_CODE = re.compile(r"^ {0,3}(`{3,}+|~{3,}+)[^\n]*\n.*?(?:^ {0,3}\1[`~]*[ \t]*$|\Z)"
+                      r"|(?:^(?: {4}|\t)[^\n]*(?:\n|\Z))+|(`{1,2})[^`\n]+\2", re.MULTILINE | re.DOTALL)
+
+
+def markdown_text(value: str | None) -> str:
+    """Reddit's markdown (``raw_json=1``: not HTML-escaped) -> the text as typed. ``<...>`` is
+    kept ("'config': <praw.Config object at 0x7f...>"); outside code, HTML element tags and
+    script/style blocks are dropped and character references decoded (markdown renders them);
+    code is kept verbatim. Whitespace as ``tidy_text``: blanks at line ends and runs of blank
+    lines go, indentation stays."""
+    if not value:
+        return ""
+    out, pos = [], 0
+    for code in _MD_CODE.finditer(value):
+        out += [drop_html_tags(value[pos:code.start()], entities=True), code.group()]
+        pos = code.end()
+    out.append(drop_html_tags(value[pos:], entities=True))
+    return tidy_text("".join(out))
 
 
 class _Thing(BaseModel):
@@ -44,7 +68,8 @@ class _Thing(BaseModel):
     id: str
     name: str
     created_utc: float
-    permalink: str
+    permalink: str | None = None  # missing from some /comments listings: derived from link_id
+    link_id: str | None = None
     author: str | None = None
     subreddit: str | None = None
     title: str | None = None
@@ -147,14 +172,14 @@ class RedditSource(ConfiguredSource):
 
     def _to_mention(self, kind: str, t: _Thing) -> Mention | None:
         if kind == "t3":
-            title, text = strip_html(t.title), strip_html(t.selftext)
+            title, text = markdown_text(t.title), markdown_text(t.selftext)
         else:
-            title, text = strip_html(t.link_title), strip_html(t.body)
+            title, text = markdown_text(t.link_title), markdown_text(t.body)
         if text in ("[deleted]", "[removed]"):
             return None
         if not text and not title:
             return None
-        permalink = f"https://www.reddit.com{t.permalink}" if t.permalink.startswith("/") else None
+        permalink = _permalink(kind, t)
         canonical = None
         if kind == "t3" and not t.is_self and t.url:
             host = (canonical_url(t.url) or "").split("/")[2:3]
@@ -196,3 +221,18 @@ class RedditSource(ConfiguredSource):
 
     def cursor_since(self, query: str, since: datetime) -> str | None:
         return dump_state({"since": since.timestamp(), "after": None, "top": None})
+
+
+def _permalink(kind: str, t: _Thing) -> str | None:
+    """``https://www.reddit.com`` + ``permalink``; a comment without one gets
+    ``/r/{subreddit}/comments/{post id}/_/{id}/`` from ``link_id`` (t3_...), or no URL when that
+    cannot be made. A submission without one is skipped (ValueError: only that item)."""
+    if t.permalink is not None:
+        return f"https://www.reddit.com{t.permalink}" if t.permalink.startswith("/") else None
+    if kind == "t3":
+        raise ValueError("submission without a permalink")
+    post = (t.link_id or "").removeprefix("t3_")
+    if not t.subreddit or not post or post == t.link_id or not t.id:
+        return None
+    parts = (quote(p, safe="") for p in (t.subreddit, post, t.id))
+    return "https://www.reddit.com/r/{}/comments/{}/_/{}/".format(*parts)
