@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
 
-from monitor import pipeline
 from monitor.cli import main
-from monitor.config import HealthSettings, Terms
-from monitor.health import HealthCheck, assess
-from monitor.matching import Matcher
-from monitor.records import Author, FetchResult, Mention
+from monitor.config import HealthSettings
+from monitor.health import assess
 from monitor.store import Store
 from tests.fakes.sources import FixtureServer, Reply, fixture_json
 from tests.test_source_contract import CASES, NOW, Case, Harness
-
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+from tests.test_source_health import T0, Clock, run_script, status_config
 JP = "appstore/reviews_jp_no_updated.json"
 
 
@@ -113,50 +109,6 @@ def test_appstore_page_of_broken_reviews_is_api_changed_and_logs_one_sample(tmp_
 
 # ---------------------------------------------------------------- api_changed health
 
-class Clock:
-    def __init__(self):
-        self.t = T0
-
-    def __call__(self):
-        return self.t
-
-
-class DriftingSource:
-    """Each fetch returns one page: ``(parsed, skipped)`` from the script."""
-
-    type = "drifting"
-
-    def __init__(self, script):
-        self.key = "Acme:drifting"
-        self.brand = "Acme"
-        self.script = list(script)
-        self.n = 0
-
-    def queries(self):
-        return ["acme"]
-
-    def fetch(self, query, cursor):
-        parsed, skipped = self.script.pop(0)
-        out = []
-        for _ in range(parsed):
-            self.n += 1
-            out.append(Mention(source="drifting", native_id=str(self.n), brand="Acme", text=f"acme #{self.n}",
-                               created_at=T0, author=Author(source="drifting", handle="u")))
-        return FetchResult(out, str(self.n), skipped=skipped)
-
-
-def run_script(tmp_path, script):
-    clock = Clock()
-    store = Store(tmp_path / "m.db", now=clock)
-    source = DriftingSource(script)
-    check = HealthCheck(HealthSettings(), channels=["console"], brand="Acme")
-    matcher = Matcher(Terms(include=["acme"]))
-    for _ in script:
-        clock.t += timedelta(minutes=10)
-        pipeline.collect(store, source, matcher, health=check)
-    return store, source
-
-
 def alerts(store):
     return store.query("SELECT key, title, body FROM alerts WHERE rule = 'source-health' ORDER BY id")
 
@@ -166,8 +118,8 @@ def test_a_page_of_only_failed_items_alerts_once_per_episode(tmp_path):
     got = alerts(store)
     assert len(got) == 2  # two episodes: a recovery in between
     assert got[0]["key"] != got[1]["key"]
-    assert got[0]["title"] == "source broken: Acme:drifting (api_changed)"
-    assert ("Acme:drifting: all 50 items of a page failed validation — the API may have changed; "
+    assert got[0]["title"] == "source broken: Acme:scripted (api_changed)"
+    assert ("Acme:scripted: all 50 items of a page failed validation — the API may have changed; "
             "see the log for the first error") in got[0]["body"]
     h = assess(store, source.key, HealthSettings())
     assert h.state == "api_changed" and h.failed_items == 50
@@ -198,12 +150,10 @@ def test_status_reports_api_changed(tmp_path):
     db = tmp_path / "m.db"
     store, _ = run_script(tmp_path, [(5, 0), (0, 100)])
     store.close()
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"database: {db}\nbrands:\n  - name: Acme\n    terms: {{include: [acme]}}\n"
-                   "    sources: [{type: hackernews}]\n", encoding="utf-8")
+    cfg = status_config(tmp_path, db)
     result = CliRunner().invoke(main, ["-c", str(cfg), "status", "--format", "json", "--fail-on-broken"])
     assert result.exit_code == 3, result.output
-    row = [json.loads(x) for x in result.output.splitlines() if '"Acme:drifting"' in x][0]
+    row = [json.loads(x) for x in result.output.splitlines() if '"Acme:scripted"' in x][0]
     assert row["state"] == "api_changed" and row["failed"] == 100
     assert row["problem"].startswith("all 100 items of a page failed validation — the API may have changed")
     table = CliRunner().invoke(main, ["-c", str(cfg), "status"])

@@ -29,7 +29,8 @@ class Clock:
 
 
 class ScriptedSource:
-    """A source whose runs follow a script: an int (that many mentions) or an exception."""
+    """A source whose runs follow a script: an int (that many mentions), a (mentions, skipped
+    as malformed) pair, or an exception."""
 
     type = "scripted"
 
@@ -46,12 +47,13 @@ class ScriptedSource:
         step = self.script.pop(0)
         if isinstance(step, Exception):
             raise step
+        step, skipped = step if isinstance(step, tuple) else (step, 0)
         out = []
         for _ in range(step):
             self.n += 1
             out.append(Mention(source="scripted", native_id=str(self.n), brand="Acme", text=f"acme #{self.n}",
                                created_at=T0, author=Author(source="scripted", handle="u")))
-        return FetchResult(out, str(self.n))
+        return FetchResult(out, str(self.n), skipped=skipped)
 
 
 def run_script(tmp_path, script, policy=None):
@@ -64,6 +66,14 @@ def run_script(tmp_path, script, policy=None):
         clock.t += timedelta(minutes=10)
         pipeline.collect(store, source, matcher, health=check)
     return store, source
+
+
+def status_config(tmp_path, db):
+    """A config naming the database, for `monitor status` on it."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"database: {db}\nbrands:\n  - name: Acme\n    terms: {{include: [acme]}}\n"
+                   "    sources: [{type: hackernews}]\n", encoding="utf-8")
+    return cfg
 
 
 def alerts(store):
@@ -116,9 +126,7 @@ def test_status_command_shows_each_source(tmp_path):
     db = tmp_path / "m.db"
     store, source = run_script(tmp_path, [2, SourceError("HTTP 500"), SourceError("HTTP 500"), SourceError("HTTP 500")])
     store.close()
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"database: {db}\nbrands:\n  - name: Acme\n    terms: {{include: [acme]}}\n"
-                   "    sources: [{type: hackernews}]\n", encoding="utf-8")
+    cfg = status_config(tmp_path, db)
     result = CliRunner().invoke(main, ["-c", str(cfg), "status", "--format", "json", "--fail-on-broken"])
     assert result.exit_code == 3, result.output
     assert '"source": "Acme:hackernews", "state": "never-run"' in result.output
