@@ -151,6 +151,17 @@ class MastodonSettings(SourceBase):
             raise ValueError("search needs a token (status search requires login)")
         return self
 
+    @model_validator(mode="after")
+    def _base_url_is_the_instance(self) -> MastodonSettings:
+        """Every source takes ``base_url``; for Mastodon it is the server, so it must not be
+        ignored in favour of the default instance."""
+        if self.base_url:
+            if "instance" in self.model_fields_set and self.instance != self.base_url:
+                raise ValueError(f"instance ({self.instance}) and base_url ({self.base_url}) name different "
+                                 "servers: give one of them (both mean the Mastodon server)")
+            object.__setattr__(self, "instance", self.base_url)  # frozen model: set once, while validating
+        return self
+
 
 SourceSettings = Annotated[
     HackerNewsSettings | DemoSettings | RedditSettings | FeedSettings | AppStoreSettings | BlueskySettings

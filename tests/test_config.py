@@ -97,3 +97,16 @@ def test_env_reference_resolves_to_a_hidden_secret(tmp_path):
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("10m", 600), ("2h", 7200), ("7d", 604800), (45, 45)])
 def test_durations(text, seconds):
     assert parse_duration(text).total_seconds() == seconds
+
+
+def test_a_mastodon_base_url_is_the_server_it_reads(tmp_path):
+    body = GOOD.replace("- type: hackernews\n        every: 5m",
+                        "- type: mastodon\n        base_url: https://fosstodon.org/")
+    source = load_settings(write_config(tmp_path / "c.yaml", body), env={}).brands[0].sources[0]
+    assert source.instance == "https://fosstodon.org"  # not the default mastodon.social
+    both = body.replace("base_url: https://fosstodon.org/",
+                        "base_url: https://fosstodon.org\n        instance: https://mastodon.social")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path / "d.yaml", both), env={})
+    assert "brands[0].sources[0]" in "\n".join(info.value.problems)
+    assert "name different servers" in "\n".join(info.value.problems)
