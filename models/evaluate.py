@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.classify import build_classifier, classify_texts  # noqa: E402
-from monitor.classify.evaluation import ADVOCACY, figures, head_comparison, per_class_f1, stance_report  # noqa: E402
+from monitor.classify.evaluation import ADVOCACY, figures, head_comparison, stance_report  # noqa: E402
 from monitor.classify.training import read_reviews, review_labels, split_reviews  # noqa: E402
 from monitor.config import ClassifierSettings  # noqa: E402
 
@@ -62,7 +62,7 @@ def social_report(clf, rows: list[dict]) -> dict:
     pred = [ADVOCACY.index(c.advocacy.label) for c in results]
     adv = figures(truth, pred, 3)
     return {"n": len(rows), "labels": {a: int((truth == i).sum()) for i, a in enumerate(ADVOCACY)},
-            "advocacy": adv | {"f1": per_class_f1(adv["confusion"])},
+            "advocacy": adv | {"f1": dict(zip(ADVOCACY, adv["f1_per_class"], strict=True))},
             "heads": head_comparison(results, truth), "brands": len({r["brand"] for r in rows})}
 
 

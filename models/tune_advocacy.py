@@ -42,17 +42,11 @@ def main() -> int:
 
     meta_path = args.model / "monitor.json"
     meta = json.loads(meta_path.read_text())
-    old = meta.pop("advocacy_offsets", None)  # tune from the raw head
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    try:
-        clf = build_classifier(ClassifierSettings(engine=args.engine, model=str(args.model.resolve()), batch_size=64),
-                               Path.cwd(), cache_dir=args.cache_dir)
-        rows = read_social(args.data, "dev")
-        results = classify_texts(clf, [r["text"] for r in rows], [r["brand"] for r in rows])
-    finally:
-        if old is not None and not args.write:
-            meta["advocacy_offsets"] = old
-            meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    clf = build_classifier(ClassifierSettings(engine=args.engine, model=str(args.model.resolve()), batch_size=64),
+                           Path.cwd(), cache_dir=args.cache_dir)
+    clf.meta = {k: v for k, v in clf.meta.items() if k != "advocacy_offsets"}  # tune from the raw head
+    rows = read_social(args.data, "dev")
+    results = classify_texts(clf, [r["text"] for r in rows], [r["brand"] for r in rows])
     truth = np.array([ADVOCACY.index(r["label"]) for r in rows])
     logp = np.log(np.clip([[c.advocacy.probabilities.get(a, 0.0) for a in ADVOCACY] for c in results], 1e-6, 1))
     base = figures(truth, logp.argmax(1))["macro_f1"]

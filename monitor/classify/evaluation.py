@@ -219,17 +219,20 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
 def figures(y_true, y_pred, n: int = 3) -> dict:
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     m = confusion(y_true, y_pred, n)
-    recalls, f1s = [], []
+    recalls, f1s, per_class = [], [], []
     for c in range(n):
         tp, support, predicted = m[c, c], m[c].sum(), m[:, c].sum()
+        r = tp / support if support else 0.0
+        p = tp / predicted if predicted else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        per_class.append(round(float(f1), 4))
         if support == 0:
             continue  # a class absent from the data does not count in the macro averages
-        r = tp / support
-        p = tp / predicted if predicted else 0.0
         recalls.append(r)
-        f1s.append(2 * p * r / (p + r) if p + r else 0.0)
+        f1s.append(f1)
     return {"n": len(y_true), "accuracy": float((y_true == y_pred).mean()),
-            "macro_f1": float(np.mean(f1s)), "macro_recall": float(np.mean(recalls)), "confusion": m.tolist()}
+            "macro_f1": float(np.mean(f1s)), "macro_recall": float(np.mean(recalls)), "confusion": m.tolist(),
+            "f1_per_class": per_class}
 
 
 def roc_auc(scores, positive) -> float:
@@ -310,19 +313,8 @@ def stance_report(results: list[Classification], stance: np.ndarray) -> dict:
     truth = np.asarray([nps(int(v)) for v in stance])
     pred = [ADVOCACY.index(r.advocacy.label) for r in results]
     adv = figures(truth, pred, len(ADVOCACY))
-    out["advocacy"] = adv | {"labels": list(ADVOCACY), "f1": per_class_f1(adv["confusion"])}
+    out["advocacy"] = adv | {"labels": list(ADVOCACY), "f1": dict(zip(ADVOCACY, adv["f1_per_class"], strict=True))}
     out["heads"] = head_comparison(results, truth)
-    return out
-
-
-def per_class_f1(m: list[list[int]]) -> dict[str, float]:
-    arr = np.asarray(m)
-    out = {}
-    for c, name in enumerate(ADVOCACY):
-        tp, support, predicted = arr[c, c], arr[c].sum(), arr[:, c].sum()
-        p = tp / predicted if predicted else 0.0
-        r = tp / support if support else 0.0
-        out[name] = round(float(2 * p * r / (p + r)) if p + r else 0.0, 4)
     return out
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from monitor.classify import network
 from monitor.classify.evaluation import TARGET_COLUMNS, InputFileError, figures, iter_records
-from monitor.classify.labels import ADVOCACY, SENTIMENT
+from monitor.classify.labels import ADVOCACY, SENTIMENT, offset
 from monitor.classify.textprep import clean
 from monitor.classify.training import (
     IGNORE,
@@ -252,12 +252,12 @@ class FinetuneSettings:
     threads: int | None = None
 
 
-def _head_figures(logits: np.ndarray, examples: list[Correction], head: str, offsets) -> dict | None:
+def _head_figures(logits: np.ndarray, examples: list[Correction], head: str, meta: dict) -> dict | None:
     rows = [i for i, c in enumerate(examples) if getattr(c, head) != IGNORE]
     if not rows:
         return None
     y = np.array([getattr(examples[i], head) for i in rows])
-    pred = (logits[rows] + np.asarray(offsets)).argmax(1)
+    pred = offset(logits[rows], meta, head).argmax(1)
     out = figures(y, pred, 3)
     out["labels"] = list(LABELS[head])
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
@@ -267,8 +267,8 @@ def held_out_figures(heads: tuple, examples: list[Correction], meta: dict) -> di
     """Advocacy (and sentiment, where corrected) figures of one model's logits, its labels
     decided as the engines decide them (argmax after the model's offsets)."""
     s_logits, a_logits = heads[0], heads[1]
-    out = {"advocacy": _head_figures(a_logits, examples, "advocacy", meta.get("advocacy_offsets", [0, 0, 0]))}
-    sent = _head_figures(s_logits, examples, "sentiment", meta.get("sentiment_offsets", [0, 0, 0]))
+    out = {"advocacy": _head_figures(a_logits, examples, "advocacy", meta)}
+    sent = _head_figures(s_logits, examples, "sentiment", meta)
     if sent is not None:
         out["sentiment"] = sent
     return out
@@ -417,8 +417,7 @@ def _recalibrate(heads: tuple, held: list[Correction], meta: dict) -> dict:
         rows = [i for i, c in enumerate(held) if getattr(c, head) != IGNORE]
         if len(rows) >= MIN_CALIBRATION:
             y = np.array([getattr(held[i], head) for i in rows])
-            off = np.asarray(meta.get(f"{head}_offsets", [0, 0, 0]))
-            out[f"{head}_temperature"] = fit_temperature(z[rows] + off, y)
+            out[f"{head}_temperature"] = fit_temperature(offset(z[rows], meta, head), y)
     return out
 
 

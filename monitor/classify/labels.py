@@ -24,10 +24,15 @@ def label_score(labels: tuple[str, ...], probs: np.ndarray) -> LabelScore:
 STANCE = (-2, -1, 0, 1, 2)
 
 
+def offset(logits: np.ndarray, meta: dict, head: str) -> np.ndarray:
+    """A head's logits plus its decision offsets from monitor.json (``<head>_offsets``; none: zeros)."""
+    return logits + np.asarray(meta.get(f"{head}_offsets", 0.0))
+
+
 def stance_scores(st_logits: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]:
     """The 5-point stance label (-2..+2: argmax after the validation-tuned offsets, the
     decision that minimised macro-MAE) and the calibrated expected score (a float)."""
-    z = st_logits + np.asarray(meta.get("stance_offsets", [0.0] * len(STANCE)))
+    z = offset(st_logits, meta, "stance")
     labels = np.asarray(STANCE)[z.argmax(axis=-1)]
     expected = softmax(z / meta.get("stance_temperature", 1.0)) @ np.asarray(STANCE, dtype=float)
     return labels, expected
@@ -35,8 +40,8 @@ def stance_scores(st_logits: np.ndarray, meta: dict) -> tuple[np.ndarray, np.nda
 
 def two_head_results(s_logits: np.ndarray, a_logits: np.ndarray, meta: dict, model: str,
                      uncertain_below: float, st_logits: np.ndarray | None = None) -> list[Classification]:
-    s = softmax((s_logits + np.asarray(meta.get("sentiment_offsets", [0, 0, 0]))) / meta.get("sentiment_temperature", 1.0))
-    a = softmax((a_logits + np.asarray(meta.get("advocacy_offsets", [0, 0, 0]))) / meta.get("advocacy_temperature", 1.0))
+    s = softmax(offset(s_logits, meta, "sentiment") / meta.get("sentiment_temperature", 1.0))
+    a = softmax(offset(a_logits, meta, "advocacy") / meta.get("advocacy_temperature", 1.0))
     stance = stance_scores(st_logits, meta) if st_logits is not None else None
     out = []
     for i, (sp, ap) in enumerate(zip(s, a, strict=True)):

@@ -43,6 +43,8 @@ import torch
 from torch import nn
 
 from monitor.classify import network
+from monitor.classify.evaluation import figures as class_figures
+from monitor.classify.evaluation import macro_mae, nps
 from monitor.classify.textprep import clean, clean_target, with_target
 
 logger = logging.getLogger(__name__)
@@ -59,18 +61,13 @@ class Example:
     stance: int = IGNORE  # index into network.STANCE_LABELS (-2..+2)
 
 
-def nps_advocacy(score: int) -> int:
-    """The advocacy label of a -2..+2 stance score, read the NPS way."""
-    return 0 if score == 2 else (1 if score < 0 else 2)
-
-
 def read_topic(path: Path) -> list[Example]:
     """SemEval Task 4C rows (id, topic, label -2..+2, text) as targeted examples."""
     out = []
     with path.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             score = int(row["label"])
-            out.append(Example(row["text"], IGNORE, nps_advocacy(score), target=row["topic"], stance=score + 2))
+            out.append(Example(row["text"], IGNORE, nps(score), target=row["topic"], stance=score + 2))
     return out
 
 
@@ -217,14 +214,6 @@ def predict_logits(model, ids: list[list[int]], pad_id: int, batch_size: int = 1
     return tuple(outs)
 
 
-def macro_mae(y_true, y_pred) -> float:
-    """Macro-averaged mean absolute error (SemEval Task 4C): the MAE of each true class,
-    averaged over the classes present."""
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    return float(np.mean([np.abs(y_pred[y_true == c] - c).mean() for c in np.unique(y_true)]))
-
-
 def tune_stance_offsets(logits: np.ndarray, labels: np.ndarray, rounds: int = 3) -> list[float]:
     """Per-class logit offsets that minimise macro-MAE on validation data (coordinate search)."""
     off = np.zeros(logits.shape[1])
@@ -241,12 +230,6 @@ def tune_stance_offsets(logits: np.ndarray, labels: np.ndarray, rounds: int = 3)
                 if score < best - 1e-9:
                     best, off = score, trial
     return [round(float(v), 3) for v in off]
-
-
-def macro_f1(y_true, y_pred, n: int = 3) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y_true, y_pred, labels=list(range(n)), average="macro", zero_division=0))
 
 
 def macro_recall(y_true, y_pred, n: int = 3) -> float:
@@ -502,15 +485,15 @@ class ValidationData:
         if len(self.s_ids):
             _, sa_logits, st_logits = predict_logits(model, self.s_ids, pad_id)
             st_off = tune_stance_offsets(st_logits, self.s_y)
-            nps = np.array([nps_advocacy(int(y) - 2) for y in self.s_y])
+            nps_y = np.array([nps(int(y) - 2) for y in self.s_y])
             out.update({
                 "stance_val_macro_mae": round(macro_mae(self.s_y, st_logits.argmax(1)), 4),
                 "stance_val_macro_mae_tuned": round(macro_mae(self.s_y, (st_logits + st_off).argmax(1)), 4),
                 "stance_offsets": st_off,
                 "stance_temperature": fit_temperature(st_logits + st_off, self.s_y),
-                "stance_val_advocacy_macro_f1": round(macro_f1(nps, sa_logits.argmax(1)), 4),
+                "stance_val_advocacy_macro_f1": round(class_figures(nps_y, sa_logits.argmax(1))["macro_f1"], 4),
             })
-            adv_logits, adv_y = np.concatenate([a_logits, sa_logits]), np.concatenate([self.r_adv, nps])
+            adv_logits, adv_y = np.concatenate([a_logits, sa_logits]), np.concatenate([self.r_adv, nps_y])
         out["advocacy_temperature"] = fit_temperature(adv_logits, adv_y)
         return out
 

@@ -32,6 +32,8 @@ def test_figures_agree_with_scikit_learn(pairs):
     assert f["macro_recall"] == pytest.approx(recall_score(y, p, labels=present, average="macro", zero_division=0))
     assert f["macro_f1"] == pytest.approx(f1_score(y, p, labels=present, average="macro", zero_division=0))
     assert f["confusion"] == confusion_matrix(y, p, labels=[0, 1, 2]).tolist()
+    assert f["f1_per_class"] == pytest.approx(list(f1_score(y, p, labels=[0, 1, 2], average=None, zero_division=0)),
+                                              abs=1e-4)
 
 
 @given(st.lists(st.tuples(st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]), st.booleans()), min_size=2, max_size=40))

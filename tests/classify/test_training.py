@@ -112,9 +112,9 @@ def test_training_leaves_out_the_evaluation_tweets(tmp_path):
 
 
 def test_stance_scores_read_the_nps_way():
-    from monitor.classify.training import nps_advocacy
+    from monitor.classify.evaluation import nps
 
-    assert [nps_advocacy(s) for s in (-2, -1, 0, 1, 2)] == [1, 1, 2, 2, 0]  # detractor x2, none (0, passive), promoter
+    assert [nps(s) for s in (-2, -1, 0, 1, 2)] == [1, 1, 2, 2, 0]  # detractor x2, none (0, passive), promoter
 
 
 def test_tweet_advocacy_labels_only_explicit_recommendations_and_warnings():
