@@ -126,9 +126,9 @@ class BatchedEngine:
         windows: list[list[int]] = []
         target_ids: list[list[int]] = [[] for _ in cleaned]
         if self.targeted and targets and any(targets):
-            named = [i for i, t in enumerate(targets) if t]
-            for i, ids in zip(named, self._target_ids([targets[i] for i in named]), strict=True):
-                target_ids[i] = ids
+            brands = sorted({t for t in targets if t})  # a batch names few brands: tokenise each once
+            by_brand = dict(zip(brands, self._target_ids(brands), strict=True))
+            target_ids = [by_brand[t] if t else [] for t in targets]
         for i, ids in enumerate(self._tokenize(cleaned)):
             for w in self.windows(ids, target_ids[i]):
                 owners.append(i)
