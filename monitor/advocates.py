@@ -8,11 +8,17 @@ way: 5 promoter, 4 passive, 1-3 detractor) or ``text`` (the model's advocacy lab
 Per person (an author, or authors a user linked as one person) and brand, the stances
 give counts, weeks, flips and two scores from five components, each 0..1:
 
-    stance       share of the person's classified mentions with that stance
+    stance       count / (classified mentions + evidence_prior)
     volume       log(1 + count) / log(1 + volume_cap), capped at 1
     reach        log(1 + reach) / log(1 + reach_cap), capped at 1 (0 with no such mention)
     recency      0.5 ** (days since the latest such mention / half-life)
-    consistency  share of the person's active weeks that had such a mention
+    consistency  weeks with such a mention / (active weeks + evidence_prior)
+
+The two shares are shrunk by ``evidence_prior`` (2) imaginary passive mentions and weeks, so
+one mention gives a share of 1/3, not 1: a score nears 100 only on repeated evidence (one
+detractor mention scores about 45, below the default flag threshold of 50; three in three
+weeks about 65). The explanation keeps the evidence count and where each stance came from
+(``text``, ``stars`` or ``corrected``).
 
 score = 100 * sum(weight * component) / sum(weights). The aggregates live in
 ``author_stats`` and ``advocacy_weekly`` and are brought up to date by ``refresh``.
@@ -91,6 +97,7 @@ class Row:
 def person_stats(person_id: int, brand: str, rows: list[Row], info: dict[int, dict], now: datetime) -> dict:
     """Raw figures for one person and brand from their mentions (oldest first)."""
     counts = {"promoter": 0, "passive": 0, "detractor": 0}
+    bases: dict[str, dict[str, int]] = {"promoter": {}, "detractor": {}}
     weeks, p_weeks, d_weeks, sources = set(), set(), set(), set()
     last = {"promoter": None, "detractor": None}
     flips, prev, prev_at, last_flip = 0, None, None, None
@@ -98,12 +105,13 @@ def person_stats(person_id: int, brand: str, rows: list[Row], info: dict[int, di
         sources.add(r.source)
         week = week_of(r.created_at)
         weeks.add(week)
-        stance, _ = r.stance
+        stance, basis = r.stance
         if stance is None:
             continue
         counts[stance] += 1
         if stance == "passive":
             continue
+        bases[stance][basis] = bases[stance].get(basis, 0) + 1
         last[stance] = r.created_at
         (p_weeks if stance == "promoter" else d_weeks).add(week)
         if prev and stance != prev:
@@ -125,7 +133,7 @@ def person_stats(person_id: int, brand: str, rows: list[Row], info: dict[int, di
         "flips": flips, "last_flip": last_flip[0] if last_flip else None,
         "last_flip_at": last_flip[1] if last_flip else None,
         "advocate_score": 0.0, "detractor_score": 0.0, "flag": None, "explain": "{}", "updated_at": iso(now),
-        "_flip": last_flip,
+        "_flip": last_flip, "_bases": bases,
     }
 
 
@@ -140,12 +148,13 @@ def components(stats: dict, side: str, cfg: AdvocateSettings, now: datetime) -> 
     age_days = max(0.0, (now - parse_iso(last)).total_seconds() / 86400) if last else math.inf
     half_life = cfg.recency_half_life.total_seconds() / 86400
     reach = stats.get("reach") or 0
+    prior = cfg.evidence_prior
     return {
-        "stance": count / classified,
+        "stance": count / (classified + prior),
         "volume": min(1.0, math.log1p(count) / math.log1p(cfg.volume_cap)),
         "reach": min(1.0, math.log1p(max(reach, 0)) / math.log1p(cfg.reach_cap)),
         "recency": 0.5 ** (age_days / half_life),
-        "consistency": weeks / stats["weeks_active"] if stats["weeks_active"] else 0.0,
+        "consistency": weeks / (stats["weeks_active"] + prior) if stats["weeks_active"] else 0.0,
     }
 
 
@@ -164,14 +173,19 @@ def apply_scores(stats: dict, cfg: AdvocateSettings, now: datetime) -> dict:
         values = components(stats, side, cfg, now)
         stats[f"{key}_score"] = score(values, cfg)
         explain[key] = {k: [round(values[k], 3), round(100 * weights[k] * values[k] / total, 1)] for k in COMPONENTS}
+    explain["evidence"] = {"mentions": stats["promoters"] + stats["passives"] + stats["detractors"],
+                           "prior": cfg.evidence_prior}
+    old = json.loads(stats["explain"]) if stats.get("explain") else {}
+    if "_bases" in stats:  # where each promoter / detractor stance came from: text, stars, corrected
+        explain["basis"] = stats.pop("_bases")
+    elif "basis" in old:
+        explain["basis"] = old["basis"]
     if "_flip" in stats:
         flip = stats.pop("_flip")
         if flip:
             explain["flip"] = {"change": flip[0], "at": flip[1], "mention_id": flip[2], "previous_at": flip[3]}
-    elif stats.get("explain"):
-        old = json.loads(stats["explain"])
-        if "flip" in old:
-            explain["flip"] = old["flip"]
+    elif "flip" in old:
+        explain["flip"] = old["flip"]
     # a promoter who turned detractor is not flagged advocate (and the reverse): flips show apart
     advocate = (stats["advocate_score"] >= cfg.advocate_min_score and stats["promoters"] >= cfg.advocate_min_mentions
                 and stats["stance"] != "detractor")

@@ -28,6 +28,9 @@ class AdvocateSettings(Strict):
     weights: AdvocateWeights = AdvocateWeights()
     volume_cap: int = Field(default=10, ge=1)
     reach_cap: int = Field(default=100_000, ge=10)
+    # the two share components (stance, consistency) count this many extra passive mentions
+    # (weeks): one mention cannot make a full share, and a score nears 100 only on evidence
+    evidence_prior: float = Field(default=2, ge=0, le=1000)
     recency_half_life: Duration = timedelta(days=60)
     # advocacy index: below this many classified mentions a week shows "n<min", not a number
     index_min_sample: int = Field(default=30, ge=1)

@@ -35,7 +35,11 @@ def test_advocates_json_csv_and_table(tmp_path):
     assert rows[0]["handle"] == "alice" and "stance 5 of 6 classified" in rows[0]["reasons"]
     r = run(["-c", cfg, "advocates", "--detractors", "--flag", "detractor", "--format", "csv"])
     got = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert {x["handle"] for x in got} == {"bob", "rita"} and "detractor_score" in got[0]
+    assert {x["handle"] for x in got} == {"bob"} and "detractor_score" in got[0]
+    # one 2-star review is a detractor stance, not a flagged detractor; the "why" names the stars
+    r = run(["-c", cfg, "advocates", "--detractors", "--format", "json"])
+    rita = next(json.loads(line) for line in r.stdout.splitlines() if '"rita"' in line)
+    assert rita["flag"] is None and "1 of 1 classified (1 from stars)" in rita["reasons"]
     r = run(["-c", cfg, "advocates", "--flipped"])
     assert "carol" in r.output and "alice" not in r.output
 

@@ -96,9 +96,11 @@ async def test_advocates_list_ranks_and_explains(client):
 
 async def test_detractors_and_star_ratings(client):
     await login(client)
-    rows = (await client.get("/api/detractors", params={"flag": "detractor"})).json()
-    handles = {r["handle"] for r in rows}
-    assert handles == {"bob", "rita"}  # rita's text reads as promoter, but her 2 stars make her a detractor
+    assert {r["handle"] for r in (await client.get("/api/detractors", params={"flag": "detractor"})).json()} == {"bob"}
+    rows = (await client.get("/api/detractors")).json()
+    rita = next(r for r in rows if r["handle"] == "rita")  # her text reads as promoter, her 2 stars as detractor
+    reasons = {c["name"]: c for c in rita["reasons"]}
+    assert rita["flag"] is None and reasons["stance"]["fact"] == "1 of 1 classified (1 from stars)"
     author = (await client.get(f"/api/authors/{next(r['person_id'] for r in rows if r['handle'] == 'rita')}")).json()
     assert author["timeline"][0]["basis"] == "stars" and author["timeline"][0]["stance"] == "detractor"
 

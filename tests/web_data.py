@@ -60,6 +60,6 @@ def seed(store: Store) -> None:
     m("erin", None, 1)  # unclassified
     m("rita", "promoter", 8, kind="review", rating=2, source="appstore")  # stars say detractor
     m("sam", "detractor", 8, kind="review", rating=5, source="appstore")
-    m("zed", "promoter", 2, brand="Globex")
-    m("zed", "promoter", 12, brand="Globex")
+    m("zed", "promoter", 2, brand="Globex", reach=1_500)
+    m("zed", "promoter", 12, brand="Globex", reach=1_500)
     add(store, items)
