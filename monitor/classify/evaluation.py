@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor import csvsafe
 from monitor.classify.labels import ADVOCACY, SENTIMENT
 from monitor.errors import MonitorError
 from monitor.records import Classification
@@ -44,7 +45,9 @@ def is_jsonl(path: Path) -> bool:
 
 
 def iter_records(path: Path) -> Iterator[dict]:
-    """Rows of a CSV (by header) or objects of a JSONL file, streamed."""
+    """Rows of a CSV (by header) or objects of a JSONL file, streamed. CSV cells come back as
+    the monitor's exports were given them: the apostrophe ``csvsafe.neutralise`` puts before a
+    formula-like text is taken off again."""
     try:
         f = path.open(encoding="utf-8", errors="replace", newline="")
     except OSError as exc:
@@ -65,7 +68,8 @@ def iter_records(path: Path) -> Iterator[dict]:
             reader = csv.DictReader(f)
             if not reader.fieldnames:
                 return
-            yield from reader
+            for row in reader:  # undo the formula guard of the monitor's own exports (monitor.csvsafe)
+                yield {k: csvsafe.restore(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def iter_texts(path: Path) -> Iterator[str]:
