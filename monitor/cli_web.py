@@ -9,9 +9,9 @@ import time
 
 import click
 
-from monitor import pipeline
 from monitor.cli_common import App, print_rows
 from monitor.errors import MonitorError
+from monitor.textutil import mention_text
 
 ADVOCATE_COLUMNS = ["person_id", "brand", "source", "handle", "flag", "score", "advocate_score", "detractor_score",
                     "stance", "mentions", "promoters", "passives", "detractors", "reach", "weeks_active", "flips",
@@ -147,7 +147,7 @@ def advocates_corrections(app: App, field):
     """Label corrections made on the web page, as evaluation CSV (text,label,...) on stdout."""
     from monitor.store import accounts
 
-    rows = [{"text": pipeline.mention_text(r), "brand": r["brand"], "label": r["label"], "field": r["field"],
+    rows = [{"text": mention_text(r), "brand": r["brand"], "label": r["label"], "field": r["field"],
              "mention_id": r["mention_id"], "model_label": r["model_label"], "model": r["model"]}
             for r in accounts.corrections(app.store(readonly=True), field)]
     w = csv.DictWriter(sys.stdout, fieldnames=["text", "brand", "label", "field", "mention_id", "model_label", "model"])

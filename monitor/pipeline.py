@@ -19,6 +19,7 @@ from monitor.health import API_CHANGED, api_changed_message, page_malformed, run
 from monitor.matching import Matcher
 from monitor.records import Classification, FetchResult
 from monitor.store import Store
+from monitor.textutil import mention_text
 
 logger = logging.getLogger(__name__)
 
@@ -132,13 +133,6 @@ def _enrich_reach(store: Store, source, mention_ids: list[int]) -> None:
             continue
         if found:
             store.update_author_reach(source.type, handle, *found)
-
-
-def mention_text(row: dict) -> str:
-    title, text = (row.get("title") or "").strip(), (row.get("text") or "").strip()
-    if title and text and not text.startswith(title):
-        return f"{title}. {text}"
-    return text or title
 
 
 BATCH_ROWS = 2048  # mentions read, classified and committed together...

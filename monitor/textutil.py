@@ -1,4 +1,5 @@
-"""Making untrusted scraped text safe to store and show."""
+"""Making untrusted scraped text safe to store and show; the text of a stored mention as the
+classifier reads it."""
 
 from __future__ import annotations
 
@@ -24,3 +25,12 @@ def safe_text(value: object, limit: int = MAX_TEXT) -> str:
 
 def safe_optional(value: object, limit: int = 2_000) -> str | None:
     return None if value is None else safe_text(value, limit)
+
+
+def mention_text(row: dict) -> str:
+    """A stored mention's title and text as one string, exactly as the pipeline classifies it
+    (the title left out where the text already starts with it)."""
+    title, text = (row.get("title") or "").strip(), (row.get("text") or "").strip()
+    if title and text and not text.startswith(title):
+        return f"{title}. {text}"
+    return text or title

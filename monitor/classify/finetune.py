@@ -95,8 +95,8 @@ def _set_label(c: Correction, fieldname: str, label: str, where: str) -> None:
 
 def from_store(store) -> list[Correction]:
     """The newest correction per mention and field, one Correction per mention."""
-    from monitor.pipeline import mention_text  # the text exactly as the pipeline classifies it
     from monitor.store import accounts
+    from monitor.textutil import mention_text  # the text exactly as the pipeline classifies it
 
     out: dict[int, Correction] = {}
     for row in accounts.corrections(store):

@@ -83,6 +83,10 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def engine_version(self) -> str:
+        """The database engine and its version, e.g. ``SQLite 3.45.1`` (shown by /healthz)."""
+        return f"SQLite {sqlite3.sqlite_version}"
+
     @contextmanager
     def transaction(self) -> Iterator[Database]:
         """BEGIN IMMEDIATE ... COMMIT: everything inside lands together or not at all.

@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
-from monitor.web.app import require_user
+from monitor.web.deps import require_user
 
 router = APIRouter(prefix="/api", tags=["data"])
 

@@ -13,27 +13,22 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import jinja2
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from monitor.config import Settings
 from monitor.records import utcnow
-from monitor.store import Store, accounts
-from monitor.web import security
+from monitor.store import Store
+from monitor.web import api, pages, security
+from monitor.web.deps import LoginRequired, render
 from monitor.web.views import Views, format_when
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-SESSION_COOKIE = "monitor_session"
-LOGIN_CSRF_COOKIE = "monitor_login_csrf"
-
-
-class LoginRequired(Exception):
-    pass
 
 
 def templates_env() -> jinja2.Environment:
@@ -75,67 +70,9 @@ def create_app(settings: Settings, reader: Store, writer: Store | Callable[[], S
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail}, status=exc.status_code)
 
-    from monitor.web import api, pages
-
     app.include_router(pages.router)
     app.include_router(api.router)
     # outermost last: the host check runs first, every response gets the headers
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(web.allowed_hosts))
     app.add_middleware(security.SecurityHeaders, secure=web.secure_cookies)
     return app
-
-
-# ------------------------------------------------------------------ helpers for routes
-
-
-def writer(request: Request) -> Store:
-    source = request.app.state.writer_source
-    if callable(source) and not isinstance(source, Store):
-        source = source()
-        request.app.state.writer_source = source
-    return source
-
-
-def current_user(request: Request) -> dict | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token or len(token) > 200:
-        return None
-    return accounts.get_session(request.app.state.reader, security.token_hash(token), request.app.state.now())
-
-
-def require_user(request: Request) -> dict:
-    user = current_user(request)
-    if user is None:
-        raise LoginRequired()
-    request.state.user = user
-    return user
-
-
-async def require_form(request: Request, user: dict) -> dict:
-    """The posted form, after checking its CSRF token against the session's."""
-    form = await request.form()
-    data = {k: v for k, v in form.items() if isinstance(v, str)}
-    if not security.same(data.get("csrf"), user["csrf"]):
-        raise HTTPException(403, "the form expired or did not come from this site: reload the page and try again")
-    return data
-
-
-def render(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:
-    user = getattr(request.state, "user", None) or current_user(request)
-    views: Views = request.app.state.views
-    ctx = {"request": request, "user": user, "csrf": user["csrf"] if user else "", "brands": views.brands(),
-           "brand": None, "adv_cfg": request.app.state.settings.advocates,
-           "refreshed_at": views.refreshed_at(), "path": request.url.path, "ago": views.ago, **context}
-    html = request.app.state.templates.get_template(name).render(ctx)
-    return HTMLResponse(html, status_code=status)
-
-
-def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.web.session_lifetime.total_seconds()),
-                        httponly=True, samesite="strict", secure=settings.web.secure_cookies, path="/")
-
-
-def safe_next(value: str | None) -> str:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value and len(value) < 2000:
-        return value
-    return "/"

@@ -13,10 +13,10 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from monitor import advocates
-from monitor.pipeline import mention_text
 from monitor.store import accounts
+from monitor.textutil import mention_text
 from monitor.web import security
-from monitor.web.app import (
+from monitor.web.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     current_user,
@@ -125,9 +125,7 @@ async def logout(request: Request):
 
 @router.get("/healthz")
 def healthz(request: Request):
-    import sqlite3
-
-    return {"ok": True, "sqlite": sqlite3.sqlite_version}
+    return {"ok": True, "database": request.app.state.reader.engine_version()}
 
 
 # ----------------------------------------------------------------------- pages

@@ -1,0 +1,74 @@
+"""What the routes of pages.py and api.py depend on, FastAPI style (each takes the request):
+the writer store, the logged-in user, the CSRF-checked form, rendering a template, the
+session cookie. The objects themselves live on ``app.state``, set by ``app.create_app``."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from monitor.config import Settings
+from monitor.store import Store, accounts
+from monitor.web import security
+from monitor.web.views import Views
+
+SESSION_COOKIE = "monitor_session"
+LOGIN_CSRF_COOKIE = "monitor_login_csrf"
+
+
+class LoginRequired(Exception):
+    """No valid session: pages redirect to /login, the API answers 401 (handled in app.py)."""
+
+
+def writer(request: Request) -> Store:
+    """The writer store (opened on first use where create_app was given a factory)."""
+    source = request.app.state.writer_source
+    if callable(source) and not isinstance(source, Store):
+        source = source()
+        request.app.state.writer_source = source
+    return source
+
+
+def current_user(request: Request) -> dict | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or len(token) > 200:
+        return None
+    return accounts.get_session(request.app.state.reader, security.token_hash(token), request.app.state.now())
+
+
+def require_user(request: Request) -> dict:
+    user = current_user(request)
+    if user is None:
+        raise LoginRequired()
+    request.state.user = user
+    return user
+
+
+async def require_form(request: Request, user: dict) -> dict:
+    """The posted form, after checking its CSRF token against the session's."""
+    form = await request.form()
+    data = {k: v for k, v in form.items() if isinstance(v, str)}
+    if not security.same(data.get("csrf"), user["csrf"]):
+        raise HTTPException(403, "the form expired or did not come from this site: reload the page and try again")
+    return data
+
+
+def render(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:
+    user = getattr(request.state, "user", None) or current_user(request)
+    views: Views = request.app.state.views
+    ctx = {"request": request, "user": user, "csrf": user["csrf"] if user else "", "brands": views.brands(),
+           "brand": None, "adv_cfg": request.app.state.settings.advocates,
+           "refreshed_at": views.refreshed_at(), "path": request.url.path, "ago": views.ago, **context}
+    html = request.app.state.templates.get_template(name).render(ctx)
+    return HTMLResponse(html, status_code=status)
+
+
+def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.web.session_lifetime.total_seconds()),
+                        httponly=True, samesite="strict", secure=settings.web.secure_cookies, path="/")
+
+
+def safe_next(value: str | None) -> str:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value and len(value) < 2000:
+        return value
+    return "/"
