@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import click
 
+from monitor import csvsafe
 from monitor.cli_common import App, setup_logging
 
 
@@ -187,8 +187,7 @@ def model_predict(app: App, file, fmt, output, target_column, engine, model):
         for c in results:
             output.write(json.dumps(evaluation.result_dict(c), ensure_ascii=False) + "\n")
         return
-    w = csv.DictWriter(output, fieldnames=evaluation.CSV_COLUMNS, lineterminator="\n")
-    w.writeheader()
+    w = csvsafe.SafeWriter(output, evaluation.CSV_COLUMNS, lineterminator="\n")
     for c in results:
         w.writerow(evaluation.csv_row(c))
 

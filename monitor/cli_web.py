@@ -3,12 +3,12 @@ and ``monitor serve`` (registered on the group in cli.py)."""
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 
 import click
 
+from monitor import csvsafe
 from monitor.cli_common import App, print_rows
 from monitor.errors import MonitorError
 from monitor.textutil import mention_text
@@ -150,9 +150,7 @@ def advocates_corrections(app: App, field):
     rows = [{"text": mention_text(r), "brand": r["brand"], "label": r["label"], "field": r["field"],
              "mention_id": r["mention_id"], "model_label": r["model_label"], "model": r["model"]}
             for r in accounts.corrections(app.store(readonly=True), field)]
-    w = csv.DictWriter(sys.stdout, fieldnames=["text", "brand", "label", "field", "mention_id", "model_label", "model"])
-    w.writeheader()
-    w.writerows(rows)
+    csvsafe.write(sys.stdout, rows, ["text", "brand", "label", "field", "mention_id", "model_label", "model"])
 
 
 @click.group()
