@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -12,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from monitor import advocates
+from monitor import advocates, csvsafe
 from monitor.store import accounts
 from monitor.textutil import mention_text
 from monitor.web import security
@@ -261,23 +259,9 @@ def corrections_page(request: Request):
 
 # ---------------------------------------------------------------------- exports
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> object:
-    """Spreadsheet-safe: a text starting like a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
-
-
-def _csv(rows: list[dict], columns: list[str], filename: str, neutralize: bool = True) -> Response:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([_cell(r.get(c)) if neutralize else r.get(c) for c in columns])
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+def _csv(rows: list[dict], columns: list[str], filename: str) -> Response:
+    """A CSV download, its formula-like cells neutralised (monitor.csvsafe)."""
+    return Response(csvsafe.to_text(rows, columns), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{filename}"'})
 
 
@@ -319,12 +303,13 @@ def export_mentions(request: Request):
 
 @router.get("/export/corrections.csv")
 def export_corrections(request: Request):
-    """Evaluation data: text,label (+ context columns), as the model sees the text."""
+    """Evaluation data: text,label (+ context columns), as the model sees the text (formula-like
+    texts neutralised; the evaluation reader restores them)."""
     require_user(request)
     field = request.query_params.get("field", "advocacy")
     if field not in accounts.FIELDS:
         raise HTTPException(400, "field must be advocacy or sentiment")
     rows = [{**r, "text": mention_text(r)} for r in request.app.state.views.corrections(field)]
     return _csv(rows, ["text", "brand", "label", "field", "mention_id", "model_label", "model", "set_by", "created_at"],
-                f"corrections-{field}.csv", neutralize=False)
+                f"corrections-{field}.csv")
 
