@@ -84,7 +84,7 @@ class App:
 def http_factory(settings: Settings, sleep=None):
     """One factory (one per-host rate limiter) for every source of the process. ``sleep``:
     how clients wait between retries (the daemon passes its stop event's wait)."""
-    from monitor.collect._http import HttpFactory, HttpPolicy, RateLimiter
+    from monitor.http_client import HttpFactory, HttpPolicy, RateLimiter
 
     h = settings.http
     extra = {"sleep": sleep} if sleep is not None else {}

@@ -171,7 +171,7 @@ SourceSettings = Annotated[
 
 
 class HttpSettings(Strict):
-    """The HTTP client every source shares (collect/_http.py)."""
+    """The HTTP client every source shares (http_client.py)."""
 
     allow_networks: list[str] = []  # non-public networks sources may reach, e.g. 10.0.0.0/8 for an internal mirror
     per_host_interval: float = Field(default=1.0, ge=0.0, le=3600.0)  # seconds between requests to one host

@@ -12,9 +12,9 @@ import pytest
 
 from monitor import pipeline
 from monitor.collect import build_source
-from monitor.collect._http import HttpClient, HttpPolicy
 from monitor.collect.hackernews import HITS_PER_PAGE, OVERLAP, html_to_text
 from monitor.config import Settings
+from monitor.http_client import HttpClient, HttpPolicy
 from monitor.matching import Matcher
 from monitor.records import FetchResult
 

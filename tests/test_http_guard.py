@@ -1,4 +1,4 @@
-"""collect/_http.py: SSRF guard (fake resolver; every connect recorded by an audit hook,
+"""http_client.py: SSRF guard (fake resolver; every connect recorded by an audit hook,
 none may go anywhere but 127.0.0.1), redirects re-checked hop by hop, per-host rate
 limiter, Retry-After."""
 
@@ -9,8 +9,8 @@ import sys
 import httpx
 import pytest
 
-from monitor.collect._http import HttpClient, HttpPolicy, NetworkGuard, RateLimiter, is_public
 from monitor.errors import BlockedAddressError, SourceError
+from monitor.http_client import HttpClient, HttpPolicy, NetworkGuard, RateLimiter, is_public
 from tests.fakes.sources import FakeResolver, FixtureServer, Reply
 
 CONNECTS: list[tuple] = []
@@ -199,7 +199,7 @@ def test_retry_after_too_long_gives_up_until_the_next_run():
 
 
 def test_requests_session_for_praw_is_guarded_too():
-    from monitor.collect._http import requests_session
+    from monitor.http_client import requests_session
 
     session = requests_session(HttpPolicy(resolve=FakeResolver({"reddit.evil": ["10.9.8.7"]})))
     with pytest.raises(BlockedAddressError):

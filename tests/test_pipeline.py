@@ -16,8 +16,8 @@ from monitor import pipeline
 from monitor.alerts.channels import ConsoleChannel
 from monitor.alerts.engine import AlertEngine
 from monitor.collect import build_source
-from monitor.collect._http import HttpClient, HttpPolicy
 from monitor.config import Settings, Terms
+from monitor.http_client import HttpClient, HttpPolicy
 from monitor.matching import Matcher
 
 from .conftest import KeywordClassifier

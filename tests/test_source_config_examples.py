@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from monitor.collect import REGISTRY, build_source, source_class
-from monitor.collect._http import HttpFactory, HttpPolicy
 from monitor.config import load_settings
+from monitor.http_client import HttpFactory, HttpPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,9 +19,9 @@ import yaml
 
 from monitor import pipeline
 from monitor.collect import build_source
-from monitor.collect._http import HttpFactory, HttpPolicy
 from monitor.config import load_settings
 from monitor.health import assess, health_check_for
+from monitor.http_client import HttpFactory, HttpPolicy
 from monitor.matching import Matcher
 from monitor.store import Store
 from tests.fakes.sources import FakeResolver, FixtureServer, Reply, big_body, fixture_bytes

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.collect._http import HttpFactory, HttpPolicy
 from monitor.collect.appstore import AppStoreReviewsSource
 from monitor.collect.bluesky import BlueskySource
 from monitor.collect.hackernews import HackerNewsSource
@@ -23,6 +22,7 @@ from monitor.collect.mastodon import MastodonSource
 from monitor.collect.reddit import RedditSource
 from monitor.config import AppStoreSettings, BlueskySettings, HackerNewsSettings, MastodonSettings, Terms
 from monitor.errors import SourceError
+from monitor.http_client import HttpFactory, HttpPolicy
 from monitor.records import FetchResult
 from monitor.store import Store
 from tests.fakes.sources import fixture_json

@@ -88,7 +88,7 @@ class ConsoleChannel(_Base):
 
 
 def _http_client(timeout: float):
-    from monitor.collect._http import HttpClient, HttpPolicy
+    from monitor.http_client import HttpClient, HttpPolicy
 
     # guard=False: alert receivers are written by the operator and are often internal (a chat
     # server on the LAN); the SSRF guard is for the URLs sources fetch.
@@ -110,7 +110,7 @@ class WebhookChannel(_Base):
     def send(self, alert: Alert) -> None:
         import httpx
 
-        from monitor.collect._http import parse_retry_after
+        from monitor.http_client import parse_retry_after
 
         body = json.dumps(payload(alert), ensure_ascii=False, default=str).encode("utf-8")
         key = idempotency_key(alert)

@@ -1,7 +1,7 @@
 """RSS and Atom feeds through feedparser, with presets for Google Alerts, Google News
 search and Reddit's search feed (the keyless Reddit fallback).
 
-Feeds are untrusted XML. The bytes are fetched through collect/_http.py (size cap,
+Feeds are untrusted XML. The bytes are fetched through http_client.py (size cap,
 deadline, SSRF guard) and made safe *before* feedparser sees them (``harden_feed``):
 
 * entity declarations (billion laughs, external entities) reject the document;

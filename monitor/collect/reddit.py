@@ -31,8 +31,8 @@ import prawcore
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from monitor.collect._common import ConfiguredSource, canonical_url, drop_html_tags, dump_state, load_state, tidy_text
-from monitor.collect._http import HttpPolicy, requests_session
 from monitor.errors import MalformedResponseError, SourceAuthError, SourceError
+from monitor.http_client import HttpPolicy, requests_session
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
 
