@@ -25,7 +25,7 @@ def alerts():
 @click.pass_obj
 def alerts_test(app: App, rule_name, since, limit):
     """Show which stored mentions RULE matches now (no cooldown, grouping or digest applied)."""
-    from monitor.alerts.cli_views import show_rule_test
+    from monitor.cli_alert_views import show_rule_test
 
     settings = app.settings
     rule = settings.alerts.rule(rule_name)
@@ -45,7 +45,7 @@ def alerts_test(app: App, rule_name, since, limit):
 def alerts_backtest(app: App, since, step, only):
     """Replay all rules over history: how often each would have fired, per day."""
     from monitor.alerts.backtest import replay
-    from monitor.alerts.cli_views import show_backtest
+    from monitor.cli_alert_views import show_backtest
 
     settings = app.settings
     alerts_cfg = settings.alerts
@@ -68,7 +68,7 @@ def alerts_backtest(app: App, since, step, only):
 @click.pass_obj
 def alerts_status(app: App, limit):
     """Deliveries by state (pending, sent, failing, dead) and the most recent attempts."""
-    from monitor.alerts.cli_views import show_status
+    from monitor.cli_alert_views import show_status
 
     show_status(app.store(), limit)
 

@@ -1,4 +1,5 @@
-"""Terminal views for `monitor alerts test|backtest|status` (scraped text is never markup)."""
+"""Terminal views for `monitor alerts test|backtest|status` (the CLI side: the alerts package
+prints nothing; scraped text is never markup)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ def show_rule_test(store: Store, rule, since: datetime, now: datetime, limit: in
     for col in ("id", "when", "brand", "source", "author", "reach", "sentiment", "advocacy", "text"):
         table.add_column(col, overflow="fold", max_width=60 if col == "text" else None)
     for r in list(reversed(matched))[:limit]:
-        table.add_row(str(r["id"]), r["created_at"][:16].replace("T", " "), r["brand"], r.get("source_key") or r["source"],
-                      r.get("author") or "-", "-" if r.get("reach") is None else str(r["reach"]),
+        table.add_row(str(r["id"]), r["created_at"][:16].replace("T", " "), r["brand"],
+                      r.get("source_key") or r["source"], r.get("author") or "-",
+                      "-" if r.get("reach") is None else str(r["reach"]),
                       _p(r.get("sentiment"), r.get("sentiment_p")), _p(r.get("advocacy"), r.get("advocacy_p")),
                       (r.get("text") or "")[:200].replace("\n", " "))
     _console().print(table)
