@@ -4,6 +4,13 @@ names the project, secret-free logging (URLs are logged without query strings), 
 per-host rate limiter, redirects followed by hand (at most ``max_redirects``), and an
 SSRF guard.
 
+Total deadline: every request runs under a ``Watch``. A watchdog thread shuts down the
+sockets the request uses once ``deadline`` seconds have passed, or at once when the
+policy's ``stop`` event is set (SIGTERM), so a peer that drips its status line, headers
+or body a byte at a time (each byte within the read timeout) cannot hold the request:
+connect, headers and body together end within the deadline, and a stop request ends
+them within a fraction of a second. The same watch covers the requests session PRAW uses.
+
 SSRF guard: every TCP connection the client opens goes through ``GuardedBackend``,
 which resolves the host itself, refuses the connection when any resolved address is
 not public (private, loopback, link-local, CGNAT, reserved, multicast, v4-mapped
@@ -14,21 +21,24 @@ its own connection, so it is checked again.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
 import json
 import logging
 import random
 import socket
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpcore
 import httpx
+import requests
 
 from monitor.errors import BlockedAddressError, MalformedResponseError, SourceAuthError, SourceError
 
@@ -121,20 +131,150 @@ class NetworkGuard:
         return addresses
 
 
-class GuardedBackend(httpcore.NetworkBackend):
-    """httpcore network backend that connects only to addresses the guard accepts."""
+class Watch:
+    """One request's total deadline and the process's stop event, enforced from outside the
+    thread that waits on the network: when ``seconds`` have passed, or as soon as ``stop`` is
+    set, every socket attached to the watch is shut down, which ends a blocked send or receive
+    at once. ``fired`` says why ("deadline" or "stopped"). The request's code finds the watch
+    of its thread with ``current_watch()``; nested watches restore the outer one on exit."""
 
-    def __init__(self, guard: NetworkGuard) -> None:
+    POLL = 0.05  # how often the stop event is looked at
+
+    def __init__(self, seconds: float, stop: threading.Event | None = None) -> None:
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+        self.stop = stop
+        self.fired: str | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._outer: Watch | None = None
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires - time.monotonic())
+
+    def cap(self, timeout: float | None) -> float:
+        """``timeout`` (None: none) cut to what is left of the deadline."""
+        left = self.remaining()
+        return left if timeout is None else min(timeout, left)
+
+    def __enter__(self) -> Watch:
+        self._outer = getattr(_WATCHES, "current", None)
+        _WATCHES.current = self
+        threading.Thread(target=self._run, name="http-watch", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done.set()
+        _WATCHES.current = self._outer
+
+    def _run(self) -> None:
+        while True:
+            if self.stop is not None and self.stop.is_set():
+                return self._fire("stopped")
+            left = self.remaining()
+            if left <= 0:
+                return self._fire("deadline")
+            if self._done.wait(min(left, self.POLL) if self.stop is not None else left):
+                return
+
+    def _fire(self, why: str) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            self.fired = why
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def attach(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down when the watch fires (at once if it has fired already)."""
+        with self._lock:
+            if not any(s is sock for s in self._sockets):
+                self._sockets.append(sock)
+            fired = self.fired is not None
+        if fired:
+            _shut(sock)
+
+    def error(self, url: httpx.URL | str) -> SourceError:
+        if self.fired == "stopped":
+            return RequestStopped(f"{safe_url(url)}: stopped: the process is shutting down")
+        return _DeadlineExceeded(f"no complete response within {self.seconds:g}s")
+
+
+_WATCHES = threading.local()
+
+
+def current_watch() -> Watch | None:
+    return getattr(_WATCHES, "current", None)
+
+
+def _shut(sock: socket.socket) -> None:
+    """End every blocked call on ``sock`` (socket-level shutdown: for a TLS socket too,
+    without touching its TLS state from this thread)."""
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _capped(timeout: float | None) -> float | None:
+    watch = current_watch()
+    return watch.cap(timeout) if watch is not None else timeout
+
+
+class WatchedStream(httpcore.NetworkStream):
+    """A connection's stream whose socket joins the current request's watch on every use
+    (a pooled connection serves several requests, each with its own watch)."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self.inner = inner
+
+    def _attach(self) -> None:
+        watch = current_watch()
+        if watch is not None:
+            sock = self.inner.get_extra_info("socket")
+            if sock is not None:
+                watch.attach(sock)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._attach()
+        return self.inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._attach()
+        self.inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> WatchedStream:
+        self._attach()
+        return WatchedStream(self.inner.start_tls(ssl_context, server_hostname, _capped(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """httpcore network backend that connects only to addresses the guard accepts (any
+    address when ``guard`` is None), within what is left of the request's deadline, and
+    hands out watched streams."""
+
+    def __init__(self, guard: NetworkGuard | None) -> None:
         self.guard = guard
         self.inner = httpcore.SyncBackend()
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        if self.guard is None:
+            return WatchedStream(self.inner.connect_tcp(host, port, _capped(timeout), local_address, socket_options))
         last: Exception | None = None
         for address in self.guard.check(host, port):
             try:
-                return self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                stream = self.inner.connect_tcp(address, port, _capped(timeout), local_address, socket_options)
             except httpcore.ConnectError as exc:  # try the next checked address
                 last = exc
+                continue
+            return WatchedStream(stream)
         raise last or httpcore.ConnectError(f"cannot connect to {host}")
 
     def connect_unix_socket(self, *args, **kwargs):  # pragma: no cover - never configured
@@ -146,9 +286,10 @@ class GuardedBackend(httpcore.NetworkBackend):
 
 class GuardedTransport(httpx.HTTPTransport):
     """The default transport with its connection pool built on ``GuardedBackend``; no
-    environment proxies (they would bypass the guard)."""
+    environment proxies (they would bypass the guard). ``guard`` None: no address check,
+    still the deadline."""
 
-    def __init__(self, guard: NetworkGuard) -> None:
+    def __init__(self, guard: NetworkGuard | None) -> None:
         super().__init__(trust_env=False)
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
@@ -187,7 +328,7 @@ class RateLimiter:
 class HttpPolicy:
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
-    deadline: float = 30.0  # whole request, body included: a dripping response cannot hang a job
+    deadline: float = 30.0  # whole request (connect, headers, body): a dripping peer cannot hang a job
     max_bytes: int = 10 * 1024 * 1024
     retries: int = 3
     backoff_base: float = 1.0
@@ -200,6 +341,10 @@ class HttpPolicy:
     resolve: Resolver | None = field(default=None, repr=False)  # tests inject a fake resolver
     limiter: RateLimiter | None = field(default=None, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    stop: threading.Event | None = field(default=None, repr=False)  # set: requests end now, none starts
+
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def network_guard(self) -> NetworkGuard:
         return NetworkGuard(self.allow_networks, self.resolve)
@@ -236,8 +381,8 @@ class HttpClient:
                  headers: dict[str, str] | None = None) -> None:
         self.policy = policy or HttpPolicy()
         p = self.policy
-        if transport is None and p.guard:
-            transport = GuardedTransport(p.network_guard())
+        if transport is None:
+            transport = GuardedTransport(p.network_guard() if p.guard else None)
         self.client = httpx.Client(
             timeout=httpx.Timeout(p.read_timeout, connect=p.connect_timeout),
             headers={"User-Agent": p.user_agent, "Accept": "application/json", **(headers or {})},
@@ -272,6 +417,8 @@ class HttpClient:
         attempt = 0
         while True:
             attempt += 1
+            if p.stopping():
+                raise RequestStopped(f"{safe_url(url)}: stopped: the process is shutting down")
             try:
                 status, headers, body = self._follow(method, url, **kwargs)
             except (httpx.TimeoutException, httpx.TransportError, _DeadlineExceeded) as exc:
@@ -289,7 +436,8 @@ class HttpClient:
             if status in RETRYABLE:
                 retry_after = parse_retry_after(headers.get("retry-after"))
                 if attempt > p.retries or (retry_after is not None and retry_after > p.max_retry_after):
-                    raise SourceError(f"{safe_url(url)}: HTTP {status} after {attempt} attempts", retry_after=retry_after)
+                    raise SourceError(f"{safe_url(url)}: HTTP {status} after {attempt} attempts",
+                                      retry_after=retry_after)
                 delay = retry_after if retry_after is not None else self._backoff(attempt)
                 logger.warning("%s: HTTP %d; retrying in %.1fs", safe_url(url), status, delay)
                 p.sleep(delay)
@@ -325,21 +473,40 @@ class HttpClient:
         p = self.policy
         if p.limiter is not None:
             p.limiter.wait(httpx.URL(str(url)).host)
-        started = time.monotonic()
-        with self.client.stream(method, url, **kwargs) as response:
-            body = _read_capped(url, response.headers.get("content-length"), response.iter_bytes(), p, started,
-                                _DeadlineExceeded)
+        with Watch(p.deadline, p.stop) as watch:
+            try:
+                with self.client.stream(method, url, **kwargs) as response:
+                    body = _read_capped(url, response.headers.get("content-length"), response.iter_bytes(), p)
+            except (httpx.HTTPError, httpcore.NetworkError, OSError):
+                if watch.fired:  # the watchdog shut the socket: say why, not how the read failed
+                    raise watch.error(url) from None
+                raise
+            if watch.fired:  # a parser may take a cut-off answer for a whole one
+                raise watch.error(url)
             return response.status_code, response.headers, body
 
+    def send(self, method: str, url: str, *, content: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, httpx.Headers, bytes]:
+        """One request as it is, under the policy's deadline, size cap and stop event: no
+        retries, no redirects followed (a 3xx is returned like any status). For callers that
+        judge the status themselves (alert channels)."""
+        if self.policy.stopping():
+            raise RequestStopped(f"{safe_url(url)}: stopped: the process is shutting down")
+        return self._once(method, url, content=content, headers=headers)
 
-class _DeadlineExceeded(Exception):
+
+class _DeadlineExceeded(SourceError):
     pass
 
 
-def _read_capped(url: httpx.URL | str, declared: str | None, chunks: Iterable[bytes], p: HttpPolicy,
-                 started: float, deadline_error: Callable[[str], Exception]) -> bytes:
+class RequestStopped(SourceError):
+    """A request cut short (or never started) because the process is stopping."""
+
+
+def _read_capped(url: httpx.URL | str, declared: str | None, chunks: Iterable[bytes] | Iterator[bytes],
+                 p: HttpPolicy) -> bytes:
     """The body from ``chunks``: MalformedResponseError past ``p.max_bytes`` (declared or
-    read), ``deadline_error`` once ``p.deadline`` seconds have passed since ``started``."""
+    read). The deadline is the request's watch's."""
     if declared and declared.isdigit() and int(declared) > p.max_bytes:
         raise MalformedResponseError(f"{safe_url(url)}: response of {declared} bytes is over the {p.max_bytes} cap")
     read, size = [], 0
@@ -347,8 +514,6 @@ def _read_capped(url: httpx.URL | str, declared: str | None, chunks: Iterable[by
         size += len(chunk)
         if size > p.max_bytes:
             raise MalformedResponseError(f"{safe_url(url)}: response is over the {p.max_bytes} byte cap")
-        if time.monotonic() - started > p.deadline:
-            raise deadline_error(f"response took over {p.deadline:.0f}s")
         read.append(chunk)
     return b"".join(read)
 
@@ -359,45 +524,139 @@ def _detail(body: bytes) -> str:
 
 
 def describe(exc: BaseException) -> str:
+    """``Type: text`` for a log line or a stored error. A LocalProtocolError is our own request
+    refused before sending (h11 quotes the offending header value: it may be a credential), so
+    only its type is given."""
     name = type(exc).__name__
+    if isinstance(exc, httpx.LocalProtocolError | httpcore.LocalProtocolError):
+        return f"{name}: a header of the request is not valid HTTP"
     text = str(exc)
     return f"{name}: {text}" if text else name
 
 
-def requests_session(policy: HttpPolicy | None = None):
-    """A ``requests.Session`` for libraries built on requests (PRAW): the same size cap,
-    total deadline and rate limiter as HttpClient, no redirects, and the SSRF guard
-    checked before each request (requests resolves again when it connects: a weaker
-    guard than HttpClient's, acceptable for Reddit's fixed hosts and a configured mirror)."""
-    import requests
+class _PinnedConnection:
+    """Mixed into urllib3's connection classes: the connection goes to an address the
+    guard checked (no second lookup by urllib3: DNS rebinding cannot slip in), while the
+    Host header, TLS SNI and certificate check keep the name. Its socket joins the current
+    request's watch (deadline and stop) whenever the connection is used."""
 
-    p = policy or HttpPolicy()
-    guard = p.network_guard() if p.guard else None
+    guard: NetworkGuard | None = None
 
-    class CappedSession(requests.Session):
-        def request(self, method, url, **kwargs):  # noqa: ANN001 - requests' signature
-            target = httpx.URL(str(url))
-            if guard is not None:
-                guard.check(target.host, target.port or (443 if target.scheme == "https" else 80))
-            if p.limiter is not None:
-                p.limiter.wait(target.host)
-            kwargs["allow_redirects"] = False
-            kwargs["stream"] = True
-            kwargs.setdefault("timeout", (p.connect_timeout, p.read_timeout))
-            response = super().request(method, url, **kwargs)
-            started = time.monotonic()
+    def _new_conn(self):
+        from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+        from urllib3.util.connection import create_connection
+
+        host, port = self._dns_host, self.port
+        addresses = self.guard.check(host, port) if self.guard is not None else [host]
+        timeout = _capped(self.timeout) if self.timeout is None or isinstance(self.timeout, int | float) \
+            else self.timeout
+        last: Exception | None = None
+        for address in addresses:
             try:
-                body = _read_capped(url, response.headers.get("content-length"), response.iter_content(64 * 1024), p,
-                                    started, lambda message: MalformedResponseError(f"{safe_url(url)}: {message}"))
-            finally:
-                response.close()
-            response._content = body
-            return response
+                sock = create_connection((address, port), timeout, source_address=self.source_address,
+                                         socket_options=self.socket_options)
+            except TimeoutError as exc:
+                last = ConnectTimeoutError(self, f"Connection to {self.host} timed out. (connect timeout={timeout})")
+                last.__cause__ = exc
+            except OSError as exc:
+                last = NewConnectionError(self, f"Failed to establish a new connection: {exc}")
+                last.__cause__ = exc
+            else:
+                sys.audit("http.client.connect", self, self.host, self.port)
+                _attach(sock)
+                return sock
+        raise last or NewConnectionError(self, f"cannot connect to {self.host}")
 
-    session = CappedSession()
-    session.trust_env = False
-    session.headers["User-Agent"] = p.user_agent
-    return session
+    def connect(self):
+        super().connect()
+        _attach(self.sock)  # a TLS socket replaces the plain one
+
+    def request(self, *args, **kwargs):
+        _attach(self.sock)
+        return super().request(*args, **kwargs)
+
+    def getresponse(self, *args, **kwargs):
+        _attach(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+def _attach(sock: socket.socket | None) -> None:
+    watch = current_watch()
+    if watch is not None and sock is not None:
+        watch.attach(sock)
+
+
+def _pinned_adapter(guard: NetworkGuard | None):
+    """A requests adapter whose pools make ``_PinnedConnection`` connections, no retries."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    http = type("PinnedHTTPConnection", (_PinnedConnection, HTTPConnection), {"guard": guard})
+    https = type("PinnedHTTPSConnection", (_PinnedConnection, HTTPSConnection), {"guard": guard})
+    pools = {"http": type("PinnedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+             "https": type("PinnedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https})}
+
+    class PinnedAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+    return PinnedAdapter(max_retries=0)
+
+
+class CappedSession(requests.Session):
+    """A ``requests.Session`` for libraries built on requests (PRAW): the same size cap,
+    total deadline, stop event, rate limiter and SSRF guard as HttpClient (connections
+    pinned to the checked address), no redirects, no environment proxies. ``finish``
+    lets a subclass look at (or mend) a body before the library reads it."""
+
+    def __init__(self, policy: HttpPolicy | None = None) -> None:
+        super().__init__()
+        self.policy = p = policy or HttpPolicy()
+        self.trust_env = False
+        self.headers["User-Agent"] = p.user_agent
+        adapter = _pinned_adapter(p.network_guard() if p.guard else None)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def request(self, method, url, **kwargs):  # noqa: ANN001 - requests' signature
+        p = self.policy
+        if p.stopping():
+            raise RequestStopped(f"{safe_url(url)}: stopped: the process is shutting down")
+        if p.limiter is not None:
+            p.limiter.wait(httpx.URL(str(url)).host)
+        kwargs["allow_redirects"] = False
+        kwargs["stream"] = True
+        kwargs.setdefault("timeout", (p.connect_timeout, p.read_timeout))
+        with Watch(p.deadline, p.stop) as watch:
+            try:
+                response = super().request(method, url, **kwargs)
+                try:
+                    body = _read_capped(url, response.headers.get("content-length"),
+                                        response.iter_content(64 * 1024), p)
+                finally:
+                    response.close()
+            except (requests.RequestException, OSError):
+                if watch.fired:
+                    raise self._cut_short(url, watch) from None
+                raise
+            if watch.fired:  # http.client takes headers cut off by the shutdown for complete ones
+                raise self._cut_short(url, watch)
+        response._content = self.finish(str(url), response, body)
+        return response
+
+    def finish(self, url: str, response: requests.Response, body: bytes) -> bytes:
+        return body
+
+    @staticmethod
+    def _cut_short(url: str, watch: Watch) -> SourceError:
+        """A SourceError, not a requests error: PRAW does not retry it."""
+        error = watch.error(url)
+        return error if isinstance(error, RequestStopped) else SourceError(f"{safe_url(url)}: {error}")
+
+
+def requests_session(policy: HttpPolicy | None = None) -> CappedSession:
+    return CappedSession(policy)
 
 
 class HttpFactory:
