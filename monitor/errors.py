@@ -5,10 +5,17 @@
     ├── StoreError               the database path is missing, unwritable or corrupt
     ├── SourceError              a source could not be fetched this time (retry later)
     │   ├── SourceAuthError      credentials were refused: retrying will not help
-    │   └── MalformedResponseError  the response could not be parsed
+    │   ├── MalformedResponseError  the response could not be parsed
+    │   ├── BlockedAddressError  a user-configured URL resolves to a forbidden address (SSRF guard)
+    │   └── RequestStopped       (http_client) the process is stopping: a request cut short or not started
     ├── ModelError               a classifier model is missing, corrupt or cannot be loaded
-    ├── DeliveryError            an alert channel failed to deliver (retryable unless .permanent)
-    └── BlockedAddressError      a user-configured URL resolves to a forbidden address (SSRF guard)
+    │   └── FinetuneRefusedError  (classify.finetune) too few or one-sided corrections, or no better
+    ├── InputFileError           (classify.evaluation) a labelled or corrections file is unreadable (exit 2)
+    └── DeliveryError            an alert channel failed to deliver (retryable unless .permanent)
+
+A class marked (module) is defined there, beside the code that raises it. Private classes
+(a leading _) never leave their module and are not drawn. tests/test_docs.py compares this
+tree with the real classes.
 """
 
 from __future__ import annotations
