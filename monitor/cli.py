@@ -65,7 +65,7 @@ def collect(app: App, only, once):
     """Fetch new mentions from the configured sources."""
     settings = app.settings
     stopping = threading.Event()
-    sources = build_sources(settings, only, sleep=stopping.wait)
+    sources = build_sources(settings, only, stop=stopping)
     store = app.store()
     if once:
         failed = 0
@@ -159,7 +159,7 @@ def run(app: App):
     try:
         store = app.store()
         stopping = threading.Event()
-        daemon = Daemon(settings, store, sources=build_sources(settings, sleep=stopping.wait),
+        daemon = Daemon(settings, store, sources=build_sources(settings, stop=stopping),
                         classifier_factory=lambda: make_classifier(settings), channels=build_channels(settings),
                         stopping=stopping)
         web = None

@@ -7,49 +7,40 @@ import csv
 import json
 import logging
 import sys
+import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import click
 
 from monitor.config import Settings, load_settings, parse_duration
 from monitor.errors import MonitorError
+from monitor.redaction import Redactor, collect_secrets
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces every configured secret value in log records with ***."""
+    """Runs every log record through the redaction (``monitor.redaction``): its message,
+    its exception's traceback and its stack, so a secret quoted by a library's exception
+    is hidden as well as one in a message."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, secrets: Iterable[str] | Redactor) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
+        self.redact = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for s in self.secrets:
-                message = message.replace(s, "***")
-            record.msg, record.args = message, None
+        if not self.redact:
+            return True
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
-def collect_secrets(obj) -> list[str]:
-    from pydantic import BaseModel, SecretStr
-
-    found: list[str] = []
-    if isinstance(obj, SecretStr):
-        found.append(obj.get_secret_value())
-    elif isinstance(obj, BaseModel):
-        for name in type(obj).model_fields:
-            found += collect_secrets(getattr(obj, name))
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            found += collect_secrets(v)
-    elif isinstance(obj, list | tuple):
-        for v in obj:
-            found += collect_secrets(v)
-    return found
-
-
-def setup_logging(level: str = "INFO", secrets: list[str] | None = None) -> None:
+def setup_logging(level: str = "INFO", secrets: Iterable[str] | Redactor | None = None) -> None:
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
@@ -67,39 +58,44 @@ class App:
     def __init__(self, config_path: str) -> None:
         self.config_path = config_path
         self._settings: Settings | None = None
+        self.redact = Redactor()
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config_path)
-            setup_logging(self._settings.log_level, collect_secrets(self._settings))
+            self.redact = Redactor(collect_secrets(self._settings))
+            setup_logging(self._settings.log_level, self.redact)
         return self._settings
 
     def store(self, readonly: bool = False):
         from monitor.store import Store
 
-        return Store(self.settings.database_path, readonly=readonly)
+        store = Store(self.settings.database_path, readonly=readonly)
+        store.redact = self.redact  # errors and alerts are stored without secrets
+        return store
 
 
-def http_factory(settings: Settings, sleep=None):
-    """One factory (one per-host rate limiter) for every source of the process. ``sleep``:
-    how clients wait between retries (the daemon passes its stop event's wait)."""
+def http_factory(settings: Settings, stop: threading.Event | None = None):
+    """One factory (one per-host rate limiter) for every source of the process. ``stop``:
+    the daemon's stop event; once set, requests in flight end, none starts, and waits
+    between retries or for the rate limiter are cut short."""
     from monitor.http_client import HttpFactory, HttpPolicy, RateLimiter
 
     h = settings.http
-    extra = {"sleep": sleep} if sleep is not None else {}
+    extra = {"sleep": stop.wait, "stop": stop} if stop is not None else {}
+    limiter = RateLimiter(h.per_host_interval, **({"sleep": stop.wait} if stop is not None else {}))
     return HttpFactory(HttpPolicy(user_agent=settings.user_agent, allow_networks=tuple(h.allow_networks),
-                                  max_bytes=h.max_bytes, deadline=h.deadline,
-                                  limiter=RateLimiter(h.per_host_interval), **extra))
+                                  max_bytes=h.max_bytes, deadline=h.deadline, limiter=limiter, **extra))
 
 
-def build_sources(settings: Settings, only: str | None = None, sleep=None) -> list:
+def build_sources(settings: Settings, only: str | None = None, stop: threading.Event | None = None) -> list:
     from monitor.collect import build_source, source_key
     from monitor.matching import Matcher
 
     out = []
     now = lambda: datetime.now(UTC)  # noqa: E731
-    factory = http_factory(settings, sleep)
+    factory = http_factory(settings, stop)
     for brand, ss in settings.source_jobs():
         key = source_key(brand.name, ss)
         if only and only not in (key, ss.type, ss.name):

@@ -210,10 +210,14 @@ def _resolve_env(node: Any, env: dict[str, str], path: str, problems: list[str],
         m = ENV_REF.match(node.strip())
         if m:
             var = m.group(1)
-            if var not in env or env[var] == "":
-                problems.append(f"{_where(lines, path)}{path}: environment variable {var} is not set")
+            # stripped: a secret read from a file ends in a newline, which HTTP libraries refuse and
+            # then quote, secret and all, in their error (into logs, stored errors and alerts)
+            value = env.get(var, "").strip()
+            if not value:
+                blank = "is blank" if env.get(var) else "is not set"
+                problems.append(f"{_where(lines, path)}{path}: environment variable {var} {blank}")
                 return SecretStr("")
-            return SecretStr(env[var])
+            return SecretStr(value)
         if "${" in node:
             problems.append(f"{_where(lines, path)}{path}: write an env reference alone, as ${{NAME}}")
     return node

@@ -58,7 +58,7 @@ class Daemon:
         self._classifier = None
         self.channels = channels
         self.now = now
-        # set on SIGTERM/SIGINT; sources built with ``sleep=stopping.wait`` cut their back-off short
+        # set on SIGTERM/SIGINT; sources built with ``stop=stopping`` end their requests and back-off at once
         self.stopping = stopping or threading.Event()
         self._pipeline_lock = threading.Lock()
         self._more = threading.Event()  # new mentions stored since the classify job last looked

@@ -1,7 +1,12 @@
 """Alert channels. Contract: ``send(alert)`` returns on success and raises
 DeliveryError on failure (``permanent=True`` when retrying cannot help, ``retry_after``
 when the receiver said when to come back). Untrusted text is escaped per channel;
-secrets (webhook URLs, passwords) never go into an error message or a log line."""
+secrets (webhook URLs, passwords) never go into an error message or a log line.
+
+Each channel bounds its own send: ``deadline`` is the most seconds one send may take
+(connect, request and answer together; the outbox gives up on a send at that point
+too), and no channel follows redirects: a receiver that answers 3xx gets no second
+request to wherever it points (an internal address, say)."""
 
 from __future__ import annotations
 
@@ -66,7 +71,12 @@ def payload(alert: Alert) -> dict:
 # ----------------------------------------------------------------------------- channels
 
 
+DEFAULT_DEADLINE = 30.0  # seconds, for a channel that names no timeout
+
+
 class _Base:
+    deadline = DEFAULT_DEADLINE
+
     def __init__(self, name: str, *, quiet_hours=None, min_severity: str = "info") -> None:
         self.name = name
         self.quiet_hours = quiet_hours
@@ -91,26 +101,31 @@ def _http_client(timeout: float):
     from monitor.http_client import HttpClient, HttpPolicy
 
     # guard=False: alert receivers are written by the operator and are often internal (a chat
-    # server on the LAN); the SSRF guard is for the URLs sources fetch.
-    return HttpClient(HttpPolicy(connect_timeout=min(5.0, timeout), read_timeout=timeout, retries=0,
-                                 guard=False)).client
+    # server on the LAN); the SSRF guard is for the URLs sources fetch. ``deadline``: the whole
+    # exchange, so a 200 whose body trickles in cannot hold the sender past ``timeout``.
+    return HttpClient(HttpPolicy(connect_timeout=min(5.0, timeout), read_timeout=timeout, deadline=timeout,
+                                 retries=0, max_bytes=1024 * 1024, guard=False))
 
 
 class WebhookChannel(_Base):
     """POSTs ``payload(alert)`` as JSON with an ``Idempotency-Key`` header (and, with a
-    signing secret, Standard Webhooks ``webhook-id/timestamp/signature`` headers)."""
+    signing secret, Standard Webhooks ``webhook-id/timestamp/signature`` headers).
+    ``timeout`` bounds the whole exchange; ``client``: an ``http_client.HttpClient``."""
 
     def __init__(self, name: str, url: str, *, signing_secret: str | None = None, timeout: float = 10.0,
                  client=None, **kw) -> None:
         super().__init__(name, **kw)
         self._url = url
         self._secret = signing_secret
+        self._timeout = timeout
+        self.deadline = timeout + 1.0  # the client's own deadline ends the send first, with a clearer error
         self._client = client or _http_client(timeout)
 
     def send(self, alert: Alert) -> None:
         import httpx
 
-        from monitor.http_client import parse_retry_after
+        from monitor.errors import SourceError
+        from monitor.http_client import RequestStopped, parse_retry_after
 
         body = json.dumps(payload(alert), ensure_ascii=False, default=str).encode("utf-8")
         key = idempotency_key(alert)
@@ -121,28 +136,37 @@ class WebhookChannel(_Base):
             headers |= {"webhook-id": key, "webhook-timestamp": ts,
                         "webhook-signature": "v1," + base64.b64encode(mac).decode()}
         try:
-            response = self._client.post(self._url, content=body, headers=headers)
+            status, answer_headers, _ = self._client.send("POST", self._url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"webhook timed out ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:  # never str(exc): it may carry the URL
             raise DeliveryError(f"webhook unreachable ({type(exc).__name__})") from None
-        status = response.status_code
+        except RequestStopped:
+            raise DeliveryError("webhook: the send was cut short by shutdown") from None
+        except SourceError:  # the total deadline, or an answer over the size cap; its text names the URL
+            raise DeliveryError(f"webhook timed out (no complete answer within {self._timeout:g}s)") from None
         if 200 <= status < 300:
             return
         if status in (408, 425, 429) or status >= 500:
             raise DeliveryError(f"webhook answered HTTP {status}",
-                                retry_after=parse_retry_after(response.headers.get("retry-after")))
+                                retry_after=parse_retry_after(answer_headers.get("retry-after")))
+        if 300 <= status < 400:
+            raise DeliveryError(f"webhook answered HTTP {status} (a redirect: not followed; configure the URL "
+                                "it points to)", permanent=True)
         raise DeliveryError(f"webhook answered HTTP {status}", permanent=True)
 
 
 class AppriseChannel(_Base):
     """Any Apprise URL. Text goes as plain text: Apprise escapes Slack's & < > itself
     (<!channel> stays text; a test holds it to that), mass pings are neutralised here for
-    every chat service, titles are one line."""
+    every chat service, titles are one line. Apprise follows no redirects (its default
+    does; an explicit ``redirect=yes`` in the URL still can) and gives up after ``timeout``."""
 
-    def __init__(self, name: str, url: str, **kw) -> None:
+    def __init__(self, name: str, url: str, *, timeout: float = 20.0, **kw) -> None:
         super().__init__(name, **kw)
         self._url = url
+        self.timeout = timeout
+        self.deadline = timeout + 2.0
         self.scheme = url.split("://", 1)[0].lower()
 
     def _format(self, alert: Alert) -> tuple[str, str]:
@@ -153,11 +177,11 @@ class AppriseChannel(_Base):
 
     def send(self, alert: Alert) -> None:
         apprise = _apprise()
-        ap = apprise.Apprise()
+        ap = apprise.Apprise(asset=apprise.AppriseAsset(http_redirects=False, service_timeout=self.timeout))
         if not ap.add(self._url):
             raise DeliveryError(f"channel {self.name}: not a valid Apprise URL", permanent=True)
         title, body = self._format(alert)
-        ok = ap.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
+        ok = ap.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT, timeout=self.timeout)
         if not ok:
             raise DeliveryError(f"channel {self.name}: Apprise could not deliver ({self.scheme})")
 
@@ -185,6 +209,7 @@ class EmailChannel(_Base):
         super().__init__(name, **kw)
         self.host, self.port, self.sender, self.to = host, port, sender, list(to)
         self.security, self.username, self._password, self.timeout = security, username, password, timeout
+        self.deadline = 3 * timeout  # connect, TLS and the SMTP dialogue each wait up to ``timeout``
 
     def message(self, alert: Alert) -> EmailMessage:
         msg = EmailMessage()
@@ -202,7 +227,8 @@ class EmailChannel(_Base):
         msg = self.message(alert)
         try:
             if self.security == "ssl":
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=ssl.create_default_context())
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=ssl.create_default_context())
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             with smtp:
