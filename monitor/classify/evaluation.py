@@ -272,6 +272,7 @@ def evaluate(results: list[Classification], data: Labelled) -> dict:
     report["targeted"] = sum(1 for i in ok if data.targets and data.targets[i])
     if data.task == "stance":
         return report | stance_report([results[i] for i in ok], y)
+    if data.task == "recommended":
         score = [results[i].advocacy.probabilities.get("promoter", 0.0)
                  - results[i].advocacy.probabilities.get("detractor", 0.0) for i in ok]
         report["roc_auc"] = roc_auc(score, y == 1)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from monitor.classify import evaluation
 from monitor.classify.evaluation import InputFileError, figures, read_labelled, roc_auc
 from monitor.cli import main
+from monitor.records import Classification, LabelScore
 
 TEXTS = ["great product, love it", "awful service, avoid", "", "the app is not very good", "😀",
          "Ce produit est vraiment nul, je ne le recommande à personne du tout."]
@@ -62,6 +63,19 @@ def test_labelled_files_in_every_layout(tmp_path):
     (tmp_path / "t.txt").write_text("one\ntwo\n")
     (tmp_path / "l.txt").write_text("2\n0\n")
     assert read_labelled(tmp_path / "t.txt", labels_file=tmp_path / "l.txt").labels == [2, 0]
+
+
+def test_recommended_labels_are_scored_by_roc_auc():
+    """A 0/1 ``recommended`` column ranks texts by P(promoter) - P(detractor)."""
+    def result(promoter, detractor):
+        return Classification(sentiment=LabelScore("neutral", {"neutral": 1.0}), model="m@1",
+                              advocacy=LabelScore("none", {"promoter": promoter, "detractor": detractor,
+                                                           "none": 1 - promoter - detractor}))
+
+    results = [result(0.8, 0.1), result(0.1, 0.7), result(0.6, 0.2), result(0.2, 0.3)]
+    report = evaluation.evaluate(results, evaluation.Labelled("recommended", texts=list("abcd"), labels=[1, 0, 1, 0]))
+    assert report["roc_auc"] == 1.0 and report["n"] == 4
+    assert "ROC-AUC" in evaluation.format_report(report)
 
 
 @pytest.mark.parametrize(("content", "message"), [
