@@ -210,3 +210,21 @@ def test_reddit_search_feed_drops_the_submitted_by_footer(tmp_path):
         rows = h.store.query("SELECT source, native_id, text FROM mentions ORDER BY id")
         assert rows[0] == {"source": "reddit", "native_id": "t3_1gx9abc",
                            "text": "Our deploys through Acme have failed since 9am UTC. Status page says all green."}
+
+
+def test_reddit_token_without_expires_in_gets_a_default_lifetime(tmp_path, caplog):
+    """PRAW reads ``payload["expires_in"]``: without it every run failed as an unexpected
+    KeyError with a traceback. The answer is mended (an hour) and a warning says so."""
+    import logging
+
+    token = {k: v for k, v in fixture_json("reddit/access_token.json").items() if k not in ("expires_in", "scope")}
+    with FixtureServer() as server:
+        h = harness("reddit", server, tmp_path)
+        server.routes["/api/v1/access_token"] = Reply(body=json.dumps(token).encode())
+        with caplog.at_level(logging.WARNING):
+            stats = h.collect()
+        assert stats.ok, stats.errors
+        assert stats.new > 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("no usable expires_in or scope; assuming a lifetime of 3600 s" in w for w in warnings), warnings
+    assert not any(r.exc_info for r in caplog.records)

@@ -20,11 +20,12 @@ without ``permalink`` (seen in real ``/comments`` listings) gets a URL made from
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import praw
 import prawcore
@@ -32,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from monitor.collect._common import ConfiguredSource, canonical_url, drop_html_tags, dump_state, load_state, tidy_text
 from monitor.errors import MalformedResponseError, SourceAuthError, SourceError
-from monitor.http_client import HttpPolicy, requests_session
+from monitor.http_client import CappedSession, HttpPolicy
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
 
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 PAGE = 100
 FIRST_RUN_LOOKBACK = timedelta(days=2)
+TOKEN_LIFETIME = 3600  # seconds, when a token answer does not say (Reddit's tokens last an hour or more)
 _REDDIT_HOSTS = ("reddit.com", "redd.it")
 # Markdown code, kept verbatim: fenced blocks (to the closing fence or the end), indented blocks,
 # `inline` and ``inline`` spans (one line each; possessive fences: the scan stays linear).
@@ -83,6 +85,35 @@ class _Thing(BaseModel):
     over_18: bool | None = None
 
 
+class RedditSession(CappedSession):
+    """The capped, guarded session, mending a token answer PRAW would fail on: without a
+    usable ``expires_in`` (PRAW raises a bare KeyError) it gets ``TOKEN_LIFETIME``, without
+    ``scope`` it gets ``*``, and a warning says so."""
+
+    def finish(self, url: str, response, body: bytes) -> bytes:
+        if response.status_code != 200 or not urlsplit(url).path.endswith("/api/v1/access_token"):
+            return body
+        try:
+            token = json.loads(body)
+        except (ValueError, RecursionError):
+            return body  # PRAW reports it as not JSON
+        if not isinstance(token, dict) or "access_token" not in token or "error" in token:
+            return body
+        mended = []
+        expires = token.get("expires_in")
+        if not isinstance(expires, int | float) or isinstance(expires, bool) or not 0 < expires < 10**7:
+            token["expires_in"] = TOKEN_LIFETIME
+            mended.append("expires_in")
+        if not isinstance(token.get("scope"), str):
+            token["scope"] = "*"
+            mended.append("scope")
+        if not mended:
+            return body
+        logger.warning("Reddit's token answer has no usable %s; assuming %s", " or ".join(mended),
+                       f"a lifetime of {TOKEN_LIFETIME} s" if "expires_in" in mended else "scope *")
+        return json.dumps(token).encode("utf-8")
+
+
 class RedditSource(ConfiguredSource):
     type = "reddit"
 
@@ -98,7 +129,7 @@ class RedditSource(ConfiguredSource):
             client_secret=s.client_secret.get_secret_value(),
             user_agent=s.user_agent or policy.user_agent,
             check_for_updates=False,
-            requestor_kwargs={"session": requests_session(policy)},
+            requestor_kwargs={"session": RedditSession(policy)},
             **extra,
         )
 
@@ -132,6 +163,9 @@ class RedditSource(ConfiguredSource):
             raise SourceError(f"{self.key}: {type(original).__name__} talking to Reddit") from None
         except prawcore.PrawcoreException as exc:
             raise SourceError(f"{self.key}: {type(exc).__name__} from Reddit") from None
+        except (KeyError, TypeError, ValueError) as exc:  # PRAW reading an answer of an unexpected shape
+            raise MalformedResponseError(
+                f"{self.key}: Reddit's answer lacks what PRAW needs ({type(exc).__name__}: {exc})") from None
 
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
         state = load_state(cursor, self.key)
