@@ -45,11 +45,6 @@ def letter_weight(text: str) -> int:
     return _weight(_PLACEHOLDERS.sub(" ", text))
 
 
-def mixed_scripts(text: str) -> bool:
-    """Latin and another script each hold at least a quarter of the letters."""
-    return _mixed(_PLACEHOLDERS.sub(" ", text))
-
-
 def _weight(text: str) -> int:
     """``letter_weight`` of a text whose placeholders are blanked already."""
     if text.isascii():  # the ASCII letters are a-z and A-Z, and none is dense
@@ -59,7 +54,8 @@ def _weight(text: str) -> int:
 
 
 def _mixed(text: str) -> bool:
-    """``mixed_scripts`` of a text whose placeholders are blanked already."""
+    """Latin and another script each hold at least a quarter of the letters (of a text whose
+    placeholders are blanked already)."""
     if text.isascii():  # its letters, if any, are all Latin
         return False
     letters = [ch for ch in text if ch.isalpha()]
@@ -70,8 +66,8 @@ def _mixed(text: str) -> bool:
 
 
 class LanguageGate:
-    """``detect(text)`` gives (language, confident); ``unsupported(text)`` the language
-    code when the text is confidently in a language outside ``supported``, else None."""
+    """``detect(text)`` gives (language, confident); a text confidently in a language outside
+    ``supported`` is one the model does not cover."""
 
     def __init__(self, supported: Iterable[str], *, min_probability: float = MIN_PROBABILITY,
                  min_weight: int = MIN_WEIGHT) -> None:
@@ -86,9 +82,3 @@ class LanguageGate:
             return None, False
         lang, prob = _get_identifier().classify(blanked)
         return lang, bool(prob >= self.min_probability)
-
-    def unsupported(self, text: str) -> str | None:
-        lang, confident = self.detect(text)
-        if confident and lang not in self.supported:
-            return lang
-        return None

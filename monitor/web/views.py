@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from monitor import advocates
@@ -14,7 +13,6 @@ from monitor.store import Store, accounts, parse_iso
 from monitor.store import advocacy as sql
 
 PAGE = 50
-SIGNALS = ("relationship", "transactional")
 BASIS_TEXT = {"text": "the model", "stars": "stars", "corrected": "corrections"}
 COMPONENT_TEXT = {
     "stance": "share of classified mentions that are {side}, counting {prior:g} extra passive ones "
@@ -191,7 +189,3 @@ def format_when(value: str | None) -> str:
         return parse_iso(value).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return value
-
-
-def today(now: datetime) -> str:
-    return now.date().isoformat()
