@@ -6,28 +6,29 @@ import email
 import email.policy
 import io
 import json
-from datetime import UTC, datetime
-
 import re
+from datetime import UTC, datetime
 
 import pytest
 import requests
+from alert_fakes import free_port
 from hypothesis import given
 from hypothesis import strategies as st
-from alert_fakes import free_port
 
 from monitor.alerts.channels import (
+    ZWSP,
     AppriseChannel,
     ConsoleChannel,
     EmailChannel,
     WebhookChannel,
     header_safe,
     idempotency_key,
-    ZWSP,
     neutralise_mentions,
 )
 from monitor.errors import DeliveryError
 from monitor.records import Alert
+from tests.fakes.drip import dripped_body
+from tests.fakes.sources import FixtureServer, Reply
 
 NASTY = Alert(
     rule="neg", key="neg:mention:42", severity="critical",
@@ -181,3 +182,30 @@ def test_no_ping_survives_neutralising(text):
 def test_headers_are_one_line(text):
     out = header_safe(text)
     assert "\r" not in out and "\n" not in out and len(out) <= 200
+
+
+def test_webhook_whose_answer_trickles_in_ends_at_its_timeout():
+    """A 200 whose body comes a byte at a time (each within the read timeout) held the
+    sender 60 s despite a 5 s timeout: the timeout now bounds the whole exchange."""
+    with dripped_body(interval=0.1) as drip:
+        with pytest.raises(DeliveryError, match="timed out") as info:
+            WebhookChannel("hook", f"{drip.url}/hook", timeout=1).send(NASTY)
+        assert drip.client_left.wait(2), "the sender held on until the receiver gave up"
+    assert not info.value.permanent
+
+
+@pytest.mark.parametrize("kind", ["webhook", "apprise"])
+def test_channels_do_not_follow_a_redirect(kind, receiver):
+    """A receiver answering 307 to an internal address gets no second request there
+    (Apprise followed it)."""
+    with FixtureServer() as internal, FixtureServer() as bouncer:
+        bouncer.routes["/hook"] = Reply(307, headers={"Location": f"{internal.url}/admin"})
+        internal.routes["/admin"] = Reply(body=b"{}")
+        if kind == "webhook":
+            channel = WebhookChannel("hook", f"{bouncer.url}/hook", timeout=2)
+        else:
+            channel = AppriseChannel("apprise", f"json://{bouncer.url.removeprefix('http://')}/hook", timeout=2)
+        with pytest.raises(DeliveryError):
+            channel.send(NASTY)
+        assert [s.path for s in bouncer.seen] == ["/hook"]
+        assert internal.seen == []
