@@ -17,7 +17,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from monitor.config import Settings
 from monitor.records import utcnow
@@ -73,6 +72,6 @@ def create_app(settings: Settings, reader: Store, writer: Store | Callable[[], S
     app.include_router(pages.router)
     app.include_router(api.router)
     # outermost last: the host check runs first, every response gets the headers
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(web.allowed_hosts))
+    app.add_middleware(security.HostAllowList, allowed_hosts=list(web.allowed_hosts))
     app.add_middleware(security.SecurityHeaders, secure=web.secure_cookies)
     return app

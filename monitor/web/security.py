@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
+import ipaddress
 import math
 import secrets
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # scrypt parameters: n=2**15, r=8, p=1 uses 32 MiB and ~0.1 s per check
@@ -176,10 +180,8 @@ class LoginThrottle:
             self._announced.pop(("account", keys["account"]), None)
             times = self._failures["address"].get(keys["address"])
             if times is not None:
-                try:
+                with contextlib.suppress(ValueError):
                     times.remove(started)
-                except ValueError:
-                    pass
                 if not times:
                     del self._failures["address"][keys["address"]]
                     self._announced.pop(("address", keys["address"]), None)
@@ -248,3 +250,68 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, wrapped)
+
+
+def _host_name(host: str) -> str | None:
+    """A host as the allow-list compares it: lower case; an IP address in its canonical form
+    (IPv6 without brackets, compressed); None when it is neither an address nor a name."""
+    host = host.lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if "%" in host:
+            return None  # a zone id names a local interface, never a site
+        try:
+            return ipaddress.IPv6Address(host).compressed
+        except ValueError:
+            return None
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        pass
+    if not host or any(c in host for c in "[]%/\\@ ") or ":" in host:
+        return None
+    return host
+
+
+def parse_host(header: str | None) -> str | None:
+    """The host of a Host header (``name``, ``name:port``, ``[v6]``, ``[v6]:port``), as
+    ``_host_name`` gives it; None when the header is missing or malformed."""
+    if not header:
+        return None
+    if header.startswith("["):
+        end = header.find("]")
+        if end < 0:
+            return None
+        host, port = header[:end + 1], header[end + 1:]
+    else:
+        host, _, port = header.partition(":")
+        port = ":" + port if _ else ""
+    if port and not (port.startswith(":") and port[1:].isdigit() and len(port) <= 6 and int(port[1:]) <= 65535):
+        return None
+    return _host_name(host)
+
+
+class HostAllowList:
+    """The Host header allow-list (against DNS rebinding): a request whose Host is not in
+    ``allowed_hosts`` gets 400. Entries are names (``localhost``), IPv4 or IPv6 addresses
+    (``::1`` or ``[::1]``: browsers send ``Host: [::1]:8470``), ``*.example.com`` for every
+    sub-domain, or ``*`` for any host."""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str]) -> None:
+        self.app = app
+        entries = [h.strip() for h in allowed_hosts]
+        self.allow_any = "*" in entries
+        self.suffixes = tuple(h[1:].lower() for h in entries if h.startswith("*."))
+        self.hosts = {name for h in entries if not h.startswith("*") and (name := _host_name(h)) is not None}
+
+    def allows(self, header: str | None) -> bool:
+        host = parse_host(header)
+        if host is None:
+            return False
+        return self.allow_any or host in self.hosts or (bool(self.suffixes) and host.endswith(self.suffixes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.allows(Headers(scope=scope).get("host")):
+            await self.app(scope, receive, send)
+            return
+        await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
