@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+import types
+import typing
+from collections.abc import Hashable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -196,9 +199,110 @@ class Settings(Strict):
 
 # ----------------------------------------------------------------------------- loading
 
+MAX_YAML_DEPTH = 40  # nesting, aliases expanded: the settings are a few levels deep
+MAX_YAML_NODES = 50_000  # values, aliases expanded: an alias bomb stops here, not at the memory limit
+MAX_YAML_ALIASES = 200
+
+
+class _RefusedYaml(yaml.MarkedYAMLError):
+    """YAML that parses but is refused: duplicate keys, recursive aliases, alias bombs."""
+
 
 class _Loader(yaml.SafeLoader):
-    """Safe loader that keeps line numbers for error messages."""
+    """Safe loader that refuses duplicate keys and recursive or exploding aliases, counting
+    nodes while composing (aliases expanded), before anything is built from them."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._open_anchors: list[str] = []
+        self._size: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, expanded depth)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            self._aliases += 1
+            if event.anchor in self._open_anchors:
+                raise _RefusedYaml(None, None, f"alias *{event.anchor} refers to a node that contains it "
+                                   "(a recursive structure)", event.start_mark)
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _RefusedYaml(None, None, f"more than {MAX_YAML_ALIASES} aliases (*name)", event.start_mark)
+            return super().compose_node(parent, index)
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise _RefusedYaml(None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", event.start_mark)
+        if anchor is not None:
+            self._open_anchors.append(anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            if anchor is not None:
+                self._open_anchors.pop()
+        self._count(node)
+        return node
+
+    def _count(self, node: yaml.Node) -> None:
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        sizes = [self._size[id(c)] for c in children]  # composed (or aliased) before their parent
+        total = 1 + sum(s for s, _ in sizes)
+        depth = 1 + max((d for _, d in sizes), default=0)
+        if total > MAX_YAML_NODES:
+            raise _RefusedYaml(None, None, f"more than {MAX_YAML_NODES} values once aliases are expanded "
+                               "(an alias bomb?)", node.start_mark)
+        if depth > MAX_YAML_DEPTH:
+            raise _RefusedYaml(None, None, f"nested more than {MAX_YAML_DEPTH} levels deep once aliases are "
+                               "expanded", node.start_mark)
+        self._size[id(node)] = (total, depth)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` keys are meant to be overridden
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):
+                    continue  # the base class says so, with its line
+                if key in first:
+                    raise _RefusedYaml("while reading a mapping", node.start_mark,
+                                       f"duplicate key {str(key)[:60]!r} (first at line {first[key]})",
+                                       key_node.start_mark)
+                first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:  # 2026-02-30, an int of 5,000 digits, a bad !!float
+            raise _RefusedYaml(None, None, f"cannot read this value: {str(exc)[:100]}", node.start_mark) from None
+
+
+def _parse_yaml(text: str) -> tuple[Any, dict[str, int]]:
+    """The document's data and its line map; raises yaml.YAMLError."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines = _line_map(node)
+        return loader.construct_document(node), lines
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"{where}{problem}" if isinstance(exc, _RefusedYaml) else f"{where}YAML syntax error: {problem}"
 
 
 def _resolve_env(node: Any, env: dict[str, str], path: str, problems: list[str], lines: dict) -> Any:
@@ -223,13 +327,9 @@ def _resolve_env(node: Any, env: dict[str, str], path: str, problems: list[str],
     return node
 
 
-def _line_map(text: str) -> dict[str, int]:
+def _line_map(root: yaml.Node) -> dict[str, int]:
     """key path ("alerts.rules[0].name") -> 1-based line, from the YAML node tree."""
     lines: dict[str, int] = {}
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return lines
 
     def walk(node, path):
         if node is None:
@@ -270,10 +370,6 @@ def _loc_to_path(loc: tuple) -> str:
     return out
 
 
-def _is_tag(part: Any, known_tags: set[str]) -> bool:
-    return isinstance(part, str) and part in known_tags
-
-
 def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
     """Read and validate a config file; raise ConfigError listing every problem."""
     file = Path(path)
@@ -285,30 +381,25 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from None
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        data, lines = _parse_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{file}: {where}YAML syntax error: {problem}") from None
+        raise ConfigError(f"{file}: {_yaml_problem(exc)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the top level must be a mapping of keys, not {type(data).__name__}")
-    lines = _line_map(text)
     problems: list[str] = []
     data = _resolve_env(data, env, "", problems, lines)
     data["base_dir"] = file.resolve().parent
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        tags = _discriminator_tags()
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not _is_tag(p, tags))
+            loc, _ = _walk_loc(err["loc"])
             key = _loc_to_path(loc) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                msg = f"unknown key{_did_you_mean(loc, err)}"
+                msg = f"unknown key{_did_you_mean(err['loc'])}"
             elif err["type"] == "missing":
                 msg = "required key is missing"
             elif err["type"] == "union_tag_invalid":
@@ -321,59 +412,65 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
     return settings
 
 
-def _typed_models() -> dict[str, type[BaseModel]]:
-    """Every settings model with a ``type: Literal[...]`` tag, by tag."""
+def _tagged(annotation: Any) -> dict[str, type[BaseModel]] | None:
+    """A union of settings models told apart by a ``type`` (or ``kind``) tag: tag -> model."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return None
     found: dict[str, type[BaseModel]] = {}
-    stack = list(Strict.__subclasses__())
-    while stack:
-        cls = stack.pop()
-        stack.extend(cls.__subclasses__())
-        f = cls.model_fields.get("type") or cls.model_fields.get("kind")
-        if f is not None and len(getattr(f.annotation, "__args__", ())) == 1:
-            found[f.annotation.__args__[0]] = cls
+    for arg in typing.get_args(annotation):
+        field = getattr(arg, "model_fields", {}).get("type") or getattr(arg, "model_fields", {}).get("kind")
+        if field is None or typing.get_origin(field.annotation) is not Literal:
+            return None
+        found.update(dict.fromkeys(typing.get_args(field.annotation), arg))
     return found
 
 
-def _discriminator_tags() -> set[str]:
-    return set(_typed_models())
+def _unwrap(annotation: Any) -> Any:
+    """Annotated[X, ...] -> X; X | None -> X."""
+    while True:
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if origin is typing.Annotated:
+            annotation = args[0]
+        elif origin in (typing.Union, types.UnionType) and type(None) in args:
+            rest = tuple(a for a in args if a is not type(None))
+            annotation = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
+        else:
+            return annotation
 
 
-def _did_you_mean(loc: tuple, err: dict) -> str:
+def _walk_loc(loc: tuple) -> tuple[tuple, Any]:
+    """pydantic's error location -> (the key path as written in the file, the type found there).
+
+    Where a list or dict holds a tagged union (sources, channels, window conditions),
+    pydantic adds the tag as a part of the location of its own. It is dropped by its
+    position, not by its name, so a key named like a type (the channel ``console:
+    {type: console}``) keeps its place in the path.
+    """
+    annotation: Any = Settings
+    path: list = []
+    for part in loc:
+        annotation = _unwrap(annotation)
+        tagged = _tagged(annotation)
+        if tagged is not None and part in tagged:
+            annotation = tagged[part]
+            continue
+        path.append(part)
+        origin = typing.get_origin(annotation)
+        if origin is dict:
+            annotation = typing.get_args(annotation)[1]
+        elif origin is list:
+            annotation = typing.get_args(annotation)[0]
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and part in annotation.model_fields:
+            annotation = annotation.model_fields[part].annotation
+        else:
+            annotation = None
+    return tuple(path), _unwrap(annotation)
+
+
+def _did_you_mean(loc: tuple) -> str:
     import difflib
 
-    model_fields = _fields_at(loc[:-1])
-    if not model_fields:
-        return ""
-    close = difflib.get_close_matches(str(loc[-1]), model_fields, n=1)
+    _, model = _walk_loc(loc[:-1])
+    fields = list(getattr(model, "model_fields", {})) if isinstance(model, type) else []
+    close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _fields_at(loc: tuple) -> list[str]:
-    model: Any = Settings
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        if isinstance(part, str) and part in _discriminator_tags():
-            model = _model_for_tag(part)
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        model = _inner_model(field.annotation)
-    return list(getattr(model, "model_fields", {}).keys()) if model else []
-
-
-def _model_for_tag(tag: str):
-    return _typed_models().get(tag)
-
-
-def _inner_model(annotation):
-    import typing
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None

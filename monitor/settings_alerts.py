@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from monitor.settings_types import Duration, Secret, Strict
+from monitor.settings_types import BaseUrl, Duration, Secret, SecretHttpUrl, Strict, Term
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -34,8 +33,8 @@ class RuleWhen(Strict):
     min_reach: int | None = Field(default=None, ge=0)
     min_rating: int | None = Field(default=None, ge=1, le=5)
     max_rating: int | None = Field(default=None, ge=1, le=5)
-    terms: list[str] = []  # any of these words or "quoted phrases" (whole word, any case)
-    exclude_terms: list[str] = []
+    terms: list[Term] = []  # any of these words or "quoted phrases" (whole word, any case)
+    exclude_terms: list[Term] = []
     languages: list[str] = []
     known_author: Literal["advocate", "detractor"] | None = None
     known_author_min_mentions: int = Field(default=2, ge=1)
@@ -149,8 +148,8 @@ class QuietHours(Strict):
 
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (use e.g. Europe/Berlin)") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+            raise ValueError(f"unknown time zone {v[:60]!r} (use e.g. Europe/Berlin)") from None
         return v
 
 
@@ -167,17 +166,9 @@ class WebhookChannelSettings(ChannelBase):
     """Our JSON webhook: POSTs the alert with a stable ``Idempotency-Key`` header."""
 
     type: Literal["webhook"]
-    url: Secret  # ${ENV}: webhook URLs carry tokens
+    url: SecretHttpUrl  # ${ENV}: webhook URLs carry tokens
     signing_secret: Secret | None = None  # HMAC-SHA256 signature header when set
     timeout: Duration = timedelta(seconds=10)
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: SecretStr) -> SecretStr:
-        value = v.get_secret_value()
-        if value and not re.match(r"^https?://[^\s/]+", value):  # empty: already reported as unset
-            raise ValueError("the webhook URL must be an http:// or https:// URL")
-        return v
 
 
 class AppriseChannelSettings(ChannelBase):
@@ -213,17 +204,10 @@ class AlertSettings(Strict):
     rules: list[AlertRule] = []
     deliver_every: Duration = timedelta(seconds=30)
     evaluate_every: Duration = timedelta(minutes=1)  # windowed rules, group and digest flushes
-    web_base_url: str | None = None  # links in alerts: <web_base_url>/mentions/<id>
+    web_base_url: BaseUrl | None = None  # links in alerts: <web_base_url>/mentions/<id>
     max_attempts: int = Field(default=8, ge=1, le=100)  # then the delivery is dead-lettered
     backoff_base: Duration = timedelta(seconds=5)
     backoff_max: Duration = timedelta(hours=1)
-
-    @field_validator("web_base_url")
-    @classmethod
-    def _web_url(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("web_base_url must be an http:// or https:// URL")
-        return v.rstrip("/") if v else v
 
     @model_validator(mode="after")
     def _references(self) -> AlertSettings:
@@ -243,5 +227,7 @@ class AlertSettings(Strict):
 
     def channels_for(self) -> dict[str, list[str]]:
         """Rule name -> the channels that take its severity."""
-        return {r.name: [c for c in r.channels if SEVERITY_RANK[r.severity] >= SEVERITY_RANK[self.channels[c].min_severity]]
-                for r in self.rules}
+        def takes(rule: AlertRule, channel: str) -> bool:
+            return SEVERITY_RANK[rule.severity] >= SEVERITY_RANK[self.channels[channel].min_severity]
+
+        return {r.name: [c for c in r.channels if takes(r, c)] for r in self.rules}

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.settings_types import Duration, Secret, Strict
+from monitor.settings_types import BaseUrl, Duration, HttpUrl, Secret, Strict, Term
 
 
 class Terms(Strict):
     """What a brand's mentions look like. Quoted phrases ("acme cloud") match as phrases."""
 
-    include: list[str] = Field(min_length=1)
-    exclude: list[str] = []
+    include: list[Term] = Field(min_length=1)
+    exclude: list[Term] = []
     whole_word: bool = True
     case_sensitive: bool = False
-
-    @field_validator("include", "exclude")
-    @classmethod
-    def _no_blank(cls, v: list[str]) -> list[str]:
-        cleaned = [t.strip() for t in v]
-        if any(not t.strip('"') for t in cleaned):
-            raise ValueError("terms must not be empty")
-        return cleaned
 
 
 class SourceBase(Strict):
@@ -34,18 +25,11 @@ class SourceBase(Strict):
 
     name: str | None = None
     every: Duration = timedelta(minutes=15)
-    base_url: str | None = None  # default: the real service; override for proxies and mirrors
+    base_url: BaseUrl | None = None  # default: the real service; override for proxies and mirrors
     terms: Terms | None = None  # per-source override of the brand's terms
     enabled: bool = True
     max_pages: int = Field(default=5, ge=1, le=1000)
     match_all: bool = False  # keep every item, not only those matching the terms (e.g. the brand's own feed)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("base_url must be an http:// or https:// URL")
-        return v.rstrip("/") if v else v
 
 
 class HackerNewsSettings(SourceBase):
@@ -89,19 +73,11 @@ class FeedSettings(SourceBase):
 
     type: Literal["feed"]
     preset: Literal["generic", "google_alerts", "google_news", "reddit_search"] = "generic"
-    urls: list[str] = []
+    urls: list[HttpUrl] = []
     language: str = "en-US"  # google_news: hl
     country: str = "US"  # google_news: gl
     subreddits: list[str] = []  # reddit_search: search only these
     max_entries: int = Field(default=500, ge=1, le=10_000)
-
-    @field_validator("urls")
-    @classmethod
-    def _http_urls(cls, v: list[str]) -> list[str]:
-        for u in v:
-            if not re.match(r"^https?://[^\s/]+", u):
-                raise ValueError(f"{u!r} is not an http:// or https:// URL")
-        return v
 
     @model_validator(mode="after")
     def _urls_for_generic(self) -> FeedSettings:
@@ -133,17 +109,10 @@ class MastodonSettings(SourceBase):
     token, status search (where the instance offers full-text search)."""
 
     type: Literal["mastodon"]
-    instance: str = "https://mastodon.social"
+    instance: BaseUrl = "https://mastodon.social"
     hashtags: list[str] = []  # default: the brand's include terms without spaces
     search: bool = False
     token: Secret | None = None
-
-    @field_validator("instance")
-    @classmethod
-    def _instance_url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("instance must be an http:// or https:// URL")
-        return v.rstrip("/")
 
     @model_validator(mode="after")
     def _search_needs_token(self) -> MastodonSettings:
@@ -176,7 +145,7 @@ class HttpSettings(Strict):
     allow_networks: list[str] = []  # non-public networks sources may reach, e.g. 10.0.0.0/8 for an internal mirror
     per_host_interval: float = Field(default=1.0, ge=0.0, le=3600.0)  # seconds between requests to one host
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    deadline: float = Field(default=30.0, gt=0)
+    deadline: float = Field(default=30.0, gt=0, le=3600.0)  # seconds
 
     @field_validator("allow_networks")
     @classmethod

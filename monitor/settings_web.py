@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from monitor.settings_types import Duration, Strict
+from monitor.settings_types import BaseUrl, Duration, Strict
 
 
 class AdvocateWeights(Strict):
@@ -54,4 +54,4 @@ class WebSettings(Strict):
     login_max_failures_per_name: int = Field(default=5, ge=0)
     login_max_failures_per_address: int = Field(default=20, ge=0)
     login_failure_window: Duration = timedelta(minutes=15)
-    public_url: str | None = None  # e.g. https://monitor.example.com, for links in alerts
+    public_url: BaseUrl | None = None  # e.g. https://monitor.example.com, for links in alerts

@@ -101,7 +101,7 @@ def test_secrets_must_come_from_env_and_are_never_echoed(tmp_path):
     """, env={"NOT_A_URL": "canary-env-value-9a8b"}))
     assert "alerts.channels.hook.url: secrets must be written as an ${ENV_VAR} reference" in text
     assert "alerts.channels.mail.password: environment variable PW is not set" in text
-    assert "alerts.channels.bad.url: the webhook URL must be an http:// or https:// URL" in text
+    assert "alerts.channels.bad.url: must be an http:// or https:// URL" in text
     assert "canary-literal-1f2e" not in text and "canary-env-value-9a8b" not in text
 
 
