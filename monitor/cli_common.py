@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterable
@@ -118,15 +119,19 @@ def make_classifier(settings: Settings):
 
 
 def parse_since(value: str) -> datetime:
+    """A duration back from now (7d: the settings' duration, so at most 10 years) or a date."""
     try:
         return datetime.now(UTC) - parse_duration(value)
-    except ValueError:
-        pass
+    except ValueError as exc:
+        if re.match(r"^\s*\d+(\.\d+)?\s*[a-z]*\s*$", value):  # written as a duration: say what is wrong with it
+            raise click.BadParameter(f"{value!r}: {exc}") from None
     try:
         dt = datetime.fromisoformat(value)
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
     except ValueError:
         raise click.BadParameter(f"{value!r} is neither a duration (7d) nor a date (2026-11-01)") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the first representable UTC time
+        raise click.BadParameter(f"{value!r} is out of the range of dates") from None
 
 
 def print_rows(rows: list[dict], fmt: str, current_model: str | None = None) -> None:

@@ -43,8 +43,10 @@ class RetryPolicy:
         else min(cap, base * 2**(attempts-1)) with jitter."""
         if retry_after is not None:
             return min(timedelta(seconds=max(0.0, retry_after)), MAX_RETRY_AFTER)
-        raw = min(self.cap, self.base * 2 ** max(0, attempts - 1))
-        return raw * (1 - self.jitter + 2 * self.jitter * self.rng())
+        # in float seconds: base * 2**99 (max_attempts 100) is beyond what a timedelta holds
+        doubled = self.base.total_seconds() * 2.0 ** min(max(0, attempts - 1), 512)
+        raw = min(self.cap.total_seconds(), doubled)
+        return timedelta(seconds=raw * (1 - self.jitter + 2 * self.jitter * self.rng()))
 
 
 def quiet_until(quiet, severity: str, now: datetime) -> datetime | None:
@@ -103,7 +105,8 @@ def deliver_due(store: Store, channels: dict, *, policy: RetryPolicy | None = No
                 raise DeliveryError(f"severity {alert.severity} is below the channel's {min_sev}", permanent=True)
             channel.send(alert)
         except DeliveryError as exc:
-            _failed(store, db, policy, row, alert, attempt, attempt_id, str(exc), exc.permanent, exc.retry_after, counts)
+            _failed(store, db, policy, row, alert, attempt, attempt_id, str(exc), exc.permanent, exc.retry_after,
+                    counts)
         except Exception as exc:  # a channel bug must not stop the other deliveries
             logger.exception("alert %s to %s: unexpected error", alert.key, row["channel"])
             _failed(store, db, policy, row, alert, attempt, attempt_id, f"{type(exc).__name__}: {exc}", False, None,
