@@ -123,3 +123,26 @@ def test_requests_session_dns_rebinding_is_caught_at_connect():
         with pytest.raises(BlockedAddressError, match="10.0.0.7"):
             session.get(f"http://rebind.test:{port}/x")
         assert len(server.seen) == 1
+
+
+def test_requests_session_pinned_https_keeps_the_name_for_sni_and_the_certificate(tmp_path):
+    """Connecting to the checked address must not cost TLS its name: the server sees the
+    name as SNI and the client verifies the certificate against the name."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=pinned.test", "-addext", "subjectAltName=DNS:pinned.test", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True, timeout=30)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    with FixtureServer() as server:
+        server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+        server.routes["/x"] = Reply(body=b"tls")
+        port = server.url.rsplit(":", 1)[1]
+        session = requests_session(policy(resolve=FakeResolver({"pinned.test": ["127.0.0.1"]}), deadline=5.0))
+        assert session.get(f"https://pinned.test:{port}/x", verify=str(cert)).content == b"tls"
+        assert names == ["pinned.test"] and server.seen[0].headers["Host"] == f"pinned.test:{port}"
