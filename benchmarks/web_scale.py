@@ -29,7 +29,7 @@ import httpx
 from monitor import advocates
 from monitor.config import Settings
 from monitor.records import Author, Classification, FetchResult, LabelScore, Mention
-from monitor.store import Store, accounts
+from monitor.store import Store
 from monitor.web.app import create_app
 from monitor.web.security import hash_password
 
@@ -80,10 +80,12 @@ def build(path: Path, n_mentions: int, n_authors: int, seed: int = 1) -> None:
         adv = lean[aid] if rnd.random() < 0.75 else rnd.choice(("promoter", "none", "detractor"))
         rating = None
         if review:
-            rating = {"promoter": rnd.choice((5, 5, 4)), "none": rnd.choice((3, 4, 4)), "detractor": rnd.choice((1, 2, 3))}[adv]
+            rating = {"promoter": rnd.choice((5, 5, 4)), "none": rnd.choice((3, 4, 4)),
+                      "detractor": rnd.choice((1, 2, 3))}[adv]
         text = " ".join(rnd.choices(WORDS, k=rnd.randint(8, 40)))
-        batch_m.append((mid, src, f"{src}:{brand}", str(mid), brand, "review" if review else rnd.choice(("post", "comment")),
-                        None, f"{brand.lower()} {text}", f"https://{src}.example/item/{mid}", None, aid, rating, "en",
+        kind = "review" if review else rnd.choice(("post", "comment"))
+        batch_m.append((mid, src, f"{src}:{brand}", str(mid), brand, kind, None, f"{brand.lower()} {text}",
+                        f"https://{src}.example/item/{mid}", None, aid, rating, "en",
                         brand.lower(), created.isoformat(timespec="seconds"), created.isoformat(timespec="seconds")))
         if rnd.random() < 0.97:
             sent = {"promoter": "positive", "none": "neutral", "detractor": "negative"}[adv]
@@ -99,17 +101,17 @@ def build(path: Path, n_mentions: int, n_authors: int, seed: int = 1) -> None:
     _flush(conn, batch_m, batch_c)
     conn.execute("COMMIT")
     print(f"inserted {n_mentions:,} mentions, {n_authors:,} authors in {time.monotonic() - t0:.0f}s", file=sys.stderr)
-    accounts.add_user(store, "bench", hash_password("bench password", n=2**12))
+    store.accounts.add_user("bench", hash_password("bench password", n=2**12))
     store.conn.execute("PRAGMA synchronous = FULL")
     store.close()
 
 
 def _flush(conn, batch_m, batch_c):
-    conn.executemany("INSERT INTO mentions (id, source, source_key, native_id, brand, kind, title, text, url, canonical_url, "
-                     "author_id, rating, lang, matched_term, created_at, collected_at) "
+    conn.executemany("INSERT INTO mentions (id, source, source_key, native_id, brand, kind, title, text, url, "
+                     "canonical_url, author_id, rating, lang, matched_term, created_at, collected_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch_m)
-    conn.executemany("INSERT INTO classifications (mention_id, model, sentiment, sentiment_p, sentiment_probs, advocacy, "
-                     "advocacy_p, advocacy_probs, uncertain, status, lang, created_at) "
+    conn.executemany("INSERT INTO classifications (mention_id, model, sentiment, sentiment_p, sentiment_probs, "
+                     "advocacy, advocacy_p, advocacy_probs, uncertain, status, lang, created_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch_c)
     batch_m.clear()
     batch_c.clear()

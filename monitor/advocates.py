@@ -30,15 +30,16 @@ import json
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from statistics import NormalDist
+from typing import Any
 
 from monitor.config import AdvocateSettings
 from monitor.records import utcnow
 from monitor.store import Store, iso, parse_iso
-from monitor.store import advocacy as sql
+from monitor.store.rows import AuthorRow, StanceTuple, WeeklyRow
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ def stars_stance(rating: int | None) -> str | None:
     return "promoter" if rating == 5 else "passive" if rating == 4 else "detractor"
 
 
-def stance_of(advocacy: str | None, kind: str | None, rating: int | None, corrected: bool) -> tuple[str | None, str | None]:
+def stance_of(advocacy: str | None, kind: str | None, rating: int | None,
+              corrected: bool) -> tuple[str | None, str | None]:
     """(stance, basis) of one mention: a user's correction, else a review's stars, else the model."""
     if corrected and advocacy in STANCE_OF_LABEL:
         return STANCE_OF_LABEL[advocacy], "corrected"
@@ -89,24 +91,33 @@ class Row:
     sentiment: str | None
     corrected: bool
 
+    @classmethod
+    def of(cls, t: StanceTuple) -> Row:
+        """A row from the store's (id, author_id, person_id, ..., corrected) tuple."""
+        return cls(*t[:10], corrected=bool(t[10]))
+
     @property
     def stance(self) -> tuple[str | None, str | None]:
         return stance_of(self.advocacy, self.kind, self.rating, self.corrected)
 
 
-def person_stats(person_id: int, brand: str, rows: list[Row], info: dict[int, dict], now: datetime) -> dict:
+def person_stats(person_id: int, brand: str, rows: list[Row], info: Mapping[int, AuthorRow], now: datetime
+                 ) -> dict[str, Any]:
     """Raw figures for one person and brand from their mentions (oldest first)."""
     counts = {"promoter": 0, "passive": 0, "detractor": 0}
     bases: dict[str, dict[str, int]] = {"promoter": {}, "detractor": {}}
-    weeks, p_weeks, d_weeks, sources = set(), set(), set(), set()
-    last = {"promoter": None, "detractor": None}
+    weeks: set[str] = set()
+    p_weeks: set[str] = set()
+    d_weeks: set[str] = set()
+    sources: set[str] = set()
+    last: dict[str, str | None] = {"promoter": None, "detractor": None}
     flips, prev, prev_at, last_flip = 0, None, None, None
     for r in rows:
         sources.add(r.source)
         week = week_of(r.created_at)
         weeks.add(week)
         stance, basis = r.stance
-        if stance is None:
+        if stance is None or basis is None:
             continue
         counts[stance] += 1
         if stance == "passive":
@@ -118,9 +129,9 @@ def person_stats(person_id: int, brand: str, rows: list[Row], info: dict[int, di
             flips += 1
             last_flip = (f"{prev}->{stance}", r.created_at, r.id, prev_at)
         prev, prev_at = stance, r.created_at
-    rep = info.get(person_id) or info.get(rows[0].author_id) or {}
-    reaches = [info[a]["reach"] for a in {r.author_id for r in rows} | {person_id}
-               if a in info and info[a].get("reach") is not None]
+    rep: Mapping[str, Any] = info.get(person_id) or info.get(rows[0].author_id) or {}
+    reaches = [reach for a in {r.author_id for r in rows} | {person_id}
+               if a in info and (reach := info[a]["reach"]) is not None]
     return {
         "person_id": person_id, "brand": brand, "source": rep.get("source", rows[0].source),
         "handle": rep.get("handle") or str(person_id), "sources": ",".join(sorted(sources)),
@@ -189,8 +200,8 @@ def apply_scores(stats: dict, cfg: AdvocateSettings, now: datetime) -> dict:
     # a promoter who turned detractor is not flagged advocate (and the reverse): flips show apart
     advocate = (stats["advocate_score"] >= cfg.advocate_min_score and stats["promoters"] >= cfg.advocate_min_mentions
                 and stats["stance"] != "detractor")
-    detractor = (stats["detractor_score"] >= cfg.detractor_min_score and stats["detractors"] >= cfg.detractor_min_mentions
-                 and stats["stance"] != "promoter")
+    detractor = (stats["detractor_score"] >= cfg.detractor_min_score
+                 and stats["detractors"] >= cfg.detractor_min_mentions and stats["stance"] != "promoter")
     if advocate and detractor:  # both qualify: the current stance decides
         advocate, detractor = stats["stance"] == "promoter", stats["stance"] == "detractor"
     stats["flag"] = "advocate" if advocate else "detractor" if detractor else None
@@ -219,7 +230,8 @@ def _rows_by_brand(rows: Iterable[Row]) -> dict[str, list[Row]]:
     return out
 
 
-def _stats_for(person: int, rows: list[Row], info: dict, cfg: AdvocateSettings, now: datetime) -> list[dict]:
+def _stats_for(person: int, rows: list[Row], info: Mapping[int, AuthorRow], cfg: AdvocateSettings,
+               now: datetime) -> list[dict[str, Any]]:
     return [apply_scores(person_stats(person, brand, br, info, now), cfg, now)
             for brand, br in _rows_by_brand(rows).items()]
 
@@ -228,18 +240,18 @@ def recompute_persons(store: Store, cfg: AdvocateSettings, ids: Iterable[int], m
                       now: datetime | None = None) -> int:
     """Rebuild the stats of these persons (author ids; linked ones resolve to their person)."""
     now = now or store.now()
-    model = model if model is not None else (cfg.model or sql.newest_model(store))
+    model = model if model is not None else (cfg.model or store.advocacy.newest_model())
     ids = sorted(set(ids))
     for i in range(0, len(ids), 200):
         chunk = ids[i:i + 200]
-        persons = {sql.person_of(store, a) for a in chunk}
+        persons = {store.advocacy.person_of(a) for a in chunk}
         out: list[dict] = []
         for p in persons:
-            rows = [Row(**r) for r in sql.stance_rows_for(store, model, p)]
+            rows = [Row.of(t) for t in store.advocacy.stance_rows_for(model, p)]
             if rows:
-                info = sql.authors_info(store, sorted({r.author_id for r in rows} | {p}))
+                info = store.advocacy.authors_info(sorted({r.author_id for r in rows} | {p}))
                 out += _stats_for(p, rows, info, cfg, now)
-        sql.replace_author_stats(store, out, clear_persons=set(chunk) | persons)
+        store.advocacy.replace_author_stats(out, clear_persons=set(chunk) | persons)
     return len(ids)
 
 
@@ -253,71 +265,70 @@ def _full_rebuild_authors(store: Store, cfg: AdvocateSettings, model: str | None
     def flush_current():
         nonlocal current, persons
         if current:
-            info = sql.authors_info(store, [current[0].author_id])
+            info = store.advocacy.authors_info([current[0].author_id])
             batch.extend(_stats_for(current[0].author_id, current, info, cfg, now))
             persons += 1
         current = []
 
-    for t in sql.stance_rows_all(store, model):
-        r = Row(*t[:10], corrected=bool(t[10]))
+    for t in store.advocacy.stance_rows_all(model):
+        r = Row.of(t)
         if r.person_id != r.author_id or r.person_id in linked:
             linked[r.person_id].append(r)
             continue
         if current and current[0].author_id != r.author_id:
             flush_current()
             if len(batch) >= 5000:
-                sql.replace_author_stats(store, batch)
+                store.advocacy.replace_author_stats(batch)
                 batch = []
         current.append(r)
     flush_current()
     for person, rows in linked.items():
-        info = sql.authors_info(store, sorted({r.author_id for r in rows} | {person}))
+        info = store.advocacy.authors_info(sorted({r.author_id for r in rows} | {person}))
         batch.extend(_stats_for(person, rows, info, cfg, now))
         persons += 1
-    sql.replace_author_stats(store, batch)
-    with store.transaction():
-        store.conn.execute("DELETE FROM author_stats WHERE updated_at < ?", [stamp])
+    store.advocacy.replace_author_stats(batch)
+    store.advocacy.delete_stats_before(stamp)
     return persons
 
 
 def rescore_all(store: Store, cfg: AdvocateSettings, now: datetime) -> None:
     """Scores decay with time (recency): recompute them from the stored figures."""
     batch = []
-    for stats in sql.all_author_stats(store):
-        s = apply_scores(stats, cfg, now)
+    for stats in store.advocacy.all_author_stats():
+        s = apply_scores(dict(stats), cfg, now)
         batch.append((s["advocate_score"], s["detractor_score"], s["flag"], s["explain"], s["brand"], s["person_id"]))
         if len(batch) >= 5000:
-            sql.update_scores(store, batch)
+            store.advocacy.update_scores(batch)
             batch = []
-    sql.update_scores(store, batch)
+    store.advocacy.update_scores(batch)
 
 
 def refresh(store: Store, cfg: AdvocateSettings, *, full: bool = False, now: datetime | None = None) -> RefreshResult:
     """Bring author_stats and advocacy_weekly up to date with mentions, classifications
     and corrections. Incremental after the first run; full when the model changes."""
     now = now or store.now()
-    model = cfg.model or sql.newest_model(store)
+    model = cfg.model or store.advocacy.newest_model()
     settings_key = cfg.model_dump_json()
-    old_model = sql.get_state(store, "model")
-    old_wm = sql.get_state(store, "watermark")
+    old_model = store.advocacy.get_state("model")
+    old_wm = store.advocacy.get_state("watermark")
     full = (full or old_wm is None or old_model != (model or "")
-            or sql.get_state(store, "settings") != settings_key)
-    wm = sql.high_water(store)  # taken first: rows arriving meanwhile are caught next time
+            or store.advocacy.get_state("settings") != settings_key)
+    wm = store.advocacy.high_water()  # taken first: rows arriving meanwhile are caught next time
     if full:
-        weeks = sql.rebuild_weekly(store, model)
+        weeks = store.advocacy.rebuild_weekly(model)
         persons = _full_rebuild_authors(store, cfg, model, now)
     else:
-        keys, authors = sql.changed_since(store, json.loads(old_wm))
-        weeks = sql.rebuild_weekly(store, model, keys) if keys else 0
+        keys, authors = store.advocacy.changed_since(json.loads(old_wm or "{}"))
+        weeks = store.advocacy.rebuild_weekly(model, keys) if keys else 0
         persons = recompute_persons(store, cfg, authors, model, now) if authors else 0
-    rescored_at = sql.get_state(store, "rescored_at")
+    rescored_at = store.advocacy.get_state("rescored_at")
     rescore = not full and (rescored_at is None or now - parse_iso(rescored_at) >= RESCORE_EVERY)
     if rescore:
         rescore_all(store, cfg, now)
     state = {"model": model or "", "watermark": json.dumps(wm), "refreshed_at": iso(now), "settings": settings_key}
     if full or rescore:
         state["rescored_at"] = iso(now)
-    sql.set_state(store, state)
+    store.advocacy.set_state(state)
     if full or persons or weeks:
         logger.info("advocates refreshed (%s): %d week group(s), %d person(s)", "full" if full else "incremental",
                     weeks, persons)
@@ -326,12 +337,12 @@ def refresh(store: Store, cfg: AdvocateSettings, *, full: bool = False, now: dat
 
 def refresh_mention(store: Store, cfg: AdvocateSettings, mention_id: int) -> None:
     """After a label correction: recompute just that mention's week and author (short writes)."""
-    key = sql.mention_key(store, mention_id)
+    key = store.advocacy.mention_key(mention_id)
     if key is None:
         return
     brand, week, author_id = key
-    model = sql.get_state(store, "model") or cfg.model or sql.newest_model(store)
-    sql.rebuild_weekly(store, model, [(brand, week)])
+    model = store.advocacy.get_state("model") or cfg.model or store.advocacy.newest_model()
+    store.advocacy.rebuild_weekly(model, [(brand, week)])
     if author_id is not None:
         recompute_persons(store, cfg, [author_id], model)
 
@@ -345,8 +356,9 @@ def nps(promoters: float, passives: float, detractors: float, *, min_sample: int
     the difference of two shares of one multinomial (shares adjusted by +1 each, n by +3, so
     small samples never get a zero-width interval). ``value`` is None below ``min_sample``."""
     n = promoters + passives + detractors
-    out = {"n": int(n), "promoters": int(promoters), "passives": int(passives), "detractors": int(detractors),
-           "value": None, "low": None, "high": None, "min_sample": min_sample}
+    out: dict[str, Any] = {"n": int(n), "promoters": int(promoters), "passives": int(passives),
+                           "detractors": int(detractors), "value": None, "low": None, "high": None,
+                           "min_sample": min_sample}
     if n <= 0 or n < min_sample:
         return out
     value = (promoters - detractors) / n
@@ -359,8 +371,8 @@ def nps(promoters: float, passives: float, detractors: float, *, min_sample: int
     return out
 
 
-def index_series(rows: list[dict], cfg: AdvocateSettings, *, basis: str, signal: str | None = None,
-                 key: Callable[[dict], str] = lambda r: r["week"]) -> dict[str, dict]:
+def index_series(rows: Iterable[WeeklyRow], cfg: AdvocateSettings, *, basis: str, signal: str | None = None,
+                 key: Callable[[WeeklyRow], str] = lambda r: r["week"]) -> dict[str, dict[str, Any]]:
     """Advocacy index per key (week by default) from advocacy_weekly rows of one basis."""
     acc: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for r in rows:
@@ -370,12 +382,13 @@ def index_series(rows: list[dict], cfg: AdvocateSettings, *, basis: str, signal:
         a[0] += r["promoters"]
         a[1] += r["passives"]
         a[2] += r["detractors"]
-    return {k: nps(*v, min_sample=cfg.index_min_sample, confidence=cfg.index_confidence) for k, v in sorted(acc.items())}
+    return {k: nps(*v, min_sample=cfg.index_min_sample, confidence=cfg.index_confidence)
+            for k, v in sorted(acc.items())}
 
 
 def author_flag(store: Store, source: str, handle: str, brand: str) -> str | None:
     """'advocate', 'detractor' or None for an author (for alert rules on known authors)."""
-    return sql.author_flag(store, source, handle, brand)
+    return store.advocacy.author_flag(source, handle, brand)
 
 
 def since_week(weeks: int, now: datetime | None = None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import partial
 
 import click
 from rich.console import Console
@@ -14,7 +15,6 @@ from rich.table import Table
 from monitor.alerts import windows
 from monitor.alerts.rules import classification_of, mention_matches, reason
 from monitor.store import Store
-from monitor.store.alertdb import AlertStore
 
 
 def _console() -> Console:
@@ -26,7 +26,7 @@ def _p(label, p) -> str:
 
 
 def show_rule_test(store: Store, rule, since: datetime, now: datetime, limit: int, web_base_url: str | None) -> None:
-    db = AlertStore(store)
+    db = store.alerts
     if rule.window is not None:
         rows = db.classified(since=now - windows.lookback(rule), until=now, brands=rule.when.brands)
         found = windows.evaluate(rule, rows, now, stances=lambda r: db.author_stances(r.get("author_id"), r["id"]),
@@ -38,7 +38,7 @@ def show_rule_test(store: Store, rule, since: datetime, now: datetime, limit: in
         return
     rows = db.classified(since=since, until=now)
     matched = [r for r in rows if mention_matches(rule.when, r, classification_of(r),
-                                                  lambda r=r: db.author_stances(r.get("author_id"), r["id"]))]
+                                                  partial(db.author_stances, r["author_id"], r["id"]))]
     click.echo(f"rule {rule.name}: {reason(rule.when)}")
     click.echo(f"{len(matched)} of {len(rows)} classified mention(s) since {since:%Y-%m-%d %H:%M} match "
                f"(before cooldown, grouping and digests); newest {min(limit, len(matched))}:")
@@ -81,7 +81,7 @@ def show_backtest(fired: dict[str, Counter], start: datetime, end: datetime) -> 
 
 
 def show_status(store: Store, limit: int) -> None:
-    db = AlertStore(store)
+    db = store.alerts
     counts = db.delivery_counts()
     holds = db.open_holds()
     click.echo(f"deliveries: pending {counts['pending']} (failing {counts['failing']}), sent {counts['sent']}, "

@@ -9,8 +9,9 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -134,7 +135,7 @@ def parse_since(value: str) -> datetime:
         raise click.BadParameter(f"{value!r} is out of the range of dates") from None
 
 
-def print_rows(rows: list[dict], fmt: str, current_model: str | None = None) -> None:
+def print_rows(rows: Sequence[Mapping[str, Any]], fmt: str, current_model: str | None = None) -> None:
     if fmt == "json":
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False))

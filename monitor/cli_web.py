@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from operator import itemgetter
 
 import click
 
@@ -93,15 +94,14 @@ def advocates_index(app: App, brand, weeks, by, fmt):
     """The advocacy index (NPS-style, -100..+100) per week or source, by signal and basis:
     basis 'text' is the model's label, 'stars' the review ratings (5 promoter, 4 passive, 1-3 detractor)."""
     from monitor import advocates as adv
-    from monitor.store import advocacy as sql
 
     cfg = app.settings.advocates
-    rows = sql.weekly(app.store(readonly=True), brand, adv.since_week(weeks))
+    rows = app.store(readonly=True).advocacy.weekly(brand, adv.since_week(weeks))
     out = []
     for b in sorted({r["brand"] for r in rows}):
         brows = [r for r in rows if r["brand"] == b]
         for signal, basis in (("relationship", "text"), ("transactional", "text"), ("transactional", "stars")):
-            series = adv.index_series(brows, cfg, basis=basis, signal=signal, key=lambda r: r[by])
+            series = adv.index_series(brows, cfg, basis=basis, signal=signal, key=itemgetter(by))
             for key, ix in series.items():
                 out.append({"brand": b, by: key, "signal": signal, "basis": basis, "index": ix["value"],
                             "low": ix["low"], "high": ix["high"], "n": ix["n"], "promoters": ix["promoters"],
@@ -125,17 +125,15 @@ def advocates_index(app: App, brand, weeks, by, fmt):
 def advocates_link(app: App, person, other, user):
     """Confirm that two handles (SOURCE:HANDLE each) are one person; their mentions then count together."""
     from monitor import advocates as adv
-    from monitor.store import accounts
-
     store = app.store()
     ids = []
     for ref in (person, other):
         source, _, handle = ref.partition(":")
-        found = accounts.find_author(store, source, handle)
+        found = store.accounts.find_author(source, handle)
         if found is None:
             raise MonitorError(f"no author {handle!r} on source {source!r}")
         ids.append(found)
-    accounts.link_authors(store, ids[0], ids[1], user)
+    store.accounts.link_authors(ids[0], ids[1], user)
     adv.recompute_persons(store, app.settings.advocates, ids)
     click.echo(f"linked {other} to {person}")
 
@@ -145,11 +143,9 @@ def advocates_link(app: App, person, other, user):
 @click.pass_obj
 def advocates_corrections(app: App, field):
     """Label corrections made on the web page, as evaluation CSV (text,label,...) on stdout."""
-    from monitor.store import accounts
-
     rows = [{"text": mention_text(r), "brand": r["brand"], "label": r["label"], "field": r["field"],
              "mention_id": r["mention_id"], "model_label": r["model_label"], "model": r["model"]}
-            for r in accounts.corrections(app.store(readonly=True), field)]
+            for r in app.store(readonly=True).accounts.corrections(field)]
     csvsafe.write(sys.stdout, rows, ["text", "brand", "label", "field", "mention_id", "model_label", "model"])
 
 
@@ -165,13 +161,12 @@ def users():
 @click.pass_obj
 def users_add(app: App, username, password_stdin, replace):
     """Create a user (asks for the password twice)."""
-    from monitor.store import accounts
     from monitor.web.security import hash_password
 
     if not username.strip() or len(username) > 100:
         raise MonitorError("the user name must be 1 to 100 characters")
     store = app.store()
-    if accounts.user_exists(store, username) and not replace:
+    if store.accounts.user_exists(username) and not replace:
         raise MonitorError(f"user {username!r} exists (use --replace to set a new password)")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -179,16 +174,14 @@ def users_add(app: App, username, password_stdin, replace):
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 10:
         raise MonitorError("the password must have at least 10 characters")
-    accounts.add_user(store, username, hash_password(password), replace=replace)
+    store.accounts.add_user(username, hash_password(password), replace=replace)
     click.echo(f"user {username!r} {'updated' if replace else 'created'}")
 
 
 @users.command("list")
 @click.pass_obj
 def users_list(app: App):
-    from monitor.store import accounts
-
-    for u in accounts.list_users(app.store()):
+    for u in app.store().accounts.list_users():
         click.echo("\t".join([u["username"], f"created {u['created_at']}"] + (["disabled"] if u["disabled"] else [])))
 
 
@@ -197,9 +190,7 @@ def users_list(app: App):
 @click.pass_obj
 def users_disable(app: App, username):
     """Disable a user and end their sessions."""
-    from monitor.store import accounts
-
-    if not accounts.disable_user(app.store(), username):
+    if not app.store().accounts.disable_user(username):
         raise MonitorError(f"no user {username!r}")
     click.echo(f"user {username!r} disabled")
 

@@ -149,8 +149,9 @@ class Daemon:
     def schedule(self) -> None:
         start = datetime.now(UTC)
         for source, matcher, ss in self.sources:
-            self.scheduler.add_job(self.collect_job, "interval", seconds=ss.every.total_seconds(), id=f"collect:{source.key}",
-                                   name=source.key, args=[source, matcher, ss.max_pages], next_run_time=start)
+            self.scheduler.add_job(self.collect_job, "interval", seconds=ss.every.total_seconds(),
+                                   id=f"collect:{source.key}", name=source.key,
+                                   args=[source, matcher, ss.max_pages], next_run_time=start)
         if self.collect_only:
             return
         self.scheduler.add_job(self.classify_job, "interval", seconds=self.settings.classify_every.total_seconds(),
@@ -168,9 +169,7 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda signum, frame: self.stop())
         if not self.collect_only:
-            from monitor.store.alertdb import AlertStore
-
-            interrupted = AlertStore(self.store).mark_interrupted()
+            interrupted = self.store.alerts.mark_interrupted()
             if interrupted:
                 logger.warning("%d delivery attempt(s) were interrupted by the last shutdown; they will be retried",
                                interrupted)

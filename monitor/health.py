@@ -114,17 +114,17 @@ def assess(store, source_key: str, policy) -> SourceHealth:
         return SourceHealth(**base, state="auth", opened_by=opened,
                             problem=f"credentials refused: {latest['error'] or 'authentication failed'}")
     if _api_changed(latest):
-        streak = 0
+        changed = 0
         for r in runs:
             if not _api_changed(r):
                 break
-            streak += 1
+            changed += 1
         if (latest["error"] or "").startswith(API_CHANGED):
             problem = latest["error"][len(API_CHANGED):].removeprefix(f"{source_key}: ")
         else:
             problem = api_changed_message(source_key, latest["skipped"],
                                           latest["skipped"] + latest["fetched"]).removeprefix(f"{source_key}: ")
-        return SourceHealth(**base, state="api_changed", opened_by=runs[streak - 1]["id"], problem=problem)
+        return SourceHealth(**base, state="api_changed", opened_by=runs[changed - 1]["id"], problem=problem)
     if failures >= policy.max_failures:
         return SourceHealth(**base, state="failing", opened_by=runs[failures - 1]["id"],
                             problem=f"{failures} consecutive failed runs; last error: {latest['error']}")
@@ -159,7 +159,7 @@ def check(store, source_key: str, check: HealthCheck) -> SourceHealth:
     health = assess(store, source_key, check.policy)
     alert = alert_for(health, getattr(check.policy, "severity", "critical"), check.brand)
     if alert is not None:
-        store.insert_alerts([alert], {RULE: list(check.channels)})
+        store.alerts.insert([alert], {RULE: list(check.channels)})
     return health
 
 

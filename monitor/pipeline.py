@@ -7,19 +7,27 @@ idempotent and can run alone from the CLI.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
+from monitor.alerts.channels import Channel
 from monitor.alerts.outbox import deliver_due
-from monitor.classify import classify_texts
+from monitor.classify import Classifier, classify_texts
 from monitor.classify.labels import empty_result
+from monitor.collect import Source
 from monitor.errors import SourceAuthError, SourceError
-from monitor.health import API_CHANGED, api_changed_message, page_malformed, run_malformed
+from monitor.health import API_CHANGED, HealthCheck, api_changed_message, page_malformed, run_malformed
 from monitor.matching import Matcher
-from monitor.records import Classification, FetchResult
+from monitor.records import Classification, FetchResult, Mention
 from monitor.store import Store
+from monitor.store.rows import PendingMention
 from monitor.textutil import mention_text
+
+if TYPE_CHECKING:
+    from monitor.alerts.engine import AlertEngine
+    from monitor.config import AlertRule
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +51,8 @@ class RunStats:
         return not self.errors
 
 
-def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
-            should_stop: Callable[[], bool] = lambda: False, health=None,
+def collect(store: Store, source: Source, matcher: Matcher, *, max_pages: int = 5,
+            should_stop: Callable[[], bool] = lambda: False, health: HealthCheck | None = None,
             on_page: Callable[[str, FetchResult, int], None] | None = None) -> RunStats:
     """Fetch every query of one source, page by page; each page and its cursor commit together.
 
@@ -79,7 +87,7 @@ def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
                 stats.errors.append(f"unexpected {type(exc).__name__}")
                 logger.exception("%s: query %r failed unexpectedly", source.key, query)
                 break
-            kept = []
+            kept: list[Mention] = []
             for m in result.mentions:
                 term = matcher.match_mention(m.title, m.text, m.kind)
                 if term is None and match_all:
@@ -121,8 +129,9 @@ def collect(store: Store, source, matcher: Matcher, *, max_pages: int = 5,
     return stats
 
 
-def _enrich_reach(store: Store, source, mention_ids: list[int]) -> None:
-    lookup = getattr(source, "reach", None)
+def _enrich_reach(store: Store, source: Source, mention_ids: list[int]) -> None:
+    """Look up the reach of new mentions' authors the page did not carry (optional ``reach``)."""
+    lookup: Callable[[str], tuple[int, str] | None] | None = getattr(source, "reach", None)
     if lookup is None:
         return
     for handle in store.authors_missing_reach(mention_ids, REACH_MAX_AGE)[:REACH_LOOKUPS_PER_RUN]:
@@ -141,9 +150,10 @@ TEXT_CHARS_MAX = 2_000  # what a text counts towards BATCH_CHARS at most (the mo
 ALERT_IDS_MAX = 500  # mention ids per alert-rule pass (SQLite before 3.32 allows 999 parameters a query)
 
 
-def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str, list[str]] | None = None, *,
+def classify_pending(store: Store, classifier: Classifier, rules: Sequence[AlertRule] = (),
+                     channels_for: Mapping[str, Sequence[str]] | None = None, *,
                      batch_size: int = BATCH_ROWS, limit: int | None = None,
-                     progress: Callable[[int], None] | None = None, engine=None,
+                     progress: Callable[[int], None] | None = None, engine: AlertEngine | None = None,
                      should_stop: Callable[[], bool] = lambda: False) -> int:
     """Classify every mention the current model has not seen; store each batch together
     with the alerts it triggers (``engine``, or one built from ``rules``). Returns the number classified.
@@ -171,7 +181,7 @@ def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str,
         with store.transaction():
             store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)])
             if engine is not None:
-                new = [r["id"] for r in rows if not r.get("seen")]
+                new = [r["id"] for r in rows if not r["seen"]]
                 for start in range(0, len(new), ALERT_IDS_MAX):
                     engine.on_classified(new[start:start + ALERT_IDS_MAX])
         done += len(rows)
@@ -180,7 +190,7 @@ def classify_pending(store: Store, classifier, rules=(), channels_for: dict[str,
     return done
 
 
-def reclassify_all(store: Store, classifier, *, batch_size: int = BATCH_ROWS, limit: int | None = None,
+def reclassify_all(store: Store, classifier: Classifier, *, batch_size: int = BATCH_ROWS, limit: int | None = None,
                    progress: Callable[[int], None] | None = None) -> int:
     """Run the current model over every stored mention, replacing its own earlier results
     (other models' rows stay, under their names). No alerts. Returns the number classified."""
@@ -199,25 +209,25 @@ def reclassify_all(store: Store, classifier, *, batch_size: int = BATCH_ROWS, li
     return done
 
 
-def _within_budget(rows: list[dict]) -> list[dict]:
+def _within_budget(rows: list[PendingMention]) -> list[PendingMention]:
     """The first rows whose texts count at most ``BATCH_CHARS`` characters (at least one
     row); the rest come again in the next batch."""
     chars = 0
     for n, r in enumerate(rows):
-        chars += min(len(r.get("title") or "") + len(r.get("text") or ""), TEXT_CHARS_MAX)
+        chars += min(len(r["title"] or "") + len(r["text"] or ""), TEXT_CHARS_MAX)
         if n and chars > BATCH_CHARS:
             return rows[:n]
     return rows
 
 
-def _classify_rows(classifier, rows: list[dict]) -> list[Classification]:
+def _classify_rows(classifier: Classifier, rows: Sequence[PendingMention]) -> list[Classification]:
     texts = [mention_text(r) for r in rows]
-    targets = [r.get("brand") for r in rows]
+    targets: list[str | None] = [r["brand"] for r in rows]
     try:
         return classify_texts(classifier, texts, targets)
     except Exception:
         logger.exception("classifier failed on a batch of %d; retrying one by one", len(rows))
-    out = []
+    out: list[Classification] = []
     for row, text, target in zip(rows, texts, targets, strict=True):
         try:
             out += classify_texts(classifier, [text], [target])
@@ -227,5 +237,5 @@ def _classify_rows(classifier, rows: list[dict]) -> list[Classification]:
     return out
 
 
-def deliver(store: Store, channels: dict, **policy) -> dict[str, int]:
+def deliver(store: Store, channels: Mapping[str, Channel], **policy: Any) -> dict[str, int]:
     return deliver_due(store, channels, **policy)

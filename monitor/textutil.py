@@ -4,6 +4,8 @@ classifier reads it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 MAX_TEXT = 100_000  # characters kept per text field; the rest is cut with a marker
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -27,7 +29,7 @@ def safe_optional(value: object, limit: int = 2_000) -> str | None:
     return None if value is None else safe_text(value, limit)
 
 
-def mention_text(row: dict) -> str:
+def mention_text(row: Mapping[str, Any]) -> str:
     """A stored mention's title and text as one string, exactly as the pipeline classifies it
     (the title left out where the text already starts with it)."""
     title, text = (row.get("title") or "").strip(), (row.get("text") or "").strip()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from monitor import advocates
 from monitor.config import AdvocateSettings, Settings
 from monitor.errors import ConfigError
-from monitor.store import Store, accounts
+from monitor.store import Store
 from tests.web_data import NOW, add, seed
 
 CFG = AdvocateSettings(index_min_sample=2)
@@ -124,7 +124,9 @@ def test_incremental_refresh_matches_a_full_rebuild(store, tmp_path):
     assert advocates.refresh(store, CFG, full=True, now=NOW).full
     full = (store.query("SELECT * FROM author_stats ORDER BY brand, person_id"),
             store.query("SELECT * FROM advocacy_weekly ORDER BY brand, week, source, signal, basis"))
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "updated_at"} for r in rows]
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "updated_at"} for r in rows]
+
     assert strip(incremental[0]) == strip(full[0]) and incremental[1] == full[1]
 
 
@@ -144,14 +146,15 @@ def test_only_the_current_models_labels_count(store):
 
 def test_correction_overrides_the_model(store):
     advocates.refresh(store, CFG, now=NOW)
-    mid = store.query("SELECT m.id FROM mentions m JOIN authors a ON a.id = m.author_id WHERE a.handle = 'dave'")[0]["id"]
-    accounts.add_correction(store, mid, "advocacy", "detractor", "maria")
+    mid = store.query("SELECT m.id FROM mentions m JOIN authors a ON a.id = m.author_id "
+                      "WHERE a.handle = 'dave'")[0]["id"]
+    store.accounts.add_correction(mid, "advocacy", "detractor", "maria")
     advocates.refresh(store, CFG, now=NOW)
     assert stats(store, "dave")["detractors"] == 1
-    rows = accounts.corrections(store, "advocacy")
+    rows = store.accounts.corrections("advocacy")
     assert rows[0]["label"] == "detractor" and rows[0]["model_label"] == "none"
     with pytest.raises(ValueError):
-        accounts.add_correction(store, mid, "advocacy", "lovely", "maria")
+        store.accounts.add_correction(mid, "advocacy", "lovely", "maria")
 
 
 def test_linked_handles_count_as_one_person(store):
@@ -159,15 +162,15 @@ def test_linked_handles_count_as_one_person(store):
                  "text": "acme rocks", "reach": 900_000}])
     advocates.refresh(store, CFG, now=NOW)
     assert stats(store, "alice_b") is not None
-    alice = accounts.find_author(store, "demo", "alice")
-    other = accounts.find_author(store, "bluesky", "alice_b")
-    accounts.link_authors(store, alice, other, "maria")
+    alice = store.accounts.find_author("demo", "alice")
+    other = store.accounts.find_author("bluesky", "alice_b")
+    store.accounts.link_authors(alice, other, "maria")
     advocates.recompute_persons(store, CFG, [alice, other], now=NOW)
     merged = stats(store, "alice")
     assert merged["promoters"] == 6 and merged["sources"] == "bluesky,demo" and merged["reach"] == 900_000
     assert stats(store, "alice_b") is None
     assert advocates.author_flag(store, "bluesky", "alice_b", "Acme") == "advocate"
-    accounts.unlink_author(store, other)
+    store.accounts.unlink_author(other)
     advocates.recompute_persons(store, CFG, [alice, other], now=NOW)
     assert stats(store, "alice")["promoters"] == 5 and stats(store, "alice_b")["promoters"] == 1
 

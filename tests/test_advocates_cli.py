@@ -9,7 +9,7 @@ import json
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.store import Store, accounts
+from monitor.store import Store
 from monitor.web.security import verify_password
 from tests.web_data import seed
 
@@ -68,7 +68,7 @@ def test_users_add_hashes_the_password(tmp_path):
     cfg = config(tmp_path)
     r = run(["-c", cfg, "users", "add", "maria", "--password-stdin"], input="a long enough password\n")
     assert r.exit_code == 0, r.output
-    user = accounts.get_user(Store(tmp_path / "m.db"), "maria")
+    user = Store(tmp_path / "m.db").accounts.get_user("maria")
     assert user["password_hash"].startswith("scrypt$") and "a long enough" not in user["password_hash"]
     assert verify_password("a long enough password", user["password_hash"])
     assert not verify_password("wrong", user["password_hash"])

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from monitor import csvsafe
 from monitor.classify.evaluation import iter_records
 from monitor.cli import main
-from monitor.store import Store, accounts
+from monitor.store import Store
 from tests.web_data import add
 from tests.web_support import client as web_client
 from tests.web_support import login, make_app, make_db
@@ -89,7 +89,7 @@ def hostile_seeder(store: Store) -> None:
                  "advocacy": "promoter"} for i in range(3)])
     for row in store.query("SELECT id, brand FROM mentions ORDER BY id"):
         label = "detractor" if row["brand"] == "Acme" else "promoter"
-        accounts.add_correction(store, row["id"], "advocacy", label, "=maria")
+        store.accounts.add_correction(row["id"], "advocacy", label, "=maria")
 
 
 def assert_safe(text: str, expect_rows: int = 1) -> list[list[str]]:

@@ -55,7 +55,8 @@ def test_collect_classify_alert_console(store):
     with FakeAlgolia(hits) as fake:
         s = settings_for(fake.base_url)
         brand, ss = s.source_jobs()[0]
-        source = build_source(brand, ss, http_factory=lambda: HttpClient(HttpPolicy(allow_networks=("127.0.0.1/32",))), now=lambda: NOW)
+        source = build_source(brand, ss, now=lambda: NOW,
+                              http_factory=lambda: HttpClient(HttpPolicy(allow_networks=("127.0.0.1/32",))))
         stats = pipeline.collect(store, source, Matcher(brand.terms))
     assert stats.ok and stats.new == 6 and stats.filtered == 2
 
@@ -88,7 +89,7 @@ def test_a_failing_alert_engine_leaves_the_batch_unclassified(store):
 
     class BrokenEngine:
         def on_classified(self, ids):
-            store.insert_alerts([], {})
+            store.alerts.insert([], {})
             raise RuntimeError("rule crashed")
 
     with pytest.raises(RuntimeError):

@@ -162,7 +162,7 @@ def _alert(i: int, **kw) -> Alert:
 def _save_with_alerts(store, pairs, alerts, channels_for):
     with store.transaction():  # as pipeline.classify_pending commits a batch
         store.save_classifications(pairs)
-        return store.insert_alerts(alerts, channels_for)
+        return store.alerts.insert(alerts, channels_for)
 
 
 def test_classifications_and_alerts_commit_together(store):

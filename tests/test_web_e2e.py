@@ -42,7 +42,7 @@ def seed_with_xss(store):
                       "advocacy": ("promoter", "detractor", "none")[i % 3], "days_ago": 1 + i % 20,
                       "url": XSS["urls"][i % len(XSS["urls"])], "reach": 100 * i})
     add(store, items)
-    store.insert_alerts([Alert("xss-rule", f"k{i}", "warning", p, p, brand="Acme", created_at=NOW)
+    store.alerts.insert([Alert("xss-rule", f"k{i}", "warning", p, p, brand="Acme", created_at=NOW)
                          for i, p in enumerate(XSS["payloads"][:10])], {})
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from monitor.config import WebSettings
-from monitor.store import Store, accounts
+from monitor.store import Store
 from monitor.web import security
 from monitor.web.app import create_app
 from tests.web_data import NOW
@@ -111,7 +111,7 @@ def scrypt_calls(monkeypatch):
 
 async def test_unknown_and_known_names_do_the_same_scrypt_work(build, scrypt_calls):
     # a user whose hash is made the way `monitor users add` makes it
-    accounts.add_user(build.store, "ivan", security.hash_password("ivan's real password"))
+    build.store.accounts.add_user("ivan", security.hash_password("ivan's real password"))
     real_params = scrypt_calls.pop()
     security.dummy_hash()  # made once, lazily; not part of what a login does afterwards
     async with web_client(build()) as c:
@@ -178,7 +178,7 @@ async def test_name_block_applies_from_every_address_but_not_to_other_names(buil
         for _ in range(2):
             assert (await login(a, password="wrong password")).status_code == 401
         assert (await login(b)).status_code == 429
-        accounts.add_user(build.store, "omar", security.hash_password(PASSWORD, n=2**12))
+        build.store.accounts.add_user("omar", security.hash_password(PASSWORD, n=2**12))
         assert (await login(a, user="omar")).status_code == 303
 
 

@@ -9,7 +9,7 @@ import httpx
 
 from monitor import advocates
 from monitor.config import Settings
-from monitor.store import Store, accounts
+from monitor.store import Store
 from monitor.web.app import create_app
 from monitor.web.security import hash_password
 from tests.web_data import NOW, seed
@@ -20,7 +20,8 @@ PASSWORD = "correct horse battery"
 def settings_for(db: Path, **web) -> Settings:
     return Settings.model_validate({
         "database": str(db),
-        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}}, {"name": "Globex", "terms": {"include": ["globex"]}}],
+        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}},
+                   {"name": "Globex", "terms": {"include": ["globex"]}}],
         "advocates": {"index_min_sample": 2},
         "web": web,
     })
@@ -31,7 +32,7 @@ def make_db(tmp_path: Path, seeder=seed) -> tuple[Settings, Store]:
     settings = settings_for(db)
     store = Store(db, now=lambda: NOW)
     seeder(store)
-    accounts.add_user(store, "maria", hash_password(PASSWORD, n=2**12))
+    store.accounts.add_user("maria", hash_password(PASSWORD, n=2**12))
     advocates.refresh(store, settings.advocates, now=NOW)
     return settings, store
 

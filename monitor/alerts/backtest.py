@@ -7,44 +7,48 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
+from functools import partial
 
 from monitor.alerts import noise, windows
 from monitor.alerts.rules import classification_of, mention_matches, rule_key
+from monitor.config import AlertSettings
 from monitor.store import Store
-from monitor.store.alertdb import AlertStore
+from monitor.store.rows import ClassifiedMention
 
 
-def _prior_stances(rows: list[dict]) -> dict[int, dict[str, int]]:
+def _prior_stances(rows: list[ClassifiedMention]) -> dict[int, dict[str, int]]:
     """mention id -> its author's advocacy labels over earlier mentions."""
-    seen: dict[int, Counter] = defaultdict(Counter)
+    seen: dict[int, Counter[str]] = defaultdict(Counter)
     out: dict[int, dict[str, int]] = {}
     for r in sorted(rows, key=lambda r: r["id"]):
-        aid = r.get("author_id")
+        aid = r["author_id"]
         if aid is None:
             out[r["id"]] = {}
             continue
         out[r["id"]] = dict(seen[aid])
-        if (r.get("status") or "ok") == "ok" and r.get("advocacy"):
-            seen[aid][r["advocacy"]] += 1
+        advocacy = r["advocacy"]
+        if (r["status"] or "ok") == "ok" and advocacy:
+            seen[aid][advocacy] += 1
     return out
 
 
-def replay(alerts, store: Store, since: datetime, until: datetime, step: timedelta) -> dict[str, Counter]:
+def replay(alerts: AlertSettings, store: Store, since: datetime, until: datetime, step: timedelta
+           ) -> dict[str, Counter[str]]:
     """rule name -> Counter of fires by day (YYYY-MM-DD, UTC)."""
     rules = list(alerts.rules)
     by_name = {r.name: r for r in rules}
     mention_rules = [r for r in rules if r.window is None]
     window_rules = [r for r in rules if r.window is not None]
     lb = max((windows.lookback(r) for r in window_rules), default=timedelta(0))
-    rows = AlertStore(store).classified(since=since - lb, until=until)
+    rows = store.alerts.classified(since=since - lb, until=until)
     times = [windows._at(r) for r in rows]
     prior = _prior_stances(rows)
     by_id = {r["id"]: r for r in rows}
 
-    def stances(r: dict) -> dict[str, int]:
+    def stances(r: ClassifiedMention) -> dict[str, int]:
         return prior.get(r["id"], {})
 
-    fired: dict[str, Counter] = {r.name: Counter() for r in rules}
+    fired: dict[str, Counter[str]] = {r.name: Counter() for r in rules}
     ledger = noise.MemoryLedger()
     seen_keys: set[str] = set()
 
@@ -52,7 +56,7 @@ def replay(alerts, store: Store, since: datetime, until: datetime, step: timedel
         fired[rule_name][at.date().isoformat()] += 1
 
     def tick(t: datetime) -> None:
-        for rule, kind, gkey, holds in noise.due_batches(by_name, ledger.open_holds(), t):
+        for rule, _kind, _gkey, holds in noise.due_batches(by_name, ledger.open_holds(), t):
             if rule is not None:
                 count(rule.name, t)
                 for h in holds:
@@ -80,7 +84,7 @@ def replay(alerts, store: Store, since: datetime, until: datetime, step: timedel
             next_tick += step
         c = classification_of(row)
         for rule in mention_rules:
-            if not mention_matches(rule.when, row, c, lambda row=row: stances(row)):
+            if not mention_matches(rule.when, row, c, partial(stances, row)):
                 continue
             if noise.on_match(rule, row, c, ledger, at) is not None:
                 ledger.note_immediate(rule.name, at)

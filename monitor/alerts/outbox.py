@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from monitor.alerts.channels import Channel
 from monitor.config import SEVERITY_RANK
 from monitor.errors import DeliveryError
 from monitor.records import Alert
-from monitor.store import Store, parse_iso
-from monitor.store.alertdb import AlertStore
+from monitor.store import AlertStore, Store, parse_iso
+from monitor.store.rows import AlertRow, DueDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def quiet_until(quiet, severity: str, now: datetime) -> datetime | None:
     return until.astimezone(now.tzinfo) if inside else None
 
 
-def alert_from_row(row: dict) -> Alert:
+def alert_from_row(row: AlertRow) -> Alert:
     return Alert(
         id=row["id"], rule=row["rule"], key=row["key"], severity=row["severity"], title=row["title"], body=row["body"],
         brand=row["brand"], mention_ids=tuple(json.loads(row["mention_ids"] or "[]")),
@@ -77,16 +78,16 @@ def alert_from_row(row: dict) -> Alert:
     )
 
 
-def deliver_due(store: Store, channels: dict, *, policy: RetryPolicy | None = None, limit: int = 100,
+def deliver_due(store: Store, channels: Mapping[str, Channel], *, policy: RetryPolicy | None = None, limit: int = 100,
                 max_attempts: int | None = None) -> dict[str, int]:
     """Send every due delivery once. Returns counts by outcome."""
     policy = policy or RetryPolicy()
     if max_attempts is not None:
         policy = RetryPolicy(max_attempts=max_attempts, base=policy.base, cap=policy.cap, jitter=policy.jitter,
                              rng=policy.rng)
-    db = AlertStore(store)
+    db = store.alerts
     counts = {"sent": 0, "retry": 0, "dead": 0, "postponed": 0}
-    for row in store.due_deliveries(limit):
+    for row in db.due_deliveries(limit):
         channel = channels.get(row["channel"])
         alert = alert_from_row(row)
         until = quiet_until(getattr(channel, "quiet_hours", None), alert.severity, store.now())
@@ -113,18 +114,18 @@ def deliver_due(store: Store, channels: dict, *, policy: RetryPolicy | None = No
                     counts)
         else:
             with store.transaction():
-                store.mark_delivered(row["delivery_id"])
+                db.mark_delivered(row["delivery_id"])
                 db.finish_attempt(attempt_id, "sent")
             counts["sent"] += 1
             logger.debug("alert %s delivered to %s (attempt %d)", alert.key, row["channel"], attempt)
     return counts
 
 
-def _failed(store, db: AlertStore, policy: RetryPolicy, row, alert: Alert, attempt: int, attempt_id: int,
-            error: str, permanent: bool, retry_after: float | None, counts: dict) -> None:
+def _failed(store: Store, db: AlertStore, policy: RetryPolicy, row: DueDelivery, alert: Alert, attempt: int,
+            attempt_id: int, error: str, permanent: bool, retry_after: float | None, counts: dict[str, int]) -> None:
     with store.transaction():
         if permanent or attempt >= policy.max_attempts:
-            store.mark_failed(row["delivery_id"], error, None)
+            db.mark_failed(row["delivery_id"], error, None)
             db.finish_attempt(attempt_id, "dead", error)
             counts["dead"] += 1
             logger.error("alert %s to %s dead-lettered after %d attempt(s): %s", alert.key, row["channel"], attempt,
@@ -132,7 +133,7 @@ def _failed(store, db: AlertStore, policy: RetryPolicy, row, alert: Alert, attem
             return
         delay = policy.delay(attempt, retry_after)
         retry_at = store.now() + delay
-        store.mark_failed(row["delivery_id"], error, retry_at)
+        db.mark_failed(row["delivery_id"], error, retry_at)
         db.finish_attempt(attempt_id, "retry", error, retry_at)
     counts["retry"] += 1
     logger.warning("alert %s to %s failed (attempt %d), retrying in %.0fs: %s", alert.key, row["channel"], attempt,

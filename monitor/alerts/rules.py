@@ -3,18 +3,20 @@ a noise-control key, a reason, and the alert message."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
-from monitor.config import RuleWhen, Terms
+from monitor.config import AlertRule, RuleWhen, Terms
 from monitor.matching import Matcher
 from monitor.records import Alert, Classification, LabelScore
+from monitor.store.rows import ClassifiedMention
 
 TEXT_LIMIT = 500
 
 
-def classification_of(row: dict) -> Classification:
-    """The Classification stored on a row from AlertStore.classified()."""
+def classification_of(row: ClassifiedMention) -> Classification:
+    """The Classification stored on a row from ``store.alerts.classified()``."""
     return Classification(
         sentiment=LabelScore(row.get("sentiment") or "", row.get("sentiment_probs") or {}),
         advocacy=LabelScore(row.get("advocacy") or "", row.get("advocacy_probs") or {}),
@@ -36,7 +38,7 @@ def is_known_author(stances: dict[str, int], kind: str, min_mentions: int, min_s
     return total >= min_mentions and stances.get(label, 0) / total >= min_share
 
 
-def mention_matches(when: RuleWhen, m: dict, c: Classification,
+def mention_matches(when: RuleWhen, m: ClassifiedMention, c: Classification,
                     stances: Callable[[], dict[str, int]] | None = None) -> bool:
     """Does one classified mention meet every condition of ``when``? ``stances`` gives the
     author's earlier advocacy labels (only called for ``known_author``)."""
@@ -72,11 +74,8 @@ def mention_matches(when: RuleWhen, m: dict, c: Classification,
         return False
     if exclude is not None and exclude.match(m.get("title"), m.get("text")) is not None:
         return False
-    if when.known_author:
-        if stances is None or not is_known_author(stances(), when.known_author, when.known_author_min_mentions,
-                                                  when.known_author_min_share):
-            return False
-    return True
+    return not when.known_author or (stances is not None and is_known_author(
+        stances(), when.known_author, when.known_author_min_mentions, when.known_author_min_share))
 
 
 def reason(when: RuleWhen) -> str:
@@ -107,7 +106,7 @@ def reason(when: RuleWhen) -> str:
     return "; ".join(parts) or "every classified mention"
 
 
-def rule_key(parts: Iterable[str], rule_name: str, m: dict) -> str:
+def rule_key(parts: Iterable[str], rule_name: str, m: ClassifiedMention) -> str:
     """The noise-control key of a mention for a rule: e.g. ['brand', 'author'] -> 'brand=Acme|author=bob'."""
     values = {"rule": rule_name, "brand": m.get("brand") or "", "source": m.get("source_key") or m.get("source") or "",
               "author": str(m.get("author_id") or m.get("author") or "")}
@@ -118,7 +117,7 @@ def web_link(base: str | None, mention_id: int) -> str | None:
     return f"{base}/mentions/{mention_id}" if base else None
 
 
-def summary(m: dict, c: Classification, web_base_url: str | None = None) -> dict:
+def summary(m: ClassifiedMention, c: Classification, web_base_url: str | None = None) -> dict[str, Any]:
     """What an alert carries about one mention (also the JSON webhook's ``mentions`` item)."""
     text = (m.get("text") or "").strip()
     if len(text) > TEXT_LIMIT:
@@ -136,7 +135,7 @@ def summary(m: dict, c: Classification, web_base_url: str | None = None) -> dict
     }
 
 
-def describe(s: dict) -> str:
+def describe(s: dict[str, Any]) -> str:
     """Plain-text lines for one mention summary."""
     who = s.get("author") or "unknown author"
     reach = f" ({s['reach']} {s.get('reach_kind') or 'reach'})" if s.get("reach") is not None else ""
@@ -156,7 +155,8 @@ def describe(s: dict) -> str:
     return "\n".join(lines)
 
 
-def mention_alert(rule, m: dict, c: Classification, *, web_base_url: str | None = None, suppressed: int = 0) -> Alert:
+def mention_alert(rule: AlertRule, m: ClassifiedMention, c: Classification, *, web_base_url: str | None = None,
+                  suppressed: int = 0) -> Alert:
     s = summary(m, c, web_base_url)
     why = reason(rule.when)
     body = f"Rule {rule.name} matched: {why}\n" + describe(s)
@@ -172,7 +172,8 @@ def mention_alert(rule, m: dict, c: Classification, *, web_base_url: str | None 
     )
 
 
-def batch_alert(rule, kind: str, key: str, items: list[tuple[dict, Classification]], *, examples: int,
+def batch_alert(rule: AlertRule, kind: str, key: str, items: Sequence[tuple[ClassifiedMention, Classification]], *,
+                examples: int,
                 web_base_url: str | None = None, what: str = "") -> Alert:
     """One alert for many matches (a group or a digest): the count and the top examples
     (highest reach first, then the most confident)."""

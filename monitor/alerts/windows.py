@@ -6,12 +6,17 @@ from __future__ import annotations
 import statistics
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from monitor.alerts.noise import human, period_start
 from monitor.alerts.rules import classification_of, mention_matches, reason, summary
 from monitor.records import Alert
+from monitor.store.rows import ClassifiedMention
+
+Row = ClassifiedMention
+Stances = Callable[[ClassifiedMention], dict[str, int]]
 
 
 def lookback(rule) -> timedelta:
@@ -26,13 +31,15 @@ def lookback(rule) -> timedelta:
     return w.window
 
 
-def _at(row: dict) -> datetime:
-    dt = row.get("_at")
-    if dt is None:
-        dt = datetime.fromisoformat(row["created_at"])
-        dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-        row["_at"] = dt
-    return dt
+def _at(row: Row) -> datetime:
+    return _parse(row["created_at"])
+
+
+@lru_cache(maxsize=65536)
+def _parse(created_at: str) -> datetime:
+    """A row's time, parsed once however often the rules read it."""
+    dt = datetime.fromisoformat(created_at)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _count(times: list[datetime], start: datetime, end: datetime) -> int:
@@ -40,14 +47,14 @@ def _count(times: list[datetime], start: datetime, end: datetime) -> int:
     return bisect_right(times, end) - bisect_right(times, start)
 
 
-def _scope(rule, row: dict) -> bool:
+def _scope(rule, row: Row) -> bool:
     w = rule.when
     if w.brands and row.get("brand") not in w.brands:
         return False
     return not (w.sources and row.get("source") not in w.sources and row.get("source_key") not in w.sources)
 
 
-def _alert(rule, key: str, now: datetime, title: str, what: str, brand: str | None, rows: list[dict],
+def _alert(rule, key: str, now: datetime, title: str, what: str, brand: str | None, rows: Sequence[Row],
            facts: dict, web_base_url: str | None) -> Alert:
     examples = [summary(r, classification_of(r), web_base_url) for r in rows[-3:]]
     why = reason(rule.when)
@@ -61,7 +68,7 @@ def _alert(rule, key: str, now: datetime, title: str, what: str, brand: str | No
                        "count": len(rows), "web_url": web_base_url and f"{web_base_url}/mentions"})
 
 
-def evaluate(rule, rows: list[dict], now: datetime, *, stances: Callable[[dict], dict] | None = None,
+def evaluate(rule, rows: Sequence[Row], now: datetime, *, stances: Stances | None = None,
              web_base_url: str | None = None) -> list[Alert]:
     """The alerts a windowed rule raises at ``now`` over ``rows`` (mentions up to now)."""
     kind = rule.window.kind
@@ -70,12 +77,11 @@ def evaluate(rule, rows: list[dict], now: datetime, *, stances: Callable[[dict],
         return _source_silent(rule, scoped, now, web_base_url)
     if kind == "promoter_turned_negative":
         return _turned(rule, scoped, now, stances, web_base_url)
-    matching = [r for r in scoped if mention_matches(rule.when, r, classification_of(r),
-                                                      (lambda r=r: stances(r)) if stances else None)]
+    matching = [r for r in scoped if mention_matches(rule.when, r, classification_of(r), _stances_of(stances, r))]
     first_seen: dict[str, datetime] = {}
     for r in scoped:
         first_seen.setdefault(r["brand"], _at(r))
-    by_brand: dict[str, list[dict]] = defaultdict(list)
+    by_brand: dict[str, list[Row]] = defaultdict(list)
     for r in (matching if kind == "volume_spike" else scoped):
         by_brand[r["brand"]].append(r)
     out = []
@@ -89,7 +95,12 @@ def evaluate(rule, rows: list[dict], now: datetime, *, stances: Callable[[dict],
     return out
 
 
-def _spike(rule, brand: str, rows: list[dict], first: datetime, now: datetime, web_base_url) -> Alert | None:
+def _stances_of(stances: Stances | None, r: Row) -> Callable[[], dict[str, int]] | None:
+    return None if stances is None else lambda: stances(r)
+
+
+def _spike(rule, brand: str, rows: Sequence[Row], first: datetime, now: datetime,
+           web_base_url: str | None) -> Alert | None:
     w = rule.window
     times = [_at(r) for r in rows]
     current = _count(times, now - w.window, now)
@@ -114,18 +125,18 @@ def _spike(rule, brand: str, rows: list[dict], first: datetime, now: datetime, w
     recent = rows[bisect_left(times, now - w.window):]
     return _alert(rule, f"{rule.name}:volume_spike:{brand}:{bucket}", now,
                   f"[{brand}] {rule.name}: {current} mentions in {human(w.window)} (usually {median:g})",
-                  f"Volume spike for {brand}: {current} matching mentions in the last {human(w.window)}, against a median "
-                  f"of {median:g} (MAD {mad:g}) over {len(counts)} earlier windows; score {score:.1f} >= {w.threshold}.",
+                  f"Volume spike for {brand}: {current} matching mentions in the last {human(w.window)}, "
+                  f"against a median of {median:g} (MAD {mad:g}) over {len(counts)} earlier windows; "
+                  f"score {score:.1f} >= {w.threshold}.",
                   brand, recent, {"count": current, "median": median, "mad": mad, "score": round(score, 2),
                                   "window_s": w.window.total_seconds()}, web_base_url)
 
 
-def _share(rows: list[dict], of: str) -> float:
-    field = "sentiment" if of == "positive" else "advocacy"
-    return sum(1 for r in rows if r.get(field) == of) / len(rows)
+def _share(rows: Sequence[Row], of: str) -> float:
+    return sum(1 for r in rows if (r["sentiment"] if of == "positive" else r["advocacy"]) == of) / len(rows)
 
 
-def _share_dip(rule, brand: str, rows: list[dict], now: datetime, web_base_url) -> Alert | None:
+def _share_dip(rule, brand: str, rows: Sequence[Row], now: datetime, web_base_url: str | None) -> Alert | None:
     w = rule.window
     ok = [r for r in rows if (r.get("status") or "ok") == "ok"]
     current = [r for r in ok if now - w.window < _at(r) <= now]
@@ -138,13 +149,14 @@ def _share_dip(rule, brand: str, rows: list[dict], now: datetime, web_base_url) 
     bucket = period_start(now, w.window).isoformat(timespec="seconds")
     return _alert(rule, f"{rule.name}:share_dip:{brand}:{bucket}", now,
                   f"[{brand}] {rule.name}: {w.of} share {cur:.0%} (was {was:.0%})",
-                  f"The share of {w.of} mentions for {brand} fell to {cur:.0%} of {len(current)} in the last {human(w.window)}, "
-                  f"from {was:.0%} of {len(base)} over the {human(w.baseline)} before.",
+                  f"The share of {w.of} mentions for {brand} fell to {cur:.0%} of {len(current)} "
+                  f"in the last {human(w.window)}, from {was:.0%} of {len(base)} over the {human(w.baseline)} before.",
                   brand, current, {"share": round(cur, 4), "baseline_share": round(was, 4), "count": len(current),
                                    "baseline_count": len(base)}, web_base_url)
 
 
-def _turned(rule, rows: list[dict], now: datetime, stances, web_base_url) -> list[Alert]:
+def _turned(rule, rows: Sequence[Row], now: datetime, stances: Stances | None,
+            web_base_url: str | None) -> list[Alert]:
     from monitor.alerts.rules import is_known_author
 
     w = rule.window
@@ -165,9 +177,9 @@ def _turned(rule, rows: list[dict], now: datetime, stances, web_base_url) -> lis
     return out
 
 
-def _source_silent(rule, rows: list[dict], now: datetime, web_base_url) -> list[Alert]:
+def _source_silent(rule, rows: Sequence[Row], now: datetime, web_base_url: str | None) -> list[Alert]:
     w = rule.window
-    by_source: dict[str, list[dict]] = defaultdict(list)
+    by_source: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         by_source[r.get("source_key") or r["source"]].append(r)
     out = []
@@ -179,7 +191,8 @@ def _source_silent(rule, rows: list[dict], now: datetime, web_base_url) -> list[
             continue
         out.append(_alert(rule, f"{rule.name}:silent:{key}:{last['id']}", now,
                           f"[{last['brand']}] {rule.name}: no mentions from {key} for {human(quiet)}",
-                          f"Source {key} has brought no mention for {human(quiet)} (it brought {had} in the {human(w.baseline)} "
-                          f"before); check its credentials, quota or query.", last["brand"], [],
+                          f"Source {key} has brought no mention for {human(quiet)} "
+                          f"(it brought {had} in the {human(w.baseline)} before); "
+                          "check its credentials, quota or query.", last["brand"], [],
                           {"source": key, "last_mention_at": last["created_at"], "baseline_count": had}, web_base_url))
     return out

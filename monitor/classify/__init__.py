@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from monitor.errors import ModelError
 from monitor.records import Classification
+
+if TYPE_CHECKING:
+    from monitor.config import ClassifierSettings
 
 
 @runtime_checkable
@@ -68,17 +71,17 @@ def resolve_model(model: str, base_dir: Path) -> str:
     return model
 
 
-def classify_texts(classifier, texts: Sequence[str], targets: Sequence[str | None] | None = None
-                   ) -> list[Classification]:
+def classify_texts(classifier: Classifier | TargetedClassifier, texts: Sequence[str],
+                   targets: Sequence[str | None] | None = None) -> list[Classification]:
     """A model that reads brands (``targeted``) gets each text's brand: a mention is stored
     once per brand it names, and each row gets the stance toward its own brand. Other
     classifiers (a hub model, a test fake) get the texts alone."""
     if targets is not None and getattr(classifier, "targeted", False):
-        return classifier.classify(texts, targets)
+        return cast(TargetedClassifier, classifier).classify(texts, targets)
     return classifier.classify(texts)
 
 
-def build_classifier(settings, base_dir: Path, cache_dir: Path | None = None) -> Classifier:
+def build_classifier(settings: ClassifierSettings, base_dir: Path, cache_dir: Path | None = None) -> Classifier:
     """The engine named in config: ``onnx`` (int8, fast default) or ``torch``."""
     model = resolve_model(settings.model, base_dir)
     if settings.engine == "onnx":
@@ -92,7 +95,7 @@ def build_classifier(settings, base_dir: Path, cache_dir: Path | None = None) ->
                            uncertain_below=settings.uncertain_below, languages=settings.languages)
 
 
-def current_model_name(settings, base_dir: Path) -> str | None:
+def current_model_name(settings: ClassifierSettings, base_dir: Path) -> str | None:
     """``name@version`` of the configured model without loading it (a two-head folder's
     monitor.json); None when only loading tells (a hub id, another kind of folder)."""
     from monitor.classify.folder import is_two_head_folder, model_name, read_meta

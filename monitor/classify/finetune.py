@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,6 +47,9 @@ from monitor.classify.training import (
     predict_logits,
 )
 from monitor.errors import ModelError
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 MIN_TOTAL = 30  # corrected mentions
 MIN_PER_CLASS = 5  # of each advocacy label
@@ -93,13 +97,12 @@ def _set_label(c: Correction, fieldname: str, label: str, where: str) -> None:
     setattr(c, fieldname, names.index(value))
 
 
-def from_store(store) -> list[Correction]:
+def from_store(store: Store) -> list[Correction]:
     """The newest correction per mention and field, one Correction per mention."""
-    from monitor.store import accounts
     from monitor.textutil import mention_text  # the text exactly as the pipeline classifies it
 
     out: dict[int, Correction] = {}
-    for row in accounts.corrections(store):
+    for row in store.accounts.corrections():
         c = out.setdefault(row["mention_id"], Correction(mention_text(row), row["brand"] or "",
                                                          mention_id=row["mention_id"]))
         _set_label(c, row["field"], row["label"], f"correction {row['id']}")
@@ -150,15 +153,13 @@ def merge(*sources: Iterable[Correction]) -> list[Correction]:
     return out
 
 
-def fill_brands(corrections: list[Correction], store) -> int:
+def fill_brands(corrections: list[Correction], store: Store) -> int:
     """Look up the brand of corrections that have a mention id but no brand (an exported
     CSV); returns how many are left without a brand."""
-    from monitor.store.advocacy import mentions_by_id
-
-    todo = [c for c in corrections if not c.brand and c.mention_id is not None]
-    found = mentions_by_id(store, [c.mention_id for c in todo]) if todo else {}
-    for c in todo:
-        c.brand = (found.get(c.mention_id) or {}).get("brand") or ""
+    todo = [(c, c.mention_id) for c in corrections if not c.brand and c.mention_id is not None]
+    found = store.advocacy.mentions_by_id([mid for _, mid in todo]) if todo else {}
+    for c, mid in todo:
+        c.brand = found[mid]["brand"] if mid in found else ""
     return sum(1 for c in corrections if not c.brand)
 
 

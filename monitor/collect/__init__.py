@@ -20,9 +20,14 @@ Contract (every source passes tests/test_source_contract.py):
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from monitor.records import FetchResult
+
+if TYPE_CHECKING:
+    from monitor.settings_sources import Brand
 
 
 @runtime_checkable
@@ -52,13 +57,17 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def source_class(type_name: str) -> type:
+def source_class(type_name: str) -> type[Any]:
+    """The class of a config ``type``; every one is built as ``build_source`` does."""
     import importlib
 
-    module, cls = REGISTRY[type_name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    module, name = REGISTRY[type_name].split(":")
+    cls: type[Any] = getattr(importlib.import_module(module), name)
+    return cls
 
 
-def build_source(brand, settings, *, http_factory, now) -> Source:
+def build_source(brand: Brand, settings: Any, *, http_factory: Callable[..., Any],
+                 now: Callable[[], datetime]) -> Source:
     """Make the source for one (brand, source settings) pair of the config."""
-    return source_class(settings.type)(brand=brand, settings=settings, http_factory=http_factory, now=now)
+    source: Source = source_class(settings.type)(brand=brand, settings=settings, http_factory=http_factory, now=now)
+    return source

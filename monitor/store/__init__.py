@@ -1,7 +1,17 @@
-"""SQLite store: the only package that imports sqlite3 / sqlite_utils.
+"""SQLite store: the only package that imports sqlite3 / sqlite_utils, and the only place
+with SQL.
 
-One writer connection per process (WAL, busy timeout, synchronous=FULL); readers such
-as the web page open the file read-only (``Store(path, readonly=True)``).
+One ``Store`` object per database connection. Its own methods carry a mention through the
+pipeline (collect: cursors, batches, runs, reach; classify: pending mentions and their
+classifications; ``mentions`` for listing); one sub-object per other area:
+
+* ``store.alerts``    rules' input, noise-control ledger, the outbox, delivery attempts
+* ``store.advocacy``  advocate aggregates and the web page's reads
+* ``store.accounts``  the web page's own writes: users, sessions, marks, corrections, links
+
+Rows come back as the TypedDicts of ``monitor.store.rows``. One writer connection per
+process (WAL, busy timeout, synchronous=FULL); readers such as the web page open the file
+read-only (``Store(path, readonly=True)``).
 """
 
 from __future__ import annotations
@@ -10,48 +20,34 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlite_utils import Database
 
 from monitor.errors import StoreError
-from monitor.records import Alert, Author, Classification, FetchResult, Mention, utcnow
+from monitor.records import Author, Classification, FetchResult, Mention, utcnow
+from monitor.store._sql import add_filters, iso, marks, parse_iso
+from monitor.store.accounts import AccountStore
+from monitor.store.advocacy import AdvocacyStore
+from monitor.store.alerts import AlertStore
 from monitor.store.migrations import migrations
+from monitor.store.rows import MentionRow, MentionText, PendingMention, SourceRun
 from monitor.textutil import safe_optional, safe_text
+
+__all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "Store", "iso", "parse_iso"]
 
 logger = logging.getLogger(__name__)
 
-
-def iso(dt: datetime) -> str:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def parse_iso(value: str) -> datetime:
-    dt = datetime.fromisoformat(value)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def add_filters(where: list[str], params: list, *filters: tuple[str, Any]) -> None:
-    """Appends each (condition with one ``?``, value) whose value is set (not None or empty)."""
-    for condition, value in filters:
-        if value:
-            where.append(condition)
-            params.append(value)
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern (with ESCAPE '\\') matching ``text`` anywhere, its \\, % and _ taken literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+Params = Sequence[Any] | Mapping[str, Any]
 
 
 class Store:
-    def __init__(self, path: str | Path, *, readonly: bool = False, now=utcnow) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False,
+                 now: Callable[[], datetime] = utcnow) -> None:
         self.path = Path(path)
         self.now = now
         self.readonly = readonly
@@ -74,6 +70,9 @@ class Store:
         self.db = Database(conn)
         # One connection shared by the daemon's threads: a transaction or a query holds it alone.
         self._lock = threading.RLock()
+        self.alerts = AlertStore(self)
+        self.advocacy = AdvocacyStore(self)
+        self.accounts = AccountStore(self)
         if not readonly:
             try:
                 migrations.apply(self.db)
@@ -86,6 +85,11 @@ class Store:
     def engine_version(self) -> str:
         """The database engine and its version, e.g. ``SQLite 3.45.1`` (shown by /healthz)."""
         return f"SQLite {sqlite3.sqlite_version}"
+
+    def open_reader(self) -> Store:
+        """A second, read-only connection to the same file (long reads that must not hold
+        this one: the store's writes go on meanwhile). The caller closes it."""
+        return Store(self.path, readonly=True, now=self.now)
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
@@ -111,15 +115,36 @@ class Store:
                     self.conn.execute("ROLLBACK")
                 raise
 
-    def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[dict]:
+    def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        """Rows as plain dicts. For the store's own modules, tests and one-off inspection:
+        other layers call the typed methods."""
         with self._lock:
-            return list(self.db.query(sql, params))
+            return list(self.db.query(sql, dict(params) if isinstance(params, Mapping) else list(params)))
+
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        """One statement on the writer connection (inside a ``transaction()`` for writes)."""
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> sqlite3.Cursor:
+        return self.conn.executemany(sql, rows)
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """Rows as tuples (for the store's own modules: large reads, no dict per row)."""
+        with self._lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Params = ()) -> Any:
+        """The first column of the first row, or None."""
+        with self._lock:
+            row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
 
     # ------------------------------------------------------------------ collection
 
     def get_cursor(self, source_key: str, query: str) -> str | None:
-        rows = self.query("SELECT cursor FROM cursors WHERE source_key = ? AND query = ?", [source_key, query])
-        return rows[0]["cursor"] if rows else None
+        with self._lock:
+            cursor = self.scalar("SELECT cursor FROM cursors WHERE source_key = ? AND query = ?", [source_key, query])
+        return None if cursor is None else str(cursor)
 
     def save_batch(self, source_key: str, query: str, result: FetchResult) -> list[int]:
         """Store a fetched page and advance its cursor in one transaction.
@@ -133,23 +158,20 @@ class Store:
                 mid = self._insert_mention(source_key, mention, now)
                 if mid is not None:
                     new_ids.append(mid)
-            self.conn.execute(
-                "INSERT INTO cursors (source_key, query, cursor, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (source_key, query) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-                [source_key, query, result.cursor, now],
-            )
+            self.conn.execute(_SET_CURSOR, [source_key, query, result.cursor, now])
         return new_ids
 
     def _upsert_author(self, author: Author, now: str) -> int:
         cur = self.conn.execute(
-            "INSERT INTO authors (source, handle, display_name, url, reach, reach_kind, reach_checked_at, first_seen, last_seen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO authors (source, handle, display_name, url, reach, reach_kind, reach_checked_at, "
+            "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (source, handle) DO UPDATE SET last_seen = excluded.last_seen, "
             "display_name = COALESCE(excluded.display_name, authors.display_name), "
             "url = COALESCE(excluded.url, authors.url), "
             "reach = COALESCE(excluded.reach, authors.reach), "
             "reach_kind = COALESCE(excluded.reach_kind, authors.reach_kind), "
-            "reach_checked_at = CASE WHEN excluded.reach IS NULL THEN authors.reach_checked_at ELSE excluded.reach_checked_at END "
+            "reach_checked_at = CASE WHEN excluded.reach IS NULL THEN authors.reach_checked_at "
+            "ELSE excluded.reach_checked_at END "
             "RETURNING id",
             [
                 author.source,
@@ -163,7 +185,7 @@ class Store:
                 now,
             ],
         )
-        return cur.fetchone()[0]
+        return int(cur.fetchone()[0])
 
     def _insert_mention(self, source_key: str, m: Mention, now: str) -> int | None:
         author_id = self._upsert_author(m.author, now) if m.author else None
@@ -175,7 +197,7 @@ class Store:
                 "AND NOT (source = ? AND native_id = ?) ORDER BY id LIMIT 1",
                 [canonical, m.brand, m.source, m.native_id],
             ).fetchone()
-            duplicate_of = row[0] if row else None
+            duplicate_of = int(row[0]) if row else None
         cur = self.conn.execute(
             "INSERT INTO mentions (source, source_key, native_id, brand, kind, title, text, url, canonical_url, "
             "duplicate_of, author_id, rating, lang, matched_term, created_at, collected_at, extra) "
@@ -202,7 +224,7 @@ class Store:
             ],
         )
         row = cur.fetchone()
-        return row[0] if row else None
+        return int(row[0]) if row else None
 
     def update_author_reach(self, source: str, handle: str, reach: int, reach_kind: str) -> None:
         with self.transaction():
@@ -223,35 +245,31 @@ class Store:
 
     # ------------------------------------------------------------------ source health
 
-    def recent_runs(self, source_key: str, limit: int = 50) -> list[dict]:
+    def recent_runs(self, source_key: str, limit: int = 50) -> list[SourceRun]:
         """A source's latest runs, newest first."""
-        return self.query(
+        return cast("list[SourceRun]", self.query(
             "SELECT id, source_key, started_at, finished_at, fetched, new, skipped, ok, error, auth_failed "
-            "FROM source_runs WHERE source_key = ? ORDER BY id DESC LIMIT ?", [source_key, limit])
+            "FROM source_runs WHERE source_key = ? ORDER BY id DESC LIMIT ?", [source_key, limit]))
 
     def last_success(self, source_key: str) -> str | None:
         rows = self.query("SELECT max(finished_at) AS at FROM source_runs WHERE source_key = ? AND ok = 1",
                           [source_key])
-        return rows[0]["at"] if rows else None
+        return cast("str | None", rows[0]["at"]) if rows else None
 
     def run_source_keys(self) -> list[str]:
-        return [r["source_key"] for r in self.query("SELECT DISTINCT source_key FROM source_runs ORDER BY 1")]
+        return [str(r["source_key"]) for r in self.query("SELECT DISTINCT source_key FROM source_runs ORDER BY 1")]
 
     def set_cursor(self, source_key: str, query: str, cursor: str | None) -> None:
         with self.transaction():
-            self.conn.execute(
-                "INSERT INTO cursors (source_key, query, cursor, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (source_key, query) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-                [source_key, query, cursor, iso(self.now())],
-            )
+            self.conn.execute(_SET_CURSOR, [source_key, query, cursor, iso(self.now())])
 
-    def iter_mention_texts(self, batch: int = 1000) -> Iterator[dict]:
+    def iter_mention_texts(self, batch: int = 1000) -> Iterator[MentionText]:
         """Every stored mention's text fields, oldest first, in batches (for `monitor preview`)."""
         last = 0
         while True:
-            rows = self.query(
+            rows = cast("list[MentionText]", self.query(
                 "SELECT id, brand, source, source_key, kind, title, text, url, created_at, matched_term FROM mentions "
-                "WHERE id > ? ORDER BY id LIMIT ?", [last, batch])
+                "WHERE id > ? ORDER BY id LIMIT ?", [last, batch]))
             if not rows:
                 return
             yield from rows
@@ -259,43 +277,44 @@ class Store:
 
     # ------------------------------------------------------------------ classification
 
-    def unclassified(self, model: str, limit: int) -> list[dict]:
+    def unclassified(self, model: str, limit: int) -> list[PendingMention]:
         """Mentions without a classification by ``model``: never-classified ones first
         (``seen`` 0: new mentions, which may alert), then those an earlier model classified
         (``seen`` 1: history a new model catches up on), oldest first within each."""
-        return self.query(
+        return cast("list[PendingMention]", self.query(
             "SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, "
             "EXISTS (SELECT 1 FROM classifications o WHERE o.mention_id = m.id) AS seen FROM mentions m "
             "WHERE NOT EXISTS (SELECT 1 FROM classifications c WHERE c.mention_id = m.id AND c.model = ?) "
             "ORDER BY seen, m.id LIMIT ?",
             [model, limit],
-        )
+        ))
 
     def count_unclassified(self, model: str) -> int:
-        return self.query(
-            "SELECT count(*) AS n FROM mentions m WHERE NOT EXISTS "
+        return self.count(
+            "SELECT count(*) FROM mentions m WHERE NOT EXISTS "
             "(SELECT 1 FROM classifications c WHERE c.mention_id = m.id AND c.model = ?)",
             [model],
-        )[0]["n"]
+        )
 
-    def mentions_after(self, after_id: int, limit: int) -> list[dict]:
+    def mentions_after(self, after_id: int, limit: int) -> list[PendingMention]:
         """Every mention in id order (for re-running a model over the whole history)."""
-        return self.query("SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, 1 AS seen FROM mentions m "
-                          "WHERE m.id > ? ORDER BY m.id LIMIT ?", [after_id, limit])
+        return cast("list[PendingMention]", self.query(
+            "SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, 1 AS seen FROM mentions m "
+            "WHERE m.id > ? ORDER BY m.id LIMIT ?", [after_id, limit]))
 
     def count_mentions(self) -> int:
-        return self.query("SELECT count(*) AS n FROM mentions")[0]["n"]
+        return self.count("SELECT count(*) FROM mentions")
 
     def classified_by(self, model: str) -> dict[str, int]:
         """How many mentions each model has classified, and how many ``model`` has not."""
         rows = self.query("SELECT model, count(*) AS n FROM classifications GROUP BY model ORDER BY model")
-        out = {r["model"]: r["n"] for r in rows}
+        out: dict[str, int] = {r["model"]: r["n"] for r in rows}
         out.setdefault(model, 0)
         return out
 
     def save_classifications(self, results: Sequence[tuple[int, Classification]]) -> None:
         """Store (or replace) classifications. To commit them with the alerts they trigger,
-        call this and ``insert_alerts`` inside one ``transaction()`` (as pipeline does)."""
+        call this and ``alerts.insert`` inside one ``transaction()`` (as pipeline does)."""
         now = iso(self.now())
         dumps = json.dumps
         rows = [
@@ -312,68 +331,23 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (mention_id, model) DO UPDATE SET sentiment = excluded.sentiment, "
                 "sentiment_p = excluded.sentiment_p, sentiment_probs = excluded.sentiment_probs, "
-                "advocacy = excluded.advocacy, advocacy_p = excluded.advocacy_p, advocacy_probs = excluded.advocacy_probs, "
+                "advocacy = excluded.advocacy, advocacy_p = excluded.advocacy_p, "
+                "advocacy_probs = excluded.advocacy_probs, "
                 "uncertain = excluded.uncertain, status = excluded.status, lang = excluded.lang, "
                 "stance = excluded.stance, stance_score = excluded.stance_score, created_at = excluded.created_at",
                 rows,
-            )
-
-    def insert_alerts(self, alerts: Sequence[Alert], channels_for: dict[str, list[str]]) -> list[int]:
-        now = iso(self.now())
-        new_ids = []
-        with self.transaction():
-            for a in alerts:
-                cur = self.conn.execute(
-                    "INSERT INTO alerts (rule, key, severity, brand, title, body, mention_ids, data, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id",
-                    [a.rule, a.key, a.severity, a.brand, safe_text(a.title, 500), safe_text(a.body, 20_000),
-                     json.dumps(list(a.mention_ids)), json.dumps(a.data, default=str), iso(a.created_at)],
-                )
-                row = cur.fetchone()
-                if not row:
-                    continue
-                new_ids.append(row[0])
-                for channel in channels_for.get(a.rule, []):
-                    self.conn.execute(
-                        "INSERT INTO deliveries (alert_id, channel, status, next_attempt_at) VALUES (?, ?, 'pending', ?) "
-                        "ON CONFLICT (alert_id, channel) DO NOTHING",
-                        [row[0], channel, now],
-                    )
-        return new_ids
-
-    # ------------------------------------------------------------------ alerts delivery
-
-    def due_deliveries(self, limit: int = 100) -> list[dict]:
-        return self.query(
-            "SELECT d.id AS delivery_id, d.channel, d.attempts, a.* FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-            "WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.id LIMIT ?",
-            [iso(self.now()), limit],
-        )
-
-    def mark_delivered(self, delivery_id: int) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, delivered_at = ?, last_error = NULL WHERE id = ?",
-                [iso(self.now()), delivery_id],
-            )
-
-    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
-        """retry_at None: give up (dead letter)."""
-        with self.transaction():
-            self.conn.execute(
-                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, status = ?, next_attempt_at = ? WHERE id = ?",
-                [safe_text(error, 1000), "pending" if retry_at else "dead", iso(retry_at or self.now()), delivery_id],
             )
 
     # ------------------------------------------------------------------ reading
 
     def mentions(self, *, brand: str | None = None, source: str | None = None, sentiment: str | None = None,
                  advocacy: str | None = None, since: datetime | None = None, limit: int = 50,
-                 model: str | None = None, strict: bool = False) -> list[dict]:
+                 model: str | None = None, strict: bool = False) -> list[MentionRow]:
         """Newest mentions with their author and one classification (its ``model`` column
         says whose): ``model``'s (the current model) where it has one, else the latest of
         another model; with ``strict``, ``model``'s or none. Without ``model``, the latest."""
-        where, params = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
         if model and strict:
             pick = "SELECT id FROM classifications WHERE mention_id = m.id AND model = ?"
             params.append(model)
@@ -390,7 +364,7 @@ class Store:
         add_filters(where, params, ("m.created_at >= ?", since and iso(since)), ("c.sentiment = ?", sentiment),
                     ("c.advocacy = ?", advocacy))
         params.append(limit)
-        return self.query(
+        return cast("list[MentionRow]", self.query(
             "SELECT m.id, m.brand, m.source, m.source_key, m.kind, m.title, m.text, m.url, m.created_at, m.rating, "
             "m.duplicate_of, a.handle AS author, a.reach, a.reach_kind, c.model, c.sentiment, c.sentiment_p, "
             "c.advocacy, c.advocacy_p, c.uncertain, c.status, c.lang AS classified_lang "
@@ -398,22 +372,29 @@ class Store:
             f"LEFT JOIN classifications c ON c.id = ({pick}) "
             f"WHERE {' AND '.join(where)} ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
             params,
-        )
+        ))
 
     def authors_missing_reach(self, mention_ids: Sequence[int], max_age: timedelta) -> list[str]:
         if not mention_ids:
             return []
         cutoff = iso(self.now() - max_age)
-        marks = ",".join("?" * len(mention_ids))
         rows = self.query(
             "SELECT DISTINCT a.handle FROM mentions m JOIN authors a ON a.id = m.author_id "
-            f"WHERE m.id IN ({marks}) AND (a.reach_checked_at IS NULL OR a.reach_checked_at < ?)",
+            f"WHERE m.id IN ({marks(len(mention_ids))}) AND (a.reach_checked_at IS NULL OR a.reach_checked_at < ?)",
             [*mention_ids, cutoff],
         )
-        return [r["handle"] for r in rows]
+        return [str(r["handle"]) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        out = {}
-        for table in ("mentions", "authors", "classifications", "alerts", "deliveries"):
-            out[table] = self.query(f"SELECT count(*) AS n FROM {table}")[0]["n"]  # noqa: S608 - fixed names
-        return out
+        return {table: self.count(f"SELECT count(*) FROM {table}")  # fixed names
+                for table in ("mentions", "authors", "classifications", "alerts", "deliveries")}
+
+    def count(self, sql: str, params: Params = ()) -> int:
+        """A ``SELECT count(*) ...`` (or any query whose first column is an integer)."""
+        with self._lock:
+            return int(self.scalar(sql, params) or 0)
+
+
+_SET_CURSOR = ("INSERT INTO cursors (source_key, query, cursor, updated_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (source_key, query) DO UPDATE SET cursor = excluded.cursor, "
+               "updated_at = excluded.updated_at")

@@ -8,7 +8,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from monitor.config import Settings
-from monitor.store import Store, accounts
+from monitor.store import Store
 from monitor.web import security
 from monitor.web.views import Views
 
@@ -33,7 +33,7 @@ def current_user(request: Request) -> dict | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 200:
         return None
-    return accounts.get_session(request.app.state.reader, security.token_hash(token), request.app.state.now())
+    return request.app.state.reader.accounts.get_session(security.token_hash(token), request.app.state.now())
 
 
 def require_user(request: Request) -> dict:

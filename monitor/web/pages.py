@@ -87,7 +87,7 @@ async def login(request: Request):
                       status=429)
         resp.headers["retry-after"] = str(max(1, int(attempt.retry_after.total_seconds())))
         return resp
-    user = accounts.get_user(request.app.state.reader, username)
+    user = request.app.state.reader.accounts.get_user(username)
     # scrypt is CPU-bound (~0.1 s): in a worker thread, so other requests are served meanwhile
     ok = await run_in_threadpool(security.check_login, password, user["password_hash"] if user else None)
     if not ok or user is None:
@@ -103,8 +103,8 @@ async def login(request: Request):
     throttle.succeeded(username, address, attempt)
     token = security.new_token()
     settings = request.app.state.settings
-    accounts.create_session(writer(request), security.token_hash(token), user["id"], security.new_token(),
-                            request.app.state.now() + settings.web.session_lifetime)
+    writer(request).accounts.create_session(security.token_hash(token), user["id"], security.new_token(),
+                                            request.app.state.now() + settings.web.session_lifetime)
     resp = RedirectResponse(target, status_code=303)
     set_session_cookie(resp, token, settings)
     resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -115,7 +115,7 @@ async def login(request: Request):
 async def logout(request: Request):
     user = require_user(request)
     await require_form(request, user)
-    accounts.delete_session(writer(request), user["token_hash"])
+    writer(request).accounts.delete_session(user["token_hash"])
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
@@ -195,8 +195,8 @@ async def mark_author(request: Request, person_id: int):
     mark, brand = form.get("mark", ""), form.get("brand", "")
     if mark not in accounts.MARKS or not brand:
         raise HTTPException(400, "unknown mark or brand")
-    accounts.set_mark(writer(request), person_id, brand, mark, user["username"], on=form.get("on") == "1",
-                      note=(form.get("note") or "")[:500] or None)
+    writer(request).accounts.set_mark(person_id, brand, mark, user["username"], on=form.get("on") == "1",
+                                      note=(form.get("note") or "")[:500] or None)
     return RedirectResponse(f"/authors/{person_id}?" + urlencode({"brand": brand}), status_code=303)
 
 
@@ -205,10 +205,10 @@ async def link_author(request: Request, person_id: int):
     user = require_user(request)
     form = await require_form(request, user)
     store = writer(request)
-    other = accounts.find_author(store, form.get("source", ""), form.get("handle", ""))
+    other = store.accounts.find_author(form.get("source", ""), form.get("handle", ""))
     if other is None:
         raise HTTPException(400, "no author with that source and handle")
-    accounts.link_authors(store, person_id, other, user["username"])
+    store.accounts.link_authors(person_id, other, user["username"])
     advocates.recompute_persons(store, request.app.state.settings.advocates, [person_id, other])
     return RedirectResponse(f"/authors/{person_id}", status_code=303)
 
@@ -222,7 +222,7 @@ async def unlink_author(request: Request, person_id: int):
         author_id = int(form.get("author_id", ""))
     except ValueError:
         raise HTTPException(400, "author_id must be a number") from None
-    old = accounts.unlink_author(store, author_id)
+    old = store.accounts.unlink_author(author_id)
     advocates.recompute_persons(store, request.app.state.settings.advocates, [author_id, *([old] if old else [])])
     return RedirectResponse(f"/authors/{old or author_id}", status_code=303)
 
@@ -243,7 +243,7 @@ async def correct_mention(request: Request, mention_id: int):
     user = require_user(request)
     form = await require_form(request, user)
     try:
-        accounts.add_correction(writer(request), mention_id, form.get("field", ""), form.get("label", ""),
+        writer(request).accounts.add_correction(mention_id, form.get("field", ""), form.get("label", ""),
                                 user["username"])
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None

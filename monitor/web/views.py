@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from monitor import advocates
 from monitor.config import Settings
 from monitor.records import utcnow
-from monitor.store import Store, accounts, parse_iso
-from monitor.store import advocacy as sql
+from monitor.store import Store, parse_iso
+from monitor.store.rows import Correction
 
 PAGE = 50
 BASIS_TEXT = {"text": "the model", "stars": "stars", "corrected": "corrections"}
@@ -34,50 +35,48 @@ class Views:
     # ------------------------------------------------------------------ basics
 
     def model(self) -> str | None:
-        return self.cfg.model or sql.get_state(self.db, "model") or None
+        return self.cfg.model or self.db.advocacy.get_state("model") or None
 
     def brands(self) -> list[str]:
         names = [b.name for b in self.settings.brands]
-        return names + [b for b in sql.brands_in_data(self.db) if b not in names]
+        return names + [b for b in self.db.advocacy.brands_in_data() if b not in names]
 
     def refreshed_at(self) -> str | None:
-        return sql.get_state(self.db, "refreshed_at")
+        return self.db.advocacy.get_state("refreshed_at")
 
     # ---------------------------------------------------------------- overview
 
     def overview(self, brand: str | None, weeks: int = 26) -> dict[str, Any]:
         since = advocates.since_week(weeks, self.now())
-        rows = sql.weekly(self.db, brand, since)
+        rows = self.db.advocacy.weekly(brand, since)
         text = [r for r in rows if r["basis"] == "text"]
         week_list = sorted({r["week"] for r in rows})
         per_week: dict[str, dict] = {w: defaultdict(int) for w in week_list}
         for r in text:
-            w = per_week[r["week"]]
-            for k in ("mentions", "classified", "positive", "neutral", "negative"):
-                w[k] += r[k]
-        series = {
+            _add(per_week[r["week"]], r, ("mentions", "classified", "positive", "neutral", "negative"))
+        series: dict[str, Any] = {
             "weeks": week_list,
             "mentions": [per_week[w]["mentions"] for w in week_list],
             "positive": [per_week[w]["positive"] for w in week_list],
             "neutral": [per_week[w]["neutral"] for w in week_list],
             "negative": [per_week[w]["negative"] for w in week_list],
         }
-        index = {}
+        index: dict[str, dict[str, Any]] = {}
         for basis, signal in (("text", "relationship"), ("text", "transactional"), ("stars", "transactional")):
             by_week = advocates.index_series(rows, self.cfg, basis=basis, signal=signal)
             index[f"{basis}:{signal}"] = {
                 "label": index_label(basis, signal),
                 "points": [by_week.get(w) for w in week_list],
-                "total": advocates.index_series(rows, self.cfg, basis=basis, signal=signal, key=lambda r: "all").get("all"),
+                "total": advocates.index_series(rows, self.cfg, basis=basis, signal=signal,
+                                                key=lambda r: "all").get("all"),
             }
         series["index"] = {k: [p["value"] if p else None for p in v["points"]] for k, v in index.items()}
         series["index_low"] = {k: [p["low"] if p else None for p in v["points"]] for k, v in index.items()}
         series["index_high"] = {k: [p["high"] if p else None for p in v["points"]] for k, v in index.items()}
         sources: dict[str, dict] = defaultdict(lambda: defaultdict(int))
         for r in text:
-            s = sources[r["source"]]
-            for k in ("mentions", "classified", "promoters", "passives", "detractors", "negative", "positive"):
-                s[k] += r[k]
+            _add(sources[r["source"]], r,
+                 ("mentions", "classified", "promoters", "passives", "detractors", "negative", "positive"))
         top_sources = sorted(
             ({"source": k, **v, "index": advocates.nps(v["promoters"], v["passives"], v["detractors"],
                                                         min_sample=self.cfg.index_min_sample,
@@ -88,7 +87,7 @@ class Views:
         return {
             "brand": brand, "weeks": weeks, "since": since, "series": series, "index": index,
             "top_sources": top_sources, "totals": totals,
-            "alerts": sql.recent_alerts(self.db, brand, 10),
+            "alerts": self.db.alerts.recent(brand, 10),
             "top_advocates": self.authors("advocate", brand=brand, flag="advocate", limit=5),
             "top_detractors": self.authors("detractor", brand=brand, flag="detractor", limit=5),
             "min_sample": self.cfg.index_min_sample,
@@ -97,13 +96,11 @@ class Views:
     # ---------------------------------------------------------------- authors
 
     def authors(self, kind: str = "advocate", *, limit: int = PAGE, page: int = 1, **filters) -> list[dict]:
-        rows = sql.list_authors(self.db, kind=kind, limit=limit, offset=(max(page, 1) - 1) * limit, **filters)
-        for r in rows:
-            r["reasons"] = self.reasons(r, kind)
-            r["marks"] = sorted((r.get("marks") or "").split(",")) if r.get("marks") else []
-        return rows
+        rows = self.db.advocacy.list_authors(kind=kind, limit=limit, offset=(max(page, 1) - 1) * limit, **filters)
+        return [{**r, "reasons": self.reasons(r, kind), "marks": sorted(r["marks"].split(",")) if r["marks"] else []}
+                for r in rows]
 
-    def reasons(self, stats: dict, kind: str) -> list[dict]:
+    def reasons(self, stats: Mapping[str, Any], kind: str) -> list[dict]:
         """Each score component: its value, the points it adds, and what it means."""
         explain = json.loads(stats.get("explain") or "{}")
         side = "promoter" if kind == "advocate" else "detractor"
@@ -133,23 +130,21 @@ class Views:
         return out
 
     def author(self, person_id: int, brand: str | None = None) -> dict | None:
-        person = sql.person_of(self.db, person_id)
-        ids = sql.members(self.db, person)
-        info = sql.authors_info(self.db, ids)
+        person = self.db.advocacy.person_of(person_id)
+        ids = self.db.advocacy.members(person)
+        info = self.db.advocacy.authors_info(ids)
         if not info:
             return None
-        stats = sql.person_stats(self.db, person)
-        for s in stats:
-            s["advocate_reasons"] = self.reasons(s, "advocate")
-            s["detractor_reasons"] = self.reasons(s, "detractor")
-            s["explain_data"] = json.loads(s["explain"] or "{}")
-        rows, total = sql.timeline(self.db, self.model(), person, brand)
+        stats = [{**s, "advocate_reasons": self.reasons(s, "advocate"),
+                  "detractor_reasons": self.reasons(s, "detractor"),
+                  "explain_data": json.loads(s["explain"] or "{}")} for s in self.db.advocacy.person_stats(person)]
+        rows, total = self.db.advocacy.timeline(self.model(), person, brand)
         timeline = []
         for r in rows:
             stance, basis = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]))
-            timeline.append({**r, "stance": stance, "basis": basis,
-                             "handle": info.get(r["author_id"], {}).get("handle")})
-        marks = accounts.marks_of(self.db, person)
+            author = info.get(r["author_id"])
+            timeline.append({**r, "stance": stance, "basis": basis, "handle": author["handle"] if author else None})
+        marks = self.db.accounts.marks_of(person)
         return {"person_id": person, "identities": [info[i] for i in ids if i in info], "stats": stats,
                 "brand": brand, "timeline": timeline, "total_mentions": total,
                 "marks": marks, "mark_set": {(m["brand"], m["mark"]) for m in marks}}
@@ -157,13 +152,15 @@ class Views:
     # ---------------------------------------------------------------- mentions
 
     def mentions(self, *, page: int = 1, limit: int = PAGE, **filters) -> list[dict]:
-        rows = sql.search_mentions(self.db, self.model(), limit=limit, offset=(max(page, 1) - 1) * limit, **filters)
+        rows = self.db.advocacy.search_mentions(self.model(), limit=limit, offset=(max(page, 1) - 1) * limit, **filters)
+        out = []
         for r in rows:
-            r["stance"], r["basis"] = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]))
-        return rows
+            stance, basis = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]))
+            out.append({**r, "stance": stance, "basis": basis})
+        return out
 
-    def corrections(self, field: str | None = None, limit: int | None = None) -> list[dict]:
-        return accounts.corrections(self.db, field, limit)
+    def corrections(self, field: str | None = None, limit: int | None = None) -> list[Correction]:
+        return self.db.accounts.corrections(field, limit)
 
     def ago(self, when: str | None) -> str:
         if not when:
@@ -174,6 +171,11 @@ class Views:
             return f"{days}d ago"
         hours = delta.seconds // 3600
         return f"{hours}h ago" if hours else "just now"
+
+
+def _add(acc: dict[str, float], row: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    for k in keys:
+        acc[k] += row[k]
 
 
 def index_label(basis: str, signal: str) -> str:

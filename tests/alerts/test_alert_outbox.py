@@ -15,7 +15,6 @@ from monitor.alerts.outbox import RetryPolicy, deliver_due
 from monitor.cli_common import collect_secrets, setup_logging
 from monitor.config import QuietHours, Settings
 from monitor.records import Alert
-from monitor.store.alertdb import AlertStore
 
 POLICY = RetryPolicy(max_attempts=4, base=timedelta(seconds=10), cap=timedelta(minutes=5), jitter=0.2,
                      rng=lambda: 0.5)  # jitter factor exactly 1.0
@@ -24,7 +23,7 @@ POLICY = RetryPolicy(max_attempts=4, base=timedelta(seconds=10), cap=timedelta(m
 def queue(store, n=1, severity="warning", channels=("hook",)):
     alerts = [Alert(rule="r", key=f"r:mention:{i}", severity=severity, title=f"t{i}", body=f"b{i}",
                     created_at=store.now()) for i in range(n)]
-    return store.insert_alerts(alerts, {"r": list(channels)})
+    return store.alerts.insert(alerts, {"r": list(channels)})
 
 
 def delivery(store):
@@ -74,7 +73,7 @@ def test_client_error_is_dead_lettered_at_once(store, receiver):
     receiver.default = "400"
     assert deliver_due(store, {"hook": WebhookChannel("hook", receiver.url)}, policy=POLICY)["dead"] == 1
     assert delivery(store)["status"] == "dead" and len(receiver.requests) == 1
-    assert AlertStore(store).delivery_counts()["dead"] == 1
+    assert store.alerts.delivery_counts()["dead"] == 1
 
 
 def test_dead_after_max_attempts_and_still_visible(store, clock, receiver):
@@ -99,7 +98,7 @@ def test_unknown_channel_is_dead_not_lost(store):
 def test_quiet_hours_postpone_without_an_attempt(store, clock, receiver):
     queue(store, n=1, severity="warning")
     queue(store, n=0)
-    store.insert_alerts([Alert(rule="c", key="c:1", severity="critical", title="t", body="b", created_at=clock())],
+    store.alerts.insert([Alert(rule="c", key="c:1", severity="critical", title="t", body="b", created_at=clock())],
                         {"c": ["hook"]})
     ch = WebhookChannel("hook", receiver.url, quiet_hours=QuietHours(start="11:00", end="13:00"))
     assert deliver_due(store, {"hook": ch}, policy=POLICY) == {"sent": 1, "retry": 0, "dead": 0, "postponed": 1}
@@ -124,7 +123,7 @@ def test_ambiguous_timeout_then_retry_is_no_duplicate_at_an_idempotent_receiver(
 
 def test_interrupted_attempt_is_marked_and_retried(store, receiver):
     (alert_id,) = queue(store)
-    db = AlertStore(store)
+    db = store.alerts
     db.start_attempt(delivery(store)["id"], 1)  # a process died here, mid-send
     assert db.mark_interrupted() == 1
     assert deliver_due(store, {"hook": WebhookChannel("hook", receiver.url)}, policy=POLICY)["sent"] == 1

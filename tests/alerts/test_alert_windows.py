@@ -114,7 +114,8 @@ def test_backtest_counts_per_day_with_noise_control(store):
     pipeline.classify_pending(store, KeywordClassifier())
     alerts = settings({"name": "every", "when": {"sentiment": "negative"}},
                       {"name": "cooled", "when": {"sentiment": "negative"}, "cooldown": "1h"},
-                      {"name": "digested", "when": {"sentiment": "negative"}, "digest": {"immediate": 1, "every": "1d"}})
+                      {"name": "digested", "when": {"sentiment": "negative"},
+                       "digest": {"immediate": 1, "every": "1d"}})
     fired = replay(alerts, store, datetime(2026, 10, 19, tzinfo=UTC), datetime(2026, 10, 23, tzinfo=UTC),
                    timedelta(hours=1))
     assert dict(fired["every"]) == {"2026-10-20": 4, "2026-10-21": 3}
@@ -142,7 +143,7 @@ def test_cli_test_backtest_status(tmp_path):
     from monitor.alerts.outbox import deliver_due
     from monitor.records import Alert
 
-    store.insert_alerts([Alert(rule="neg", key="neg:x", severity="warning", title="t", body="b")], {"neg": ["gone"]})
+    store.alerts.insert([Alert(rule="neg", key="neg:x", severity="warning", title="t", body="b")], {"neg": ["gone"]})
     deliver_due(store, {})  # no such channel: dead-lettered, with its attempt
     store.close()
     cfg = _config(tmp_path, [{"name": "neg", "when": {"sentiment": "negative"}, "channels": ["console"]},

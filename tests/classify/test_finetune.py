@@ -18,7 +18,7 @@ from monitor.classify import finetune
 from monitor.classify.training import IGNORE
 from monitor.cli import main
 from monitor.records import FetchResult, Mention
-from monitor.store import Store, accounts
+from monitor.store import Store
 from tests.classify.classify_fakes import build_tiny_model
 
 POOLS = {"promoter": "great love good best recommend", "detractor": "bad awful hate worst avoid",
@@ -71,9 +71,9 @@ def store_corrections(db: Path, per_class: dict[str, int], sentiment_every: int 
             labels.append(label)
     ids = store.save_batch("demo", "q", FetchResult(mentions, None))
     for n, (mid, label) in enumerate(zip(ids, labels, strict=True)):
-        accounts.add_correction(store, mid, "advocacy", label, "ann")
+        store.accounts.add_correction(mid, "advocacy", label, "ann")
         if sentiment_every and n % sentiment_every == 0:
-            accounts.add_correction(store, mid, "sentiment", SENTIMENT[label], "ann")
+            store.accounts.add_correction(mid, "sentiment", SENTIMENT[label], "ann")
     store.close()
     return ids
 
@@ -146,7 +146,7 @@ def test_too_small_or_one_sided_corrections_are_refused(tmp_path, base_model, pe
 def test_corrections_come_from_the_store_with_the_mentions_brand(tmp_path):
     ids = store_corrections(tmp_path / "monitor.db", {"promoter": 2, "none": 2}, sentiment_every=1)
     store = Store(tmp_path / "monitor.db")
-    accounts.add_correction(store, ids[0], "advocacy", "detractor", "ann")  # the newest correction wins
+    store.accounts.add_correction(ids[0], "advocacy", "detractor", "ann")  # the newest correction wins
     got = {c.mention_id: c for c in finetune.from_store(store)}
     store.close()
     assert len(got) == 4  # one example per mention, both fields on it
@@ -158,7 +158,7 @@ def test_corrections_come_from_the_store_with_the_mentions_brand(tmp_path):
 def test_an_exported_csv_gets_its_brands_from_the_database(tmp_path):
     ids = store_corrections(tmp_path / "monitor.db", {"promoter": 2, "detractor": 1}, sentiment_every=0)
     store = Store(tmp_path / "monitor.db")
-    rows = accounts.corrections(store, "advocacy")
+    rows = store.accounts.corrections("advocacy")
     path = tmp_path / "corrections-advocacy.csv"
     with path.open("w", newline="") as fh:  # the web page's export: no brand column
         w = csv.DictWriter(fh, ["text", "label", "field", "mention_id", "model_label", "model", "set_by", "created_at"],

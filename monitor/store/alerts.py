@@ -1,0 +1,270 @@
+"""SQL for the alert side (``store.alerts``): classified mentions for rules, author history,
+the noise-control ledger (cooldowns, held matches), alerts and their deliveries, delivery
+attempts and status. Every write goes through the store's transaction: call them inside
+an outer ``store.transaction()`` to commit them with what caused them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from monitor.records import Alert
+from monitor.store._sql import iso, marks, parse_iso
+from monitor.store.rows import AlertBrief, AlertDetail, AttemptRow, ClassifiedMention, DeliveryRow, DueDelivery, Hold
+from monitor.textutil import safe_optional, safe_text
+
+if TYPE_CHECKING:
+    from monitor.store import Store
+
+_ROWS = (
+    "SELECT m.id, m.brand, m.source, m.source_key, m.kind, m.title, m.text, m.url, m.created_at, m.collected_at, "
+    "m.rating, m.lang, m.duplicate_of, m.author_id, a.handle AS author, a.reach, a.reach_kind, "
+    "c.model, c.sentiment, c.sentiment_p, c.sentiment_probs, c.advocacy, c.advocacy_p, c.advocacy_probs, "
+    "c.uncertain, c.status, c.lang AS detected_lang "
+    "FROM mentions m LEFT JOIN authors a ON a.id = m.author_id "
+    "JOIN classifications c ON c.id = (SELECT id FROM classifications WHERE mention_id = m.id "
+    "ORDER BY created_at DESC, id DESC LIMIT 1) "
+)
+
+
+class AlertStore:
+    """The alert side of a Store. It is the daemon's noise-control ``Ledger``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def now(self) -> datetime:
+        return self._store.now()
+
+    # ------------------------------------------------------------ mentions for rules
+
+    def classified(self, *, since: datetime | None = None, until: datetime | None = None,
+                   brands: Sequence[str] = (), ids: Sequence[int] = (), limit: int | None = None
+                   ) -> list[ClassifiedMention]:
+        """Mentions with their latest classification and author, oldest first."""
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if since:
+            where.append("m.created_at >= ?")
+            params.append(iso(since))
+        if until:
+            where.append("m.created_at <= ?")
+            params.append(iso(until))
+        if brands:
+            where.append(f"m.brand IN ({marks(len(brands))})")
+            params += list(brands)
+        if ids:
+            where.append(f"m.id IN ({marks(len(ids))})")
+            params += list(ids)
+        sql = _ROWS + f"WHERE {' AND '.join(where)} ORDER BY m.created_at, m.id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [_decode(r) for r in self._store.query(sql, params)]
+
+    def author_stances(self, author_id: int | None, before_mention_id: int) -> dict[str, int]:
+        """Advocacy labels of an author's earlier classified mentions: {'promoter': 3, ...}."""
+        if author_id is None:
+            return {}
+        rows = self._store.query(
+            "SELECT c.advocacy, count(*) AS n FROM mentions m JOIN classifications c ON c.id = "
+            "(SELECT id FROM classifications WHERE mention_id = m.id ORDER BY created_at DESC, id DESC LIMIT 1) "
+            "WHERE m.author_id = ? AND m.id != ? AND m.id < ? AND c.status = 'ok' GROUP BY c.advocacy",
+            [author_id, before_mention_id, before_mention_id],
+        )
+        return {r["advocacy"]: r["n"] for r in rows if r["advocacy"]}
+
+    # ---------------------------------------------------------------------- alerts
+
+    def insert(self, alerts: Sequence[Alert], channels_for: Mapping[str, Sequence[str]]) -> list[int]:
+        """Queue alerts, one pending delivery per channel of their rule. An alert whose key
+        is already stored is left as it is (its id is not returned)."""
+        store = self._store
+        now = iso(store.now())
+        new_ids: list[int] = []
+        with store.transaction():
+            for a in alerts:
+                cur = store.execute(
+                    "INSERT INTO alerts (rule, key, severity, brand, title, body, mention_ids, data, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id",
+                    [a.rule, a.key, a.severity, a.brand, safe_text(a.title, 500), safe_text(a.body, 20_000),
+                     json.dumps(list(a.mention_ids)), json.dumps(a.data, default=str), iso(a.created_at)],
+                )
+                row = cur.fetchone()
+                if not row:
+                    continue
+                alert_id = int(row[0])
+                new_ids.append(alert_id)
+                for channel in channels_for.get(a.rule, []):
+                    store.execute(
+                        "INSERT INTO deliveries (alert_id, channel, status, next_attempt_at) "
+                        "VALUES (?, ?, 'pending', ?) ON CONFLICT (alert_id, channel) DO NOTHING",
+                        [alert_id, channel, now],
+                    )
+        return new_ids
+
+    def exists(self, key: str) -> bool:
+        """Is an alert with this key stored (queued or delivered)?"""
+        return bool(self._store.query("SELECT 1 FROM alerts WHERE key = ?", [key]))
+
+    def recent(self, brand: str | None = None, limit: int = 10) -> list[AlertBrief]:
+        """The newest alerts, of one brand or of all."""
+        where, params = ("WHERE brand = ? ", [brand]) if brand else ("", [])
+        return cast("list[AlertBrief]", self._store.query(
+            f"SELECT id, rule, severity, brand, title, created_at FROM alerts {where}ORDER BY created_at DESC LIMIT ?",
+            [*params, limit]))
+
+    def get(self, alert_id: int) -> AlertDetail | None:
+        """One alert, its ``mention_ids`` a list."""
+        rows = self._store.query("SELECT id, rule, severity, brand, title, body, mention_ids, created_at FROM alerts "
+                                 "WHERE id = ?", [alert_id])
+        if not rows:
+            return None
+        row = rows[0]
+        try:
+            ids = json.loads(row["mention_ids"] or "[]")
+        except ValueError:
+            ids = []
+        row["mention_ids"] = [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
+        return cast("AlertDetail", row)
+
+    # ------------------------------------------------------------------ deliveries
+
+    def due_deliveries(self, limit: int = 100) -> list[DueDelivery]:
+        return cast("list[DueDelivery]", self._store.query(
+            "SELECT d.id AS delivery_id, d.channel, d.attempts, a.* FROM deliveries d "
+            "JOIN alerts a ON a.id = d.alert_id WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
+            "ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            [iso(self.now()), limit],
+        ))
+
+    def mark_delivered(self, delivery_id: int) -> None:
+        with self._store.transaction():
+            self._store.execute(
+                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, delivered_at = ?, last_error = NULL "
+                "WHERE id = ?",
+                [iso(self.now()), delivery_id],
+            )
+
+    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
+        """retry_at None: give up (dead letter)."""
+        with self._store.transaction():
+            self._store.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, status = ?, next_attempt_at = ? "
+                "WHERE id = ?",
+                [safe_text(error, 1000), "pending" if retry_at else "dead", iso(retry_at or self.now()), delivery_id],
+            )
+
+    def postpone(self, delivery_id: int, until: datetime) -> None:
+        """Move a delivery later without counting an attempt (quiet hours)."""
+        with self._store.transaction():
+            self._store.execute("UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'",
+                                [iso(until), delivery_id])
+
+    # ---------------------------------------------------------- noise state (ledger)
+
+    def last_fired(self, rule: str, key: str) -> datetime | None:
+        rows = self._store.query("SELECT last_fired_at FROM alert_state WHERE rule = ? AND key = ?", [rule, key])
+        return parse_iso(rows[0]["last_fired_at"]) if rows else None
+
+    def suppress(self, rule: str, key: str) -> None:
+        with self._store.transaction():
+            self._store.execute("UPDATE alert_state SET suppressed = suppressed + 1 WHERE rule = ? AND key = ?",
+                                [rule, key])
+
+    def fire(self, rule: str, key: str, at: datetime) -> int:
+        """Record a firing; returns how many matches the cooldown had suppressed before it."""
+        store = self._store
+        with store.transaction():
+            suppressed = store.scalar("SELECT suppressed FROM alert_state WHERE rule = ? AND key = ?", [rule, key])
+            store.execute(
+                "INSERT INTO alert_state (rule, key, last_fired_at, suppressed) VALUES (?, ?, ?, 0) "
+                "ON CONFLICT (rule, key) DO UPDATE SET last_fired_at = excluded.last_fired_at, suppressed = 0",
+                [rule, key, iso(at)],
+            )
+        return int(suppressed or 0)
+
+    def fired_since(self, rule: str, since: datetime) -> int:
+        """Immediate (per-mention) alerts of a rule since a time: the digest's first N."""
+        return self._store.count(
+            "SELECT count(*) FROM alerts WHERE rule = ? AND created_at >= ? AND key LIKE '%:mention:%'",
+            [rule, iso(since)],
+        )
+
+    def hold(self, rule: str, kind: str, group_key: str, mention_id: int, at: datetime) -> None:
+        with self._store.transaction():
+            self._store.execute(
+                "INSERT INTO alert_holds (rule, kind, group_key, mention_id, held_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (rule, mention_id) DO NOTHING",
+                [rule, kind, group_key, mention_id, iso(at)],
+            )
+
+    def open_holds(self) -> list[Hold]:
+        return cast("list[Hold]", self._store.query(
+            "SELECT id, rule, kind, group_key, mention_id, held_at FROM alert_holds WHERE released_at IS NULL "
+            "ORDER BY held_at, id"
+        ))
+
+    def release(self, hold_ids: Sequence[int], at: datetime) -> None:
+        with self._store.transaction():
+            self._store.executemany("UPDATE alert_holds SET released_at = ? WHERE id = ?",
+                                    [[iso(at), hid] for hid in hold_ids])
+
+    # ------------------------------------------------------------ delivery attempts
+
+    def start_attempt(self, delivery_id: int, attempt: int) -> int:
+        with self._store.transaction():
+            cur = self._store.execute(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, started_at) VALUES (?, ?, ?) RETURNING id",
+                [delivery_id, attempt, iso(self.now())],
+            )
+            return int(cur.fetchone()[0])
+
+    def finish_attempt(self, attempt_id: int, outcome: str, error: str | None = None,
+                       retry_at: datetime | None = None) -> None:
+        with self._store.transaction():
+            self._store.execute(
+                "UPDATE delivery_attempts SET finished_at = ?, outcome = ?, error = ?, retry_at = ? WHERE id = ?",
+                [iso(self.now()), outcome, safe_optional(error, 1000), iso(retry_at) if retry_at else None,
+                 attempt_id],
+            )
+
+    def mark_interrupted(self) -> int:
+        """Attempts left 'started' by a process that died mid-send (their delivery stays pending)."""
+        with self._store.transaction():
+            cur = self._store.execute(
+                "UPDATE delivery_attempts SET outcome = 'interrupted', finished_at = ? WHERE outcome = 'started'",
+                [iso(self.now())])
+            return cur.rowcount
+
+    def delivery_counts(self) -> dict[str, int]:
+        rows = self._store.query("SELECT status, count(*) AS n FROM deliveries GROUP BY status")
+        out = {"pending": 0, "sent": 0, "dead": 0}
+        out.update({r["status"]: r["n"] for r in rows})
+        out["failing"] = self._store.count(
+            "SELECT count(*) FROM deliveries WHERE status = 'pending' AND attempts > 0")
+        return out
+
+    def deliveries(self, status: str | None = None, limit: int = 20) -> list[DeliveryRow]:
+        where, params = ("WHERE d.status = ?", [status]) if status else ("", [])
+        return cast("list[DeliveryRow]", self._store.query(
+            "SELECT d.id, d.channel, d.status, d.attempts, d.next_attempt_at, d.last_error, d.delivered_at, "
+            "a.rule, a.key, a.severity, a.title, a.created_at FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+            f"{where} ORDER BY d.id DESC LIMIT ?",
+            [*params, limit],
+        ))
+
+    def recent_attempts(self, limit: int = 20) -> list[AttemptRow]:
+        return cast("list[AttemptRow]", self._store.query(
+            "SELECT t.id, t.delivery_id, t.attempt, t.started_at, t.finished_at, t.outcome, t.error, t.retry_at, "
+            "d.channel, a.rule, a.key FROM delivery_attempts t JOIN deliveries d ON d.id = t.delivery_id "
+            "JOIN alerts a ON a.id = d.alert_id ORDER BY t.id DESC LIMIT ?",
+            [limit],
+        ))
+
+
+def _decode(row: dict[str, Any]) -> ClassifiedMention:
+    for col in ("sentiment_probs", "advocacy_probs"):
+        row[col] = json.loads(row[col]) if row.get(col) else {}
+    return cast("ClassifiedMention", row)
