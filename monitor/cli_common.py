@@ -3,7 +3,6 @@ object, building sources and the classifier from the settings, and printing rows
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import re
@@ -15,6 +14,7 @@ from typing import Any
 
 import click
 
+from monitor import csvsafe
 from monitor.config import Settings, load_settings, parse_duration
 from monitor.errors import MonitorError
 from monitor.redaction import Redactor, collect_secrets
@@ -142,9 +142,7 @@ def print_rows(rows: Sequence[Mapping[str, Any]], fmt: str, current_model: str |
         return
     if fmt == "csv":
         if rows:
-            w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+            csvsafe.write(sys.stdout, rows, list(rows[0]))
         return
     from rich.console import Console
     from rich.table import Table
