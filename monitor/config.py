@@ -281,7 +281,9 @@ class _Loader(yaml.SafeLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError) as exc:  # 2026-02-30, an int of 5,000 digits, a bad !!float
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # 2026-02-30, an int of 5,000 digits, a bad !!float, !!timestamp {}
             raise _RefusedYaml(None, None, f"cannot read this value: {str(exc)[:100]}", node.start_mark) from None
 
 
@@ -395,7 +397,7 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            loc, _ = _walk_loc(err["loc"])
+            loc, _ = _walk_loc(err["loc"], data)
             key = _loc_to_path(loc) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
@@ -438,13 +440,25 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _walk_loc(loc: tuple) -> tuple[tuple, Any]:
+_ABSENT = object()
+
+
+def _child(data: Any, part: Any) -> Any:
+    if isinstance(data, dict):
+        return data.get(part, _ABSENT)
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return data[part]
+    return _ABSENT
+
+
+def _walk_loc(loc: tuple, data: Any = _ABSENT) -> tuple[tuple, Any]:
     """pydantic's error location -> (the key path as written in the file, the type found there).
 
     Where a list or dict holds a tagged union (sources, channels, window conditions),
     pydantic adds the tag as a part of the location of its own. It is dropped by its
     position, not by its name, so a key named like a type (the channel ``console:
-    {type: console}``) keeps its place in the path.
+    {type: console}``) keeps its place in the path. The ``[0]`` pydantic gives a single value
+    written for a list (``sentiment: happy``) is dropped too, when ``data``, the document, is given.
     """
     annotation: Any = Settings
     path: list = []
@@ -454,6 +468,10 @@ def _walk_loc(loc: tuple) -> tuple[tuple, Any]:
         if tagged is not None and part in tagged:
             annotation = tagged[part]
             continue
+        if isinstance(part, int) and data is not _ABSENT and not isinstance(data, list | dict):
+            annotation = typing.get_args(annotation)[0] if typing.get_origin(annotation) is list else None
+            continue  # a single value validated as a one-item list
+        data = _child(data, part)
         path.append(part)
         origin = typing.get_origin(annotation)
         if origin is dict:

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 
 from monitor.config import Terms
+from monitor.settings_types import term_phrase
 
 
 def _pattern(term: str, whole_word: bool) -> str:
-    phrase = term.strip().strip('"').strip()
-    words = [re.escape(w) for w in phrase.split()]
+    words = [re.escape(w) for w in term_phrase(term).split()]  # never empty: the Term type requires a word
     body = r"\s+".join(words)
     if whole_word:
         return rf"(?<!\w){body}(?!\w)"
@@ -39,7 +39,7 @@ class Matcher:
             return None
         for term, pattern in self._include:
             if pattern.search(joined):
-                return term.strip('"')
+                return term_phrase(term)
         return None
 
     def match_mention(self, title: str | None, text: str | None, kind: str | None = None) -> str | None:

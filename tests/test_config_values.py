@@ -239,7 +239,7 @@ def test_good_urls_pass_and_base_urls_lose_their_trailing_slash(tmp_path):
     ("    console:\n      type: console\n      min_severity: loud\n", "line 8: alerts.channels.console.min_severity"),
     ("    webhook: {type: console, min_severity: loud}\n", "line 6: alerts.channels.webhook.min_severity"),
     ("    email:\n      type: email\n      host: h\n      sender: a@b.c\n      to: nobody\n",
-     "line 10: alerts.channels.email.to[0]"),
+     "line 10: alerts.channels.email.to: "),
     ("    console:\n      type: console\n      min_severty: info\n",
      "line 8: alerts.channels.console.min_severty: unknown key (did you mean 'min_severity'?)"),
     ("    chat:\n      type: apprise\n      url: '${X}'\n      quiet_hourz: {}\n",
@@ -257,3 +257,10 @@ def test_a_window_condition_and_a_source_keep_their_paths(tmp_path):
     text = problems(tmp_path, body)
     assert "line 7: brands[0].sources[0].every: a duration must be positive" in text
     assert "line 12: alerts.rules[0].window.windw: unknown key (did you mean 'window'?)" in text
+
+
+def test_a_single_value_written_for_a_list_is_reported_at_its_own_key(tmp_path):
+    text = problems(tmp_path, rule("{sentiment: happy}"))
+    assert "line 7: alerts.rules[0].when.sentiment: Input should be" in text, text
+    text = problems(tmp_path, rule("{sentiment: [negative, happy]}"))
+    assert "line 7: alerts.rules[0].when.sentiment[1]: Input should be" in text, text
