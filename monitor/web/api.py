@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
-from monitor.web.deps import require_user
+from monitor.web.deps import PageNumber, RowId, require_user
 
 router = APIRouter(prefix="/api", tags=["data"])
 
@@ -69,7 +69,7 @@ def brands(request: Request) -> list[str]:
 def advocates(request: Request, brand: str | None = None, source: str | None = None,
               flag: Literal["advocate", "detractor"] | None = None, q: str | None = Query(None, max_length=200),
               mark: Literal["contacted", "rewarded", "do_not_contact", "none"] | None = None, sort: Sort = "score",
-              desc: bool = True, limit: int = Query(50, ge=1, le=1000), page: int = Query(1, ge=1)):
+              desc: bool = True, limit: int = Query(50, ge=1, le=1000), page: PageNumber = 1):
     """Authors by advocate score, with each score component (reasons) and marks."""
     return _authors(request, "advocate", brand, source, flag, q, mark, sort, desc, limit, page)
 
@@ -78,13 +78,13 @@ def advocates(request: Request, brand: str | None = None, source: str | None = N
 def detractors(request: Request, brand: str | None = None, source: str | None = None,
                flag: Literal["advocate", "detractor"] | None = None, q: str | None = Query(None, max_length=200),
                mark: Literal["contacted", "rewarded", "do_not_contact", "none"] | None = None, sort: Sort = "score",
-               desc: bool = True, limit: int = Query(50, ge=1, le=1000), page: int = Query(1, ge=1)):
+               desc: bool = True, limit: int = Query(50, ge=1, le=1000), page: PageNumber = 1):
     """Authors by detractor score."""
     return _authors(request, "detractor", brand, source, flag, q, mark, sort, desc, limit, page)
 
 
 @router.get("/authors/{person_id}")
-def author(request: Request, person_id: int, brand: str | None = None) -> dict:
+def author(request: Request, person_id: RowId, brand: str | None = None) -> dict:
     """One person: identities (linked handles), stats per brand with score components, marks, and the
     timeline of mentions (newest first) with each mention's stance and its basis (text, stars, corrected)."""
     require_user(request)
@@ -109,7 +109,7 @@ def overview(request: Request, brand: str | None = None, weeks: int = Query(26, 
 def mentions(request: Request, q: str | None = Query(None, max_length=200), brand: str | None = None,
              source: str | None = None, advocacy: Literal["promoter", "detractor", "none"] | None = None,
              sentiment: Literal["negative", "neutral", "positive"] | None = None, kind: str | None = None,
-             limit: int = Query(50, ge=1, le=1000), page: int = Query(1, ge=1)) -> list[dict]:
+             limit: int = Query(50, ge=1, le=1000), page: PageNumber = 1) -> list[dict]:
     """Mentions, newest first, with the effective labels (a user's correction wins over the model)."""
     require_user(request)
     return request.app.state.views.mentions(q=q, brand=brand, source=source, advocacy=advocacy, sentiment=sentiment,

@@ -4,7 +4,9 @@ session cookie. The objects themselves live on ``app.state``, set by ``app.creat
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from typing import Annotated
+
+from fastapi import HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from monitor.config import Settings
@@ -14,6 +16,22 @@ from monitor.web.views import Views
 
 SESSION_COOKIE = "monitor_session"
 LOGIN_CSRF_COOKIE = "monitor_login_csrf"
+
+# Every id and page number from a request is bounded where it enters, so that a number
+# SQLite cannot hold answers 422 (or 404), never a 500 from deep in the store.
+ID_MAX = 2**63 - 1  # SQLite's largest integer
+PAGE_MAX = 100_000  # of at most 1,000 rows each
+RowId = Annotated[int, Path(ge=1, le=ID_MAX)]
+PageNumber = Annotated[int, Query(ge=1, le=PAGE_MAX)]
+
+
+def row_id(value: object) -> int | None:
+    """A form field as a row id, or None when it is no number a row can have."""
+    try:
+        n = int(str(value))
+    except ValueError:
+        return None
+    return n if 1 <= n <= ID_MAX else None
 
 
 class LoginRequired(Exception):
