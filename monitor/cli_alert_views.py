@@ -86,6 +86,10 @@ def show_status(store: Store, limit: int) -> None:
     holds = db.open_holds()
     click.echo(f"deliveries: pending {counts['pending']} (failing {counts['failing']}), sent {counts['sent']}, "
                f"dead {counts['dead']}; matches held for groups/digests: {len(holds)}")
+    waits = db.wait_counts()
+    if waits:  # rules with min_reach: 'reach unknown' was judged without the author's reach
+        click.echo("matches that waited for their author's reach: "
+                   + ", ".join(f"{outcome} {n}" for outcome, n in sorted(waits.items())))
     console = _console()
     troubled = db.deliveries("dead", limit) + [d for d in db.deliveries("pending", limit * 4) if d["attempts"]][:limit]
     if troubled:

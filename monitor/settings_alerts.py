@@ -205,6 +205,9 @@ class AlertSettings(Strict):
     deliver_every: Duration = timedelta(seconds=30)
     evaluate_every: Duration = timedelta(minutes=1)  # windowed rules, group and digest flushes
     web_base_url: BaseUrl | None = None  # links in alerts: <web_base_url>/mentions/<id>
+    # a rule with min_reach waits at most this long for an author's reach still to be looked up
+    # (sources look it up after the page, pending authors first); then judges without it
+    reach_wait: Duration = timedelta(hours=1)
     max_attempts: int = Field(default=8, ge=1, le=100)  # then the delivery is dead-lettered
     backoff_base: Duration = timedelta(seconds=5)
     backoff_max: Duration = timedelta(hours=1)

@@ -1,27 +1,40 @@
 """The alert engine: turns classified mentions and windowed rules into alerts in the
 outbox, applying noise control. Alerts commit in the same transaction as the
-classification (or the hold release) that caused them."""
+classification (or the hold release, or the wait's end) that caused them.
+
+A rule with ``min_reach`` needs the author's reach, which sources often look up only
+after the page is stored (pipeline.collect queues the lookup with the page). A mention
+that meets every other condition while its author's lookup is still queued waits
+(``alert_waits``, committed with its classification) and is judged again by
+``settle_waits`` once the reach is stored, the lookup has ended without one, or
+``reach_wait`` is over, whichever comes first: then on what is known, a reach still
+unknown counting as below the threshold, and the outcome is stored on the wait.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from monitor.alerts import noise, windows
-from monitor.alerts.rules import classification_of, mention_matches
+from monitor.alerts.rules import classification_of, mention_matches, waits_for_reach
 from monitor.config import AlertRule, AlertSettings
 from monitor.records import Alert, Classification
 from monitor.store import Store
-from monitor.store.rows import ClassifiedMention
+from monitor.store.rows import AlertWait, ClassifiedMention
 
 logger = logging.getLogger(__name__)
+
+REACH_WAIT = timedelta(hours=1)  # the default of alerts.reach_wait
+IDS_MAX = 500  # mention ids a query at most (SQLite before 3.32 allows 999 parameters)
 
 
 class AlertEngine:
     def __init__(self, rules: Sequence[AlertRule], store: Store, *, channels_for: Mapping[str, Sequence[str]],
-                 web_base_url: str | None = None, now: Callable[[], datetime] | None = None) -> None:
+                 web_base_url: str | None = None, now: Callable[[], datetime] | None = None,
+                 reach_wait: timedelta = REACH_WAIT) -> None:
         self.rules = list(rules)
         self.by_name = {r.name: r for r in self.rules}
         self.mention_rules = [r for r in self.rules if r.window is None]
@@ -31,11 +44,14 @@ class AlertEngine:
         self.channels_for = channels_for
         self.web_base_url = web_base_url
         self.now = now or store.now
+        self.reach_wait = reach_wait
+        self.reach_rules = any(r.when.min_reach for r in self.mention_rules)
 
     @classmethod
     def from_settings(cls, alerts: AlertSettings, store: Store, now: Callable[[], datetime] | None = None
                       ) -> AlertEngine:
-        return cls(alerts.rules, store, channels_for=alerts.channels_for(), web_base_url=alerts.web_base_url, now=now)
+        return cls(alerts.rules, store, channels_for=alerts.channels_for(), web_base_url=alerts.web_base_url, now=now,
+                   reach_wait=alerts.reach_wait)
 
     def _emit(self, alert: Alert) -> int | None:
         ids = self.db.insert([alert], self.channels_for)
@@ -52,15 +68,52 @@ class AlertEngine:
         now = self.now()
         queued = 0
         with self.store.transaction():
-            for row in self.db.classified(ids=mention_ids):
+            rows = self.db.classified(ids=mention_ids)
+            awaited = self.db.reach_pending([r["author_id"] for r in rows if r["author_id"] is not None
+                                             and r["reach"] is None]) if self.reach_rules else set()
+            for row in rows:
                 c = classification_of(row)
                 for rule in self.mention_rules:
-                    if not mention_matches(rule.when, row, c, partial(self._stances, row)):
+                    stances = partial(self._stances, row)
+                    if row["author_id"] in awaited and waits_for_reach(rule.when, row):
+                        if mention_matches(rule.when, row, c, stances, assume_reach=True):
+                            self.db.wait(rule.name, row["id"], now, now + self.reach_wait)
+                        continue
+                    if not mention_matches(rule.when, row, c, stances):
                         continue
                     alert = noise.on_match(rule, row, c, self.db, now, web_base_url=self.web_base_url)
                     if alert is not None and self._emit(alert):
                         queued += 1
         return queued
+
+    def settle_waits(self) -> int:
+        """Judge the matches that waited for their author's reach and are ready (see the
+        module's docstring); each commits with its alert. Returns the number of alerts queued."""
+        queued = 0
+        while True:
+            now = self.now()
+            ready = self.db.waits_ready(now, limit=IDS_MAX)
+            if not ready:
+                return queued
+            rows = {r["id"]: r for r in self.db.classified(ids=sorted({w["mention_id"] for w in ready}))}
+            for wait in ready:
+                with self.store.transaction():
+                    outcome, alerted = self._judge_waiting(wait, rows.get(wait["mention_id"]), now)
+                    self.db.resolve_wait(wait["rule"], wait["mention_id"], now, outcome)
+                queued += alerted
+
+    def _judge_waiting(self, wait: AlertWait, row: ClassifiedMention | None, now: datetime) -> tuple[str, int]:
+        rule = self.by_name.get(wait["rule"])
+        if rule is None or rule.window is not None or row is None:
+            return "rule changed", 0
+        if row["reach"] is None:
+            why = "its lookup is still queued" if wait["lookup_pending"] else "no lookup gave one"
+            logger.info("rule %s: mention %d judged without its author's reach (%s)", rule.name, row["id"], why)
+        c = classification_of(row)
+        if not mention_matches(rule.when, row, c, partial(self._stances, row)):
+            return ("no match" if row["reach"] is not None else "reach unknown"), 0
+        alert = noise.on_match(rule, row, c, self.db, now, web_base_url=self.web_base_url)
+        return "matched", int(alert is not None and self._emit(alert) is not None)
 
     def tick(self) -> int:
         """Scheduled work: release due groups and digests, evaluate windowed rules."""

@@ -38,10 +38,17 @@ def is_known_author(stances: dict[str, int], kind: str, min_mentions: int, min_s
     return total >= min_mentions and stances.get(label, 0) / total >= min_share
 
 
+def waits_for_reach(when: RuleWhen, m: ClassifiedMention) -> bool:
+    """Would the author's reach decide ``when`` while the mention has none yet?"""
+    return bool(when.min_reach) and m.get("reach") is None
+
+
 def mention_matches(when: RuleWhen, m: ClassifiedMention, c: Classification,
-                    stances: Callable[[], dict[str, int]] | None = None) -> bool:
+                    stances: Callable[[], dict[str, int]] | None = None, *, assume_reach: bool = False) -> bool:
     """Does one classified mention meet every condition of ``when``? ``stances`` gives the
-    author's earlier advocacy labels (only called for ``known_author``)."""
+    author's earlier advocacy labels (only called for ``known_author``). With
+    ``assume_reach``, every condition but ``min_reach`` (a reach still to come). An unknown
+    reach is below any ``min_reach``."""
     if c.status != "ok":
         return False
     if c.uncertain and not when.include_uncertain:
@@ -58,7 +65,7 @@ def mention_matches(when: RuleWhen, m: ClassifiedMention, c: Classification,
         return False
     if when.advocacy and (c.advocacy.label not in when.advocacy or c.advocacy.confidence < p_adv):
         return False
-    if when.min_reach is not None and (m.get("reach") or 0) < when.min_reach:
+    if when.min_reach is not None and not assume_reach and (m.get("reach") or 0) < when.min_reach:
         return False
     rating = m.get("rating")
     if when.min_rating is not None and (rating is None or rating < when.min_rating):

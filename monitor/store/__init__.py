@@ -35,7 +35,7 @@ from monitor.store.accounts import AccountStore
 from monitor.store.advocacy import AdvocacyStore
 from monitor.store.alerts import AlertStore
 from monitor.store.migrations import migrations
-from monitor.store.rows import MentionRow, MentionText, PendingMention, SourceRun
+from monitor.store.rows import MentionRow, MentionText, PendingMention, ReachLookup, SourceRun
 from monitor.textutil import safe_optional, safe_text
 
 __all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "Store", "iso", "parse_iso"]
@@ -81,10 +81,6 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
-
-    def engine_version(self) -> str:
-        """The database engine and its version, e.g. ``SQLite 3.45.1`` (shown by /healthz)."""
-        return f"SQLite {sqlite3.sqlite_version}"
 
     def open_reader(self) -> Store:
         """A second, read-only connection to the same file (long reads that must not hold
@@ -146,8 +142,12 @@ class Store:
             cursor = self.scalar("SELECT cursor FROM cursors WHERE source_key = ? AND query = ?", [source_key, query])
         return None if cursor is None else str(cursor)
 
-    def save_batch(self, source_key: str, query: str, result: FetchResult) -> list[int]:
-        """Store a fetched page and advance its cursor in one transaction.
+    def save_batch(self, source_key: str, query: str, result: FetchResult, *,
+                   reach_max_age: timedelta | None = None) -> list[int]:
+        """Store a fetched page and advance its cursor in one transaction. With
+        ``reach_max_age`` (the source looks up reach its pages do not carry), the authors of
+        new mentions whose reach is unknown or older than that are queued for a lookup in
+        the same transaction (``reach_lookups_due``): a kill after the page loses none.
 
         Returns the ids of mentions that were new; already-stored ones are left as they are.
         """
@@ -159,6 +159,8 @@ class Store:
                 if mid is not None:
                     new_ids.append(mid)
             self.conn.execute(_SET_CURSOR, [source_key, query, result.cursor, now])
+            if reach_max_age is not None and new_ids:
+                self._queue_reach_lookups(new_ids, iso(self.now() - reach_max_age), now)
         return new_ids
 
     def _upsert_author(self, author: Author, now: str) -> int:
@@ -226,12 +228,48 @@ class Store:
         row = cur.fetchone()
         return int(row[0]) if row else None
 
-    def update_author_reach(self, source: str, handle: str, reach: int, reach_kind: str) -> None:
+    # ------------------------------------------------------------------ reach lookups
+
+    def _queue_reach_lookups(self, mention_ids: Sequence[int], stale_before: str, now: str) -> None:
+        for start in range(0, len(mention_ids), 500):
+            chunk = mention_ids[start:start + 500]
+            self.conn.execute(
+                "INSERT INTO reach_lookups (author_id, queued_at, attempts, next_at) "
+                "SELECT DISTINCT a.id, ?, 0, ? FROM mentions m JOIN authors a ON a.id = m.author_id "
+                f"WHERE m.id IN ({marks(len(chunk))}) AND (a.reach_checked_at IS NULL OR a.reach_checked_at < ?) "
+                "ON CONFLICT (author_id) DO NOTHING",
+                [now, now, *chunk, stale_before])
+
+    def reach_lookups_due(self, source_type: str, limit: int) -> list[ReachLookup]:
+        """Queued authors of one source type whose lookup is due: first those with a mention
+        waiting for their reach (an alert rule with ``min_reach``), then the longest queued."""
+        return cast("list[ReachLookup]", self.query(
+            "SELECT q.author_id, a.handle, q.attempts FROM reach_lookups q JOIN authors a ON a.id = q.author_id "
+            "WHERE a.source = ? AND q.next_at <= ? "
+            "ORDER BY EXISTS (SELECT 1 FROM alert_waits w JOIN mentions m ON m.id = w.mention_id "
+            "WHERE w.resolved_at IS NULL AND m.author_id = q.author_id) DESC, q.queued_at, q.author_id LIMIT ?",
+            [source_type, iso(self.now()), limit]))
+
+    def reach_found(self, author_id: int, reach: int | None, reach_kind: str | None) -> None:
+        """A lookup answered: its reach is stored (None: the source knows none for this
+        author; an earlier value stays) and the author leaves the queue."""
         with self.transaction():
             self.conn.execute(
-                "UPDATE authors SET reach = ?, reach_kind = ?, reach_checked_at = ? WHERE source = ? AND handle = ?",
-                [reach, reach_kind, iso(self.now()), source, handle],
-            )
+                "UPDATE authors SET reach = COALESCE(?, reach), reach_kind = COALESCE(?, reach_kind), "
+                "reach_checked_at = ? WHERE id = ?",
+                [reach, reach_kind if reach is not None else None, iso(self.now()), author_id])
+            self.conn.execute("DELETE FROM reach_lookups WHERE author_id = ?", [author_id])
+
+    def reach_failed(self, author_id: int, error: str, retry_at: datetime | None) -> None:
+        """A lookup failed: tried again from ``retry_at``, or (None) given up: the author
+        leaves the queue with the reach unknown (queued again by a later mention)."""
+        with self.transaction():
+            if retry_at is None:
+                self.conn.execute("DELETE FROM reach_lookups WHERE author_id = ?", [author_id])
+            else:
+                self.conn.execute(
+                    "UPDATE reach_lookups SET attempts = attempts + 1, next_at = ?, last_error = ? "
+                    "WHERE author_id = ?", [iso(retry_at), safe_text(error, 500), author_id])
 
     def record_run(self, source_key: str, started_at: datetime, *, fetched: int, new: int, skipped: int,
                    error: str | None, auth_failed: bool = False) -> None:
@@ -373,17 +411,6 @@ class Store:
             f"WHERE {' AND '.join(where)} ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
             params,
         ))
-
-    def authors_missing_reach(self, mention_ids: Sequence[int], max_age: timedelta) -> list[str]:
-        if not mention_ids:
-            return []
-        cutoff = iso(self.now() - max_age)
-        rows = self.query(
-            "SELECT DISTINCT a.handle FROM mentions m JOIN authors a ON a.id = m.author_id "
-            f"WHERE m.id IN ({marks(len(mention_ids))}) AND (a.reach_checked_at IS NULL OR a.reach_checked_at < ?)",
-            [*mention_ids, cutoff],
-        )
-        return [str(r["handle"]) for r in rows]
 
     def counts(self) -> dict[str, int]:
         return {table: self.count(f"SELECT count(*) FROM {table}")  # fixed names

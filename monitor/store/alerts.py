@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 from monitor.records import Alert
 from monitor.store._sql import iso, marks, parse_iso
-from monitor.store.rows import AlertBrief, AlertDetail, AttemptRow, ClassifiedMention, DeliveryRow, DueDelivery, Hold
+from monitor.store.rows import (
+    AlertBrief,
+    AlertDetail,
+    AlertWait,
+    AttemptRow,
+    ClassifiedMention,
+    DeliveryRow,
+    DueDelivery,
+    Hold,
+)
 from monitor.textutil import safe_optional, safe_text
 
 if TYPE_CHECKING:
@@ -74,6 +83,45 @@ class AlertStore:
             [author_id, before_mention_id, before_mention_id],
         )
         return {r["advocacy"]: r["n"] for r in rows if r["advocacy"]}
+
+    # ------------------------------------------------ matches waiting for an author's reach
+
+    def reach_pending(self, author_ids: Sequence[int]) -> set[int]:
+        """Those of these authors whose reach a source is still to look up."""
+        ids = sorted(set(author_ids))
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found |= {int(r["author_id"]) for r in self._store.query(
+                f"SELECT author_id FROM reach_lookups WHERE author_id IN ({marks(len(chunk))})", chunk)}
+        return found
+
+    def wait(self, rule: str, mention_id: int, since: datetime, until: datetime) -> None:
+        """Keep a match of ``rule`` waiting for its author's reach until ``until`` at most."""
+        self._store.execute(
+            "INSERT INTO alert_waits (rule, mention_id, since, until) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (rule, mention_id) DO NOTHING", [rule, mention_id, iso(since), iso(until)])
+
+    def waits_ready(self, now: datetime, limit: int = 500) -> list[AlertWait]:
+        """Open waits to judge now: the author's reach is stored, or its lookup has ended
+        without one (answered none, or gave up), or the wait is over; oldest first."""
+        return cast("list[AlertWait]", self._store.query(
+            "SELECT w.rule, w.mention_id, w.until, a.reach, "
+            "EXISTS (SELECT 1 FROM reach_lookups q WHERE q.author_id = m.author_id) AS lookup_pending "
+            "FROM alert_waits w JOIN mentions m ON m.id = w.mention_id LEFT JOIN authors a ON a.id = m.author_id "
+            "WHERE w.resolved_at IS NULL AND (a.reach IS NOT NULL OR w.until <= ? OR NOT EXISTS "
+            "(SELECT 1 FROM reach_lookups q WHERE q.author_id = m.author_id)) "
+            "ORDER BY w.since, w.mention_id LIMIT ?", [iso(now), limit]))
+
+    def resolve_wait(self, rule: str, mention_id: int, at: datetime, outcome: str) -> None:
+        self._store.execute("UPDATE alert_waits SET resolved_at = ?, outcome = ? WHERE rule = ? AND mention_id = ?",
+                            [iso(at), outcome, rule, mention_id])
+
+    def wait_counts(self) -> dict[str, int]:
+        """Waits by outcome ('waiting' for the open ones)."""
+        rows = self._store.query("SELECT COALESCE(outcome, 'waiting') AS outcome, count(*) AS n FROM alert_waits "
+                                 "GROUP BY 1")
+        return {str(r["outcome"]): int(r["n"]) for r in rows}
 
     # ---------------------------------------------------------------------- alerts
 

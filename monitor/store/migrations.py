@@ -313,3 +313,37 @@ def m040_classification_stance(db: Database) -> None:
     """The 5-point stance toward the mention's brand (models with a stance head; NULL otherwise)."""
     run_script(db, "ALTER TABLE classifications ADD COLUMN stance INTEGER; "
                    "ALTER TABLE classifications ADD COLUMN stance_score REAL")
+
+
+@migrations()
+def m050_reach_waits(db: Database) -> None:
+    """Reach lookups as a queue that outlives the run (and a kill), and per-mention rule
+    matches that wait for their author's reach (rules with ``min_reach``)."""
+    run_script(
+        db,
+        """
+        -- Authors whose reach a source is to look up, queued in the transaction of the page
+        -- that brought them. A row leaves when the lookup has answered or has given up.
+        CREATE TABLE reach_lookups (
+            author_id INTEGER PRIMARY KEY REFERENCES authors(id),
+            queued_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT NOT NULL,
+            last_error TEXT
+        );
+        CREATE INDEX reach_lookups_next ON reach_lookups (next_at);
+        -- A mention that met every condition of a rule but min_reach while its author's reach
+        -- was unknown: judged again when the reach is stored, when the lookup ends without
+        -- it, or at `until`, whichever comes first. Then resolved, with the outcome.
+        CREATE TABLE alert_waits (
+            rule TEXT NOT NULL,
+            mention_id INTEGER NOT NULL REFERENCES mentions(id),
+            since TEXT NOT NULL,
+            until TEXT NOT NULL,
+            resolved_at TEXT,
+            outcome TEXT,
+            PRIMARY KEY (rule, mention_id)
+        );
+        CREATE INDEX alert_waits_open ON alert_waits (resolved_at, until)
+        """,
+    )

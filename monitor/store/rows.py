@@ -301,6 +301,22 @@ class TimelineRow(TypedDict):
     corrected: int | None
 
 
+class AlertWait(TypedDict):
+    """A rule's match waiting for its author's reach (``store.alerts.waits_ready``)."""
+
+    rule: str
+    mention_id: int
+    until: str
+    reach: int | None
+    lookup_pending: int
+
+
+class ReachLookup(TypedDict):
+    """An author queued for a reach lookup (``Store.reach_lookups_due``)."""
+
+    author_id: int
+    handle: str
+    attempts: int
 
 
 class AuthorRow(TypedDict):
