@@ -120,7 +120,8 @@ async def test_filters_and_sorting(client):
     assert "bob" not in {r["handle"] for r in advocates}  # no promoter mention: not on the list
     assert [r["handle"] for r in (await client.get("/api/advocates", params={"q": "zed"})).json()] == ["zed"]
     assert {r["brand"] for r in (await client.get("/api/advocates", params={"brand": "Globex"})).json()} == {"Globex"}
-    assert {r["source"] for r in (await client.get("/api/advocates", params={"source": "appstore"})).json()} == {"appstore"}
+    by_source = (await client.get("/api/advocates", params={"source": "appstore"})).json()
+    assert {r["source"] for r in by_source} == {"appstore"}
 
 
 async def test_overview_shows_index_apart_by_basis(client):
@@ -162,7 +163,8 @@ async def test_correction_changes_figures_and_exports_as_eval_data(client, app):
     export = await client.get("/export/corrections.csv", params={"field": "advocacy"})
     data = list(csv.DictReader(io.StringIO(export.text)))
     assert data[0]["label"] == "promoter" and data[0]["model_label"] == "none" and "dave" in data[0]["text"]
-    bad = await client.post(f"/mentions/{dave['id']}/correct", data={"field": "advocacy", "label": "<b>", "csrf": token})
+    bad = await client.post(f"/mentions/{dave['id']}/correct",
+                            data={"field": "advocacy", "label": "<b>", "csrf": token})
     assert bad.status_code == 400
 
 
@@ -270,3 +272,140 @@ def test_server_thread_for_monitor_run(tmp_path):
         server.should_exit = True
         thread.join(10)
     assert not thread.is_alive()
+
+
+# ------------------------------------------------------- brand to open on, corrections, alerts
+
+
+def brand_app(tmp_path, names: list[str], seeder=None):
+    """The app with these configured brands (the first one empty, as in the shipped config)."""
+    from monitor.config import Settings
+    from tests.web_data import seed
+
+    settings, store = make_db(tmp_path, seeder or seed)
+    settings = Settings.model_validate({"database": str(settings.database_path), "advocates": {"index_min_sample": 2},
+                                        "brands": [{"name": n, "terms": {"include": [n.lower()]}} for n in names]})
+    return make_app(settings, store)
+
+
+def acme_only(store: Store) -> None:
+    from tests.web_data import add
+
+    add(store, [{"id": i, "handle": f"u{i}", "text": f"acme #{i}", "advocacy": "promoter", "days_ago": i}
+                for i in range(1, 4)])
+
+
+def h1(html: str) -> str:
+    import re
+
+    return re.search(r"<h1>(.*?)</h1>", html).group(1)
+
+
+async def test_page_opens_on_the_brand_with_data(tmp_path):
+    async with web_client(brand_app(tmp_path, ["SQLite", "Acme", "Globex"], acme_only)) as c:
+        await login(c)
+        r = await c.get("/")
+        assert r.status_code == 303 and r.headers["location"] == "/overview?brand=Acme"
+        assert h1((await c.get("/overview")).text) == "Acme"
+
+
+async def test_page_opens_on_all_brands_when_several_have_data(tmp_path):
+    async with web_client(brand_app(tmp_path, ["SQLite", "Acme", "Globex"])) as c:
+        await login(c)
+        assert (await c.get("/")).headers["location"] == "/overview"
+        assert h1((await c.get("/overview")).text) == "All brands"
+
+
+async def test_the_last_brand_chosen_is_remembered(tmp_path):
+    async with web_client(brand_app(tmp_path, ["SQLite", "Acme", "Café Nord"], acme_only)) as c:
+        await login(c)
+        r = await c.get("/overview", params={"brand": "Café Nord"})
+        assert "monitor_brand=" in r.headers["set-cookie"] and "httponly" in r.headers["set-cookie"].lower()
+        assert (await c.get("/")).headers["location"] == "/overview?brand=Caf%C3%A9+Nord"
+        assert h1((await c.get("/overview")).text) == "Café Nord"
+        await c.get("/overview", params={"brand": ""})  # all brands
+        assert (await c.get("/")).headers["location"] == "/overview"
+        assert h1((await c.get("/overview")).text) == "All brands"
+        await c.get("/mentions", params={"brand": "SQLite", "q": "x"})  # chosen on another page counts too
+        assert (await c.get("/")).headers["location"] == "/overview?brand=SQLite"
+        await c.get("/overview", params={"brand": "Gone"})  # a brand nobody configured is not remembered
+        assert (await c.get("/")).headers["location"] == "/overview?brand=SQLite"
+        c.cookies.set("monitor_brand", "Removed")  # a brand since removed from the config: back to the default
+        assert (await c.get("/")).headers["location"] == "/overview?brand=Acme"
+
+
+async def _mention_id(client, q: str) -> int:
+    return (await client.get("/api/mentions", params={"q": q})).json()[0]["id"]
+
+
+async def test_correction_without_a_chosen_label_is_refused(client):
+    await login(client)
+    token = hidden((await client.get("/mentions")).text, "csrf")
+    erin = await _mention_id(client, "erin")  # unclassified
+    for field, words in (("advocacy", "Choose the stance"), ("sentiment", "Choose the sentiment")):
+        for data in ({"field": field}, {"field": field, "label": ""}):
+            r = await client.post(f"/mentions/{erin}/correct", data={**data, "csrf": token})
+            assert r.status_code == 400 and words in r.text and "nothing was recorded" in r.text
+    r = await client.post(f"/mentions/{erin}/correct", data={"field": "stars", "label": "5", "csrf": token})
+    assert r.status_code == 400
+    assert (await client.get("/api/corrections")).json() == []
+    r = await client.post(f"/mentions/{erin}/correct", data={"field": "advocacy", "label": "passive", "csrf": token})
+    assert r.status_code == 303
+    saved = (await client.get("/api/corrections")).json()
+    assert [(x["field"], x["label"]) for x in saved] == [("advocacy", "none")]
+
+
+async def test_correction_form_starts_on_no_label_in_the_words_of_the_badges(client):
+    import re
+
+    await login(client)
+    html = (await client.get("/mentions")).text
+    selects = re.findall(r'<select name="label"[^>]*>(.*?)</select>', html, re.S)
+    assert len(selects) == 2 * html.count('<tr id="m')  # a stance and a sentiment form per mention
+    for body in selects:
+        assert body.count("selected") == 1 and '<option value="" selected disabled>choose…</option>' in body
+    stance = [s for s in selects if "promoter" in s][0]
+    assert re.findall(r'<option value="(\w+)">(\w+)</option>', stance) == [
+        ("promoter", "promoter"), ("none", "passive"), ("detractor", "detractor")]
+    dave = (await client.get("/mentions", params={"q": "dave"})).text  # model: none, p=0.9
+    assert "text model: passive, p=0.90" in dave and "sentiment: neutral, p=0.90" in dave
+
+
+async def test_sentiment_is_corrected_apart_from_the_stance(client):
+    await login(client)
+    token = hidden((await client.get("/mentions")).text, "csrf")
+    rita = await _mention_id(client, "rita")  # 2 stars: the stance is detractor, from the stars
+    r = await client.post(f"/mentions/{rita}/correct", data={"field": "sentiment", "label": "negative", "csrf": token})
+    assert r.status_code == 303
+    row = (await client.get("/api/mentions", params={"q": "rita"})).json()[0]
+    assert row["sentiment"] == "negative" and row["sentiment_corrected"] and not row["corrected"]
+    html = (await client.get("/mentions", params={"q": "rita"})).text
+    assert "★ stars" in html and "sentiment: negative" in html  # the stance basis stays the stars
+    page = (await client.get("/corrections")).text
+    assert "Sentiment CSV" in page and '<td data-label="Label">sentiment</td>' in page
+    data = list(csv.DictReader(io.StringIO((await client.get("/export/corrections.csv",
+                                                              params={"field": "sentiment"})).text)))
+    assert [(d["label"], d["model_label"]) for d in data] == [("negative", "positive")]
+
+
+async def test_recent_alerts_link_to_their_mentions(client, app):
+    from monitor.records import Alert
+    from tests.web_data import NOW
+
+    await login(client)
+    bob = await _mention_id(client, "bob says detractor")
+    writer = app.state.writer_source
+    writer.alerts.insert([Alert("detractors", "k1", "critical", "bob warns people off", "avoid it", brand="Acme",
+                                created_at=NOW, mention_ids=(bob,)),
+                          Alert("health", "k2", "warning", "source down", "no mentions", created_at=NOW)], {})
+    ids = {r["title"]: r["id"] for r in writer.query("SELECT id, title FROM alerts")}
+    html = (await client.get("/overview", params={"brand": ""})).text
+    assert f'<a href="/alerts/{ids["bob warns people off"]}">bob warns people off</a>' in html
+    page = await client.get(f"/alerts/{ids['bob warns people off']}")
+    assert page.status_code == 200 and "bob says detractor" in page.text and "avoid it" in page.text
+    assert f'action="/mentions/{bob}/correct"' in page.text
+    empty = await client.get(f"/alerts/{ids['source down']}")
+    assert empty.status_code == 200 and "no longer listed" not in empty.text and "0 mention(s)" in empty.text
+    assert (await client.get("/alerts/999")).status_code == 404
+    for bad in ("0", str(2**70), "x"):
+        assert (await client.get(f"/alerts/{bad}")).status_code in (404, 422), bad

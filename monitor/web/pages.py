@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,6 +17,7 @@ from monitor.web import security
 from monitor.web.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
+    RowId,
     current_user,
     render,
     require_form,
@@ -31,6 +32,10 @@ router = APIRouter(include_in_schema=False)
 
 ADVOCATE_FILTERS = ("brand", "source", "flag", "q", "mark")
 MENTION_FILTERS = ("q", "brand", "source", "advocacy", "sentiment", "kind")
+BRAND_COOKIE = "monitor_brand"  # the brand chosen last: quoted name, or ALL_BRANDS
+ALL_BRANDS = "*"
+CHOOSE = {"advocacy": "Choose the stance (promoter, passive or detractor) before saving: nothing was recorded.",
+          "sentiment": "Choose the sentiment (negative, neutral or positive) before saving: nothing was recorded."}
 
 
 def _params(request: Request, names) -> dict:
@@ -129,20 +134,46 @@ def healthz(request: Request):
 # ----------------------------------------------------------------------- pages
 
 
+def _chosen_brand(request: Request) -> str | None:
+    """The brand to show when the URL names none: the one chosen last (cookie), else the only
+    brand with data; None for all brands."""
+    views = request.app.state.views
+    saved = request.cookies.get(BRAND_COOKIE)
+    if saved == ALL_BRANDS:
+        return None
+    if saved and (name := unquote(saved)) in views.brands():
+        return name
+    return views.brand_with_data()
+
+
+def _remember_brand(request: Request, response: Response) -> Response:
+    """A brand chosen in the URL (``brand=``, empty for all brands) is where the page opens next time."""
+    if "brand" in request.query_params:
+        brand = request.query_params["brand"].strip()
+        if not brand or brand in request.app.state.views.brands():
+            response.set_cookie(BRAND_COOKIE, quote(brand, safe="") if brand else ALL_BRANDS, max_age=365 * 86400,
+                                httponly=True, samesite="lax", secure=request.app.state.settings.web.secure_cookies,
+                                path="/")
+    return response
+
+
 @router.get("/")
 def home(request: Request):
     require_user(request)
-    brands = request.app.state.views.brands()
-    return RedirectResponse("/overview" + (f"?{urlencode({'brand': brands[0]})}" if brands else ""), status_code=303)
+    brand = _chosen_brand(request)
+    return RedirectResponse("/overview" + (f"?{urlencode({'brand': brand})}" if brand else ""), status_code=303)
 
 
 @router.get("/overview")
 def overview(request: Request):
     require_user(request)
-    brand = request.query_params.get("brand") or None
+    if "brand" in request.query_params:
+        brand = request.query_params["brand"].strip()[:200] or None
+    else:
+        brand = _chosen_brand(request)
     weeks = _int(request, "weeks", 26, 1, 520)
     data = request.app.state.views.overview(brand, weeks)
-    return render(request, "overview.html", {"o": data, "brand": brand})
+    return _remember_brand(request, render(request, "overview.html", {"o": data, "brand": brand}))
 
 
 def _authors_page(request: Request, kind: str):
@@ -160,11 +191,11 @@ def _authors_page(request: Request, kind: str):
     rows = request.app.state.views.authors(kind, page=page, sort=sort, desc=desc, flipped=flipped,
                                             min_score=min_score_f, **filters)
     query = {**filters, **({"flipped": "1"} if flipped else {}), **({"min_score": min_score} if min_score_f else {})}
-    return render(request, "authors.html", {
+    return _remember_brand(request, render(request, "authors.html", {
         "kind": kind, "rows": rows, "filters": filters, "sort": sort, "desc": desc, "page": page,
         "flipped": flipped, "min_score": min_score or "", "query": query, "urlencode": urlencode,
         "export": f"/export/{kind}s.csv?" + urlencode({**query, "sort": sort, "dir": "desc" if desc else "asc"}),
-        "marks": accounts.MARKS, "cfg": request.app.state.settings.advocates})
+        "marks": accounts.MARKS, "cfg": request.app.state.settings.advocates}))
 
 
 @router.get("/advocates")
@@ -233,18 +264,37 @@ def mentions_page(request: Request):
     filters = _params(request, MENTION_FILTERS)
     page = _int(request, "page", 1)
     rows = request.app.state.views.mentions(page=page, **filters)
-    return render(request, "mentions.html", {"rows": rows, "filters": filters, "page": page, "urlencode": urlencode,
-                                             "fields": accounts.FIELDS,
-                                             "export": "/export/mentions.csv?" + urlencode(filters)})
+    return _remember_brand(request, render(request, "mentions.html", {
+        "rows": rows, "filters": filters, "page": page, "urlencode": urlencode, "fields": accounts.FIELDS,
+        "export": "/export/mentions.csv?" + urlencode(filters)}))
+
+
+@router.get("/alerts/{alert_id}")
+def alert_page(request: Request, alert_id: RowId):
+    """An alert and the mention(s) it was raised for, each with its correction forms."""
+    require_user(request)
+    data = request.app.state.views.alert(alert_id)
+    if data is None:
+        raise HTTPException(404, "no such alert")
+    return render(request, "mentions.html", {"alert": data, "rows": data["mentions"], "filters": {}, "page": 1,
+                                             "fields": accounts.FIELDS, "brand": data["brand"]})
 
 
 @router.post("/mentions/{mention_id}/correct")
 async def correct_mention(request: Request, mention_id: int):
+    """One label of a mention, as a user says it is. The form starts on no label: a missing
+    label is refused, never guessed. 'passive' is the stance of the model's label 'none'."""
     user = require_user(request)
     form = await require_form(request, user)
+    field, label = form.get("field") or "advocacy", (form.get("label") or "").strip()
+    if field not in accounts.FIELDS:
+        raise HTTPException(400, "field must be advocacy or sentiment")
+    if not label:
+        raise HTTPException(400, CHOOSE[field])
+    if field == "advocacy" and label == "passive":
+        label = "none"
     try:
-        writer(request).accounts.add_correction(mention_id, form.get("field", ""), form.get("label", ""),
-                                user["username"])
+        writer(request).accounts.add_correction(mention_id, field, label, user["username"])
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     advocates.refresh_mention(writer(request), request.app.state.settings.advocates, mention_id)

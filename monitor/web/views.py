@@ -41,6 +41,12 @@ class Views:
         names = [b.name for b in self.settings.brands]
         return names + [b for b in self.db.advocacy.brands_in_data() if b not in names]
 
+    def brand_with_data(self) -> str | None:
+        """The brand to open on when none was chosen: the only brand with mentions, else None
+        (all brands), so that the page never opens on an empty configured brand."""
+        have = self.db.advocacy.brands_in_data()
+        return have[0] if len(have) == 1 else None
+
     def refreshed_at(self) -> str | None:
         return self.db.advocacy.get_state("refreshed_at")
 
@@ -158,6 +164,14 @@ class Views:
             stance, basis = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]))
             out.append({**r, "stance": stance, "basis": basis})
         return out
+
+    def alert(self, alert_id: int) -> dict | None:
+        """One alert and the mentions it was raised for (those still listed)."""
+        row = self.db.alerts.get(alert_id)
+        if row is None:
+            return None
+        ids = row["mention_ids"]
+        return {**row, "mentions": self.mentions(ids=ids, limit=max(len(ids), 1)) if ids else []}
 
     def corrections(self, field: str | None = None, limit: int | None = None) -> list[Correction]:
         return self.db.accounts.corrections(field, limit)
