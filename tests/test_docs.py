@@ -125,21 +125,22 @@ def usages(text: str) -> list[str]:
 
 
 def parse_usage(usage: str) -> tuple[list[tuple[str, ...]], list[str]]:
-    """(the command paths it names, the options it shows). ``model train/eval`` and
-    ``advocates [refresh|index]`` name the group and several of its subcommands."""
+    """(the command paths it names, the options it shows). ``model train/eval``,
+    ``cursor show|reset`` and ``advocates [refresh|index]`` name the group and several of
+    its subcommands."""
     tokens = usage.split()[1:]
-    path: tuple[str, ...] = ()
+    paths: list[tuple[str, ...]] = [()]
     while tokens:
         word = tokens[0]
-        if re.fullmatch(r"[a-z]+(?:/[a-z]+)+", word):
-            return [path, *[(*path, sub) for sub in word.split("/")]], []
-        if m := re.fullmatch(r"\[([a-z]+(?:\|[a-z]+)+)\]", word):
-            return [path, *[(*path, sub) for sub in m.group(1).split("|")]], []
-        if not re.fullmatch(r"[a-z]+", word) or not isinstance(find(path), click.Group):
+        if m := re.fullmatch(r"\[?([a-z]+(?:[/|][a-z]+)+)\]?", word):
+            paths = [paths[0], *[(*paths[0], sub) for sub in re.split("[/|]", m.group(1))]]
+            tokens.pop(0)
+            break
+        if not re.fullmatch(r"[a-z]+", word) or not isinstance(find(paths[0]), click.Group):
             break  # an argument (BRAND, FILE, maria), an option, or a word past a plain command
-        path = (*path, word)
+        paths = [(*paths[0], word)]
         tokens.pop(0)
-    return [path], [m.group(1) for t in tokens if (m := re.match(r"^\[?(--?[a-z][\w-]*)", t))]
+    return paths, [m.group(1) for t in tokens if (m := re.match(r"^\[?(--?[a-z][\w-]*)", t))]
 
 
 def commands_table() -> str:
@@ -153,6 +154,8 @@ def test_the_usage_parser():
         [("advocates",), ("advocates", "refresh"), ("advocates", "index")], [])
     assert parse_usage("monitor users add maria") == ([("users", "add")], [])
     assert parse_usage("monitor model predict FILE [-o OUT]") == ([("model", "predict")], ["-o"])
+    assert parse_usage("monitor cursor show|reset SOURCE [--query Q]") == (
+        [("cursor",), ("cursor", "show"), ("cursor", "reset")], ["--query"])
 
 
 def test_every_command_is_in_the_readme_commands_table_and_every_one_there_exists():
@@ -167,6 +170,6 @@ def test_every_command_and_option_the_readme_shows_exists(usage):
     paths, shown = parse_usage(usage)
     for path in paths:
         assert path and find(path) is not None, f"{usage!r}: no command monitor {' '.join(path)}"
-    if len(paths) == 1:
-        unknown = set(shown) - options(find(paths[0])) - options(main)
-        assert not unknown, f"{usage!r}: monitor {' '.join(paths[0])} has no option {sorted(unknown)}"
+    # the options shown belong to the command named, or to one of the subcommands named
+    known = options(main).union(*(options(find(path)) for path in (paths if len(paths) == 1 else paths[1:])))
+    assert not set(shown) - known, f"{usage!r}: no such option {sorted(set(shown) - known)}"
