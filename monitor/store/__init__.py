@@ -343,13 +343,6 @@ class Store:
     def count_mentions(self) -> int:
         return self.count("SELECT count(*) FROM mentions")
 
-    def classified_by(self, model: str) -> dict[str, int]:
-        """How many mentions each model has classified, and how many ``model`` has not."""
-        rows = self.query("SELECT model, count(*) AS n FROM classifications GROUP BY model ORDER BY model")
-        out: dict[str, int] = {r["model"]: r["n"] for r in rows}
-        out.setdefault(model, 0)
-        return out
-
     def save_classifications(self, results: Sequence[tuple[int, Classification]]) -> None:
         """Store (or replace) classifications. To commit them with the alerts they trigger,
         call this and ``alerts.insert`` inside one ``transaction()`` (as pipeline does)."""

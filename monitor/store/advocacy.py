@@ -26,8 +26,6 @@ from monitor.store.rows import (
 if TYPE_CHECKING:
     from monitor.store import Store
 
-TRANSACTIONAL_KINDS = ("review", "support")
-
 _FIXED = ("(SELECT k.label FROM corrections k WHERE k.mention_id = m.id AND k.field = '{f}' "
           "ORDER BY k.id DESC LIMIT 1)")
 _ADV = f"COALESCE({_FIXED.format(f='advocacy')}, CASE WHEN c.status = 'ok' THEN c.advocacy END)"
@@ -171,14 +169,6 @@ class AdvocacyStore:
         finally:
             reader.close()
 
-    def persons_of(self, author_ids: Iterable[int]) -> set[int]:
-        out: set[int] = set()
-        for chunk in chunks(sorted(set(author_ids))):
-            out |= {r["p"] for r in self._store.query(
-                "SELECT COALESCE(l.person_id, a.id) AS p FROM authors a LEFT JOIN author_links l ON l.author_id = a.id "
-                f"WHERE a.id IN ({marks(len(chunk))})", chunk)}
-        return out
-
     def members(self, person_id: int) -> list[int]:
         rows = self._store.query("SELECT author_id FROM author_links WHERE person_id = ?", [person_id])
         return sorted({person_id, *(r["author_id"] for r in rows)})
@@ -228,10 +218,6 @@ class AdvocacyStore:
         """Drop stats rows not rewritten since ``stamp`` (persons left without mentions)."""
         with self._store.transaction():
             self._store.execute("DELETE FROM author_stats WHERE updated_at < ?", [stamp])
-
-    def clear_author_stats(self) -> None:
-        with self._store.transaction():
-            self._store.execute("DELETE FROM author_stats")
 
     def all_author_stats(self) -> Iterator[AuthorStats]:
         cur = self._store.execute(f"SELECT {', '.join(STATS_COLS)} FROM author_stats")
