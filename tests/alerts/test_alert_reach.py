@@ -11,11 +11,14 @@ from datetime import timedelta
 
 import pytest
 from alert_fakes import KeywordClassifier
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor import pipeline
 from monitor.alerts.engine import AlertEngine
+from monitor.alerts.rules import mention_matches, waits_for_reach
 from monitor.cli_alert_views import show_status
-from monitor.config import AlertSettings, Terms
+from monitor.config import AlertSettings, RuleWhen, Terms
 from monitor.errors import SourceError
 from monitor.matching import Matcher
 from monitor.records import Author, FetchResult, Mention
@@ -218,3 +221,24 @@ def test_a_reach_the_page_carries_alerts_at_once(store, clock):
     pipeline.collect(store, source, MATCHER)
     pipeline.classify_pending(store, KeywordClassifier(), engine=engine)
     assert alerted(store) == {1, 2} and source.lookups == [] and outcomes(store) == {}
+
+
+ROW = {"id": 1, "brand": "Acme", "source": "hackernews", "source_key": "Acme:hn", "reach": None, "rating": None,
+       "lang": "en", "title": None, "text": "I hate acme", "author": "bob", "author_id": 7}
+
+
+@given(reach=st.one_of(st.none(), st.integers(0, 2**63 - 1)), threshold=st.one_of(st.none(), st.integers(0, 10**9)),
+       sentiment=st.sampled_from(["negative", "positive"]))
+def test_waiting_is_for_the_reach_alone(reach, threshold, sentiment):
+    """A match that waits is one the reach alone can still decide: assuming the reach matches
+    whatever the real one matches, and, the reach aside, exactly the rule without min_reach."""
+    when = RuleWhen(sentiment=["negative"], min_reach=threshold)
+    row = {**ROW, "reach": reach}
+    c = KeywordClassifier().classify([f"I {'hate' if sentiment == 'negative' else 'love'} acme"])[0]
+    assumed = mention_matches(when, row, c, assume_reach=True)
+    assert assumed == mention_matches(RuleWhen(sentiment=["negative"]), row, c)
+    if mention_matches(when, row, c):
+        assert assumed
+    assert waits_for_reach(when, row) == (bool(threshold) and reach is None)
+    if reach is None and threshold:
+        assert not mention_matches(when, row, c)  # an unknown reach is below any min_reach
