@@ -22,6 +22,7 @@ from monitor.web.deps import (
     render,
     require_form,
     require_user,
+    row_id,
     safe_next,
     set_session_cookie,
     writer,
@@ -128,7 +129,8 @@ async def logout(request: Request):
 
 @router.get("/healthz")
 def healthz(request: Request):
-    return {"ok": True, "database": request.app.state.reader.engine_version()}
+    """Up or not, for a load balancer or systemd; served without login, so it names no versions."""
+    return {"ok": True}
 
 
 # ----------------------------------------------------------------------- pages
@@ -209,7 +211,7 @@ def detractors_page(request: Request):
 
 
 @router.get("/authors/{person_id}")
-def author_page(request: Request, person_id: int):
+def author_page(request: Request, person_id: RowId):
     require_user(request)
     brand = request.query_params.get("brand") or None
     data = request.app.state.views.author(person_id, brand)
@@ -220,39 +222,44 @@ def author_page(request: Request, person_id: int):
 
 
 @router.post("/authors/{person_id}/marks")
-async def mark_author(request: Request, person_id: int):
+async def mark_author(request: Request, person_id: RowId):
     user = require_user(request)
     form = await require_form(request, user)
     mark, brand = form.get("mark", ""), form.get("brand", "")
     if mark not in accounts.MARKS or not brand:
         raise HTTPException(400, "unknown mark or brand")
-    writer(request).accounts.set_mark(person_id, brand, mark, user["username"], on=form.get("on") == "1",
-                                      note=(form.get("note") or "")[:500] or None)
+    try:
+        writer(request).accounts.set_mark(person_id, brand, mark, user["username"], on=form.get("on") == "1",
+                                          note=(form.get("note") or "")[:500] or None)
+    except ValueError:
+        raise HTTPException(404, "no such author") from None
     return RedirectResponse(f"/authors/{person_id}?" + urlencode({"brand": brand}), status_code=303)
 
 
 @router.post("/authors/{person_id}/links")
-async def link_author(request: Request, person_id: int):
+async def link_author(request: Request, person_id: RowId):
     user = require_user(request)
     form = await require_form(request, user)
     store = writer(request)
     other = store.accounts.find_author(form.get("source", ""), form.get("handle", ""))
     if other is None:
         raise HTTPException(400, "no author with that source and handle")
-    store.accounts.link_authors(person_id, other, user["username"])
+    try:
+        store.accounts.link_authors(person_id, other, user["username"])
+    except ValueError:
+        raise HTTPException(404, "no such author") from None
     advocates.recompute_persons(store, request.app.state.settings.advocates, [person_id, other])
     return RedirectResponse(f"/authors/{person_id}", status_code=303)
 
 
 @router.post("/authors/{person_id}/unlink")
-async def unlink_author(request: Request, person_id: int):
+async def unlink_author(request: Request, person_id: RowId):
     user = require_user(request)
     form = await require_form(request, user)
     store = writer(request)
-    try:
-        author_id = int(form.get("author_id", ""))
-    except ValueError:
-        raise HTTPException(400, "author_id must be a number") from None
+    author_id = row_id(form.get("author_id", ""))
+    if author_id is None:
+        raise HTTPException(400, "author_id must be a number")
     old = store.accounts.unlink_author(author_id)
     advocates.recompute_persons(store, request.app.state.settings.advocates, [author_id, *([old] if old else [])])
     return RedirectResponse(f"/authors/{old or author_id}", status_code=303)
@@ -281,7 +288,7 @@ def alert_page(request: Request, alert_id: RowId):
 
 
 @router.post("/mentions/{mention_id}/correct")
-async def correct_mention(request: Request, mention_id: int):
+async def correct_mention(request: Request, mention_id: RowId):
     """One label of a mention, as a user says it is. The form starts on no label: a missing
     label is refused, never guessed. 'passive' is the stance of the model's label 'none'."""
     user = require_user(request)
