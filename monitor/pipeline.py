@@ -22,7 +22,7 @@ from monitor.health import API_CHANGED, HealthCheck, api_changed_message, page_m
 from monitor.matching import Matcher
 from monitor.records import Classification, FetchResult, Mention
 from monitor.store import Store
-from monitor.store.rows import PendingMention
+from monitor.store.rows import PendingMention, ReachLookup
 from monitor.textutil import mention_text
 
 if TYPE_CHECKING:
@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REACH_MAX_AGE = timedelta(days=7)
-REACH_LOOKUPS_PER_RUN = 25
+REACH_MAX_AGE = timedelta(days=7)  # an author's reach older than this is looked up again
+REACH_LOOKUPS_PER_RUN = 50  # the rest of the queue comes next run
+REACH_ATTEMPTS = 3  # failed lookups of one author, then it is given up (until a later mention)
+REACH_RETRY = timedelta(minutes=5)  # after a failed lookup, doubling
 
 
 @dataclass
@@ -100,7 +102,8 @@ def collect(store: Store, source: Source, matcher: Matcher, *, max_pages: int = 
             stats.skipped += result.skipped
             if stats.api_changed is None and page_malformed(len(result.mentions), result.skipped):
                 stats.api_changed = api_changed_message(source.key, result.skipped, result.skipped)
-            ids = store.save_batch(source.key, query, FetchResult(kept, result.cursor, result.done, result.skipped))
+            ids = store.save_batch(source.key, query, FetchResult(kept, result.cursor, result.done, result.skipped),
+                                   reach_max_age=REACH_MAX_AGE if hasattr(source, "reach") else None)
             stats.new += len(ids)
             new_ids += ids
             if on_page is not None:
@@ -110,7 +113,8 @@ def collect(store: Store, source: Source, matcher: Matcher, *, max_pages: int = 
                 break
         if stats.auth_failed:
             break
-    _enrich_reach(store, source, new_ids)
+    if not stats.auth_failed:
+        _look_up_reach(store, source, should_stop)
     if stats.api_changed is None and run_malformed(stats.fetched, stats.skipped):
         stats.api_changed = api_changed_message(source.key, stats.skipped, stats.fetched + stats.skipped)
     if stats.api_changed is not None:  # a failed run, marked so that health tells it from a network error
@@ -129,19 +133,42 @@ def collect(store: Store, source: Source, matcher: Matcher, *, max_pages: int = 
     return stats
 
 
-def _enrich_reach(store: Store, source: Source, mention_ids: list[int]) -> None:
-    """Look up the reach of new mentions' authors the page did not carry (optional ``reach``)."""
+def _look_up_reach(store: Store, source: Source, should_stop: Callable[[], bool]) -> None:
+    """Look up the reach of queued authors (the source's optional ``reach(handle)``; pages
+    queue the authors they bring without a fresh reach). At most ``REACH_LOOKUPS_PER_RUN``
+    a run: authors whose mentions wait for it (alert rules with ``min_reach``) first, then
+    the longest queued; the queue is in the store, so the rest (or what a kill cut off)
+    comes next run. A failed lookup is tried again after ``REACH_RETRY`` (doubling),
+    ``REACH_ATTEMPTS`` times in all; an odd answer counts as no reach. Each outcome
+    commits alone; none fails the run."""
     lookup: Callable[[str], tuple[int, str] | None] | None = getattr(source, "reach", None)
     if lookup is None:
         return
-    for handle in store.authors_missing_reach(mention_ids, REACH_MAX_AGE)[:REACH_LOOKUPS_PER_RUN]:
+    for item in store.reach_lookups_due(source.type, REACH_LOOKUPS_PER_RUN):
+        if should_stop():
+            return
         try:
-            found = lookup(handle)
+            found = lookup(item["handle"])
         except SourceError as exc:
-            logger.warning("%s: reach of %s not fetched: %s", source.key, handle, exc)
+            _reach_failed(store, source, item, str(exc))
+            if isinstance(exc, SourceAuthError):
+                return
             continue
-        if found:
-            store.update_author_reach(source.type, handle, *found)
+        except Exception as exc:  # a source bug or an odd answer: this author only
+            _reach_failed(store, source, item, f"unexpected {type(exc).__name__}")
+            continue
+        if isinstance(found, tuple) and len(found) == 2 and isinstance(found[0], int) and 0 <= found[0] < 2**63:
+            store.reach_found(item["author_id"], found[0], str(found[1])[:50])
+        else:
+            store.reach_found(item["author_id"], None, None)
+
+
+def _reach_failed(store: Store, source: Source, item: ReachLookup, error: str) -> None:
+    attempts = item["attempts"] + 1
+    retry_at = store.now() + REACH_RETRY * 2 ** (attempts - 1) if attempts < REACH_ATTEMPTS else None
+    logger.warning("%s: reach of %s not fetched: %s%s", source.key, item["handle"], error,
+                   "" if retry_at else f" (given up after {attempts} attempts)")
+    store.reach_failed(item["author_id"], error, retry_at)
 
 
 BATCH_ROWS = 2048  # mentions read, classified and committed together...
@@ -187,6 +214,8 @@ def classify_pending(store: Store, classifier: Classifier, rules: Sequence[Alert
         done += len(rows)
         if progress:
             progress(len(rows))
+    if engine is not None and not should_stop():  # matches that waited for their author's reach
+        engine.settle_waits()
     return done
 
 
