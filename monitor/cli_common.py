@@ -85,7 +85,7 @@ def http_factory(settings: Settings, stop: threading.Event | None = None):
     from monitor.http_client import HttpFactory, HttpPolicy, RateLimiter
 
     h = settings.http
-    extra = {"sleep": stop.wait, "stop": stop} if stop is not None else {}
+    extra: dict[str, Any] = {"sleep": stop.wait, "stop": stop} if stop is not None else {}
     limiter = RateLimiter(h.per_host_interval, **({"sleep": stop.wait} if stop is not None else {}))
     return HttpFactory(HttpPolicy(user_agent=settings.user_agent, allow_networks=tuple(h.allow_networks),
                                   max_bytes=h.max_bytes, deadline=h.deadline, limiter=limiter, **extra))
@@ -160,7 +160,8 @@ def print_rows(rows: Sequence[Mapping[str, Any]], fmt: str, current_model: str |
         if current_model and r.get("model") and r["model"] != current_model:
             sent += " *"  # by an earlier model
         adv = f"{r['advocacy']} {r['advocacy_p']:.2f}" if r.get("advocacy_p") else (r.get("advocacy") or "-")
-        text = (r.get("title") + ": " if r.get("title") and r.get("title") not in r["text"] else "") + r["text"]
+        title = r.get("title")
+        text = (f"{title}: " if title and title not in r["text"] else "") + r["text"]
         table.add_row(r["created_at"][:16].replace("T", " "), r["brand"], r["source"], r.get("author") or "-", sent,
                       adv, text[:300].replace("\n", " "))
     # scraped text: never interpreted as markup

@@ -299,6 +299,7 @@ def model_finetune(app: App, sources, out_dir, epochs, lr, head_lr, batch_size, 
         def progress(done, total, info):
             bar.update(task, completed=done, total=total, info=f"epoch {info['epoch']} loss {info['loss']:.3f}")
 
+        refused: finetune.FinetuneRefusedError | None
         try:
             report = finetune.finetune(base_dir, examples, out_dir, version, settings=settings, sources=names,
                                        progress=progress)

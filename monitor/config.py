@@ -242,7 +242,8 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
             if anchor is not None:
                 self._open_anchors.pop()
-        self._count(node)
+        if node is not None:
+            self._count(node)
         return node
 
     def _count(self, node: yaml.Node) -> None:

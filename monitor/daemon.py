@@ -13,11 +13,13 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor import pipeline
+from monitor.classify import Classifier
 from monitor.errors import MonitorError
 from monitor.matching import Matcher
 from monitor.store import Store
@@ -30,15 +32,16 @@ class InstanceLock:
 
     def __init__(self, db_path: Path) -> None:
         self.path = db_path.with_name(db_path.name + ".lock")
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def acquire(self) -> None:
-        self._fh = self.path.open("a+")
+        fh = self.path.open("a+")
         try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._fh.close()
+            fh.close()
             raise MonitorError(f"another monitor daemon is already running on {self.path.with_suffix('')}") from None
+        self._fh = fh
 
     def release(self) -> None:
         if self._fh:
@@ -55,7 +58,7 @@ class Daemon:
         self.store = store
         self.sources = sources  # [(source, matcher, source settings)]
         self.classifier_factory = classifier_factory
-        self._classifier = None
+        self._classifier: Classifier | None = None
         self.channels = channels
         self.now = now
         # set on SIGTERM/SIGINT; sources built with ``stop=stopping`` end their requests and back-off at once

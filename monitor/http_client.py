@@ -54,7 +54,7 @@ def system_resolve(host: str, port: int) -> list[str]:
     Numeric forms such as ``2130706433`` or ``0x7f.1`` resolve to the address they spell."""
     name = host if _is_ip(host) or _is_numeric(host) or host.endswith(".") else host + "."
     infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def _is_numeric(host: str) -> bool:
@@ -303,7 +303,7 @@ class RateLimiter:
     of the process (one instance is passed to each). Thread-safe."""
 
     def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], object] = time.sleep) -> None:
         self.interval = interval
         self.clock = clock
         self.sleep = sleep
@@ -340,7 +340,7 @@ class HttpPolicy:
     allow_networks: tuple[str, ...] = ()  # non-public networks the guard lets through
     resolve: Resolver | None = field(default=None, repr=False)  # tests inject a fake resolver
     limiter: RateLimiter | None = field(default=None, repr=False)
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    sleep: Callable[[float], object] = field(default=time.sleep, repr=False)
     stop: threading.Event | None = field(default=None, repr=False)  # set: requests end now, none starts
 
     def stopping(self) -> bool:

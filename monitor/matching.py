@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.config import Terms
 from monitor.settings_types import term_phrase
@@ -23,6 +23,8 @@ class Matcher:
     no include term is found or an exclude term is."""
 
     terms: Terms
+    _include: list[tuple[str, re.Pattern[str]]] = field(init=False, repr=False, compare=False)
+    _exclude: list[re.Pattern[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         flags = 0 if self.terms.case_sensitive else re.IGNORECASE

@@ -20,12 +20,20 @@ import smtplib
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from monitor.errors import DeliveryError
 from monitor.records import Alert
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from monitor.config import Settings
+    from monitor.http_client import HttpClient
+    from monitor.settings_alerts import QuietHours
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +67,7 @@ def idempotency_key(alert: Alert) -> str:
     return "alrt_" + hashlib.sha256(alert.key.encode("utf-8")).hexdigest()[:32]
 
 
-def payload(alert: Alert) -> dict:
+def payload(alert: Alert) -> dict[str, Any]:
     """The generic JSON webhook body (also what the console and tests read)."""
     return {
         "idempotency_key": idempotency_key(alert), "alert_key": alert.key, "alert_id": alert.id, "rule": alert.rule,
@@ -77,7 +85,7 @@ DEFAULT_DEADLINE = 30.0  # seconds, for a channel that names no timeout
 class _Base:
     deadline = DEFAULT_DEADLINE
 
-    def __init__(self, name: str, *, quiet_hours=None, min_severity: str = "info") -> None:
+    def __init__(self, name: str, *, quiet_hours: QuietHours | None = None, min_severity: str = "info") -> None:
         self.name = name
         self.quiet_hours = quiet_hours
         self.min_severity = min_severity
@@ -86,7 +94,7 @@ class _Base:
 class ConsoleChannel(_Base):
     """Prints alerts to a stream (stdout by default): the daemon's log or the terminal."""
 
-    def __init__(self, name: str = "console", stream: TextIO | None = None, **kw) -> None:
+    def __init__(self, name: str = "console", stream: TextIO | None = None, **kw: Any) -> None:
         super().__init__(name, **kw)
         self.stream = stream
 
@@ -97,7 +105,7 @@ class ConsoleChannel(_Base):
         out.flush()
 
 
-def _http_client(timeout: float):
+def _http_client(timeout: float) -> HttpClient:
     from monitor.http_client import HttpClient, HttpPolicy
 
     # guard=False: alert receivers are written by the operator and are often internal (a chat
@@ -113,7 +121,7 @@ class WebhookChannel(_Base):
     ``timeout`` bounds the whole exchange; ``client``: an ``http_client.HttpClient``."""
 
     def __init__(self, name: str, url: str, *, signing_secret: str | None = None, timeout: float = 10.0,
-                 client=None, **kw) -> None:
+                 client: HttpClient | None = None, **kw: Any) -> None:
         super().__init__(name, **kw)
         self._url = url
         self._secret = signing_secret
@@ -162,7 +170,7 @@ class AppriseChannel(_Base):
     every chat service, titles are one line. Apprise follows no redirects (its default
     does; an explicit ``redirect=yes`` in the URL still can) and gives up after ``timeout``."""
 
-    def __init__(self, name: str, url: str, *, timeout: float = 20.0, **kw) -> None:
+    def __init__(self, name: str, url: str, *, timeout: float = 20.0, **kw: Any) -> None:
         super().__init__(name, **kw)
         self._url = url
         self.timeout = timeout
@@ -186,7 +194,7 @@ class AppriseChannel(_Base):
             raise DeliveryError(f"channel {self.name}: Apprise could not deliver ({self.scheme})")
 
 
-def _apprise():
+def _apprise() -> Any:
     """Apprise with its plugins loaded, imported lazily (it is large). Its e-mail plugin
     imports the deprecated ``imghdr`` on Python < 3.13: silenced here, once."""
     import warnings
@@ -196,7 +204,8 @@ def _apprise():
         import apprise
         from apprise.apprise import N_MGR
 
-        N_MGR.load_modules()
+        plugins: Any = N_MGR  # apprise's own functions carry no annotations
+        plugins.load_modules()
     return apprise
 
 
@@ -205,7 +214,8 @@ class EmailChannel(_Base):
     carries the same one and mail systems can drop the repeat."""
 
     def __init__(self, name: str, *, host: str, port: int, sender: str, to: list[str], security: str = "starttls",
-                 username: str | None = None, password: str | None = None, timeout: float = 20.0, **kw) -> None:
+                 username: str | None = None, password: str | None = None, timeout: float = 20.0,
+                 **kw: Any) -> None:
         super().__init__(name, **kw)
         self.host, self.port, self.sender, self.to = host, port, sender, list(to)
         self.security, self.username, self._password, self.timeout = security, username, password, timeout
@@ -225,6 +235,7 @@ class EmailChannel(_Base):
 
     def send(self, alert: Alert) -> None:
         msg = self.message(alert)
+        smtp: smtplib.SMTP
         try:
             if self.security == "ssl":
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
@@ -249,22 +260,24 @@ class EmailChannel(_Base):
 # ----------------------------------------------------------------------------- registry
 
 
-def _secret(value) -> str | None:
+def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-CHANNEL_TYPES = {
+# config ``type`` -> (name, the channel's settings, quiet_hours and min_severity) -> channel
+CHANNEL_TYPES: dict[str, Callable[[str, Any, dict[str, Any]], Channel]] = {
     "console": lambda name, ch, kw: ConsoleChannel(name, **kw),
-    "webhook": lambda name, ch, kw: WebhookChannel(name, _secret(ch.url), signing_secret=_secret(ch.signing_secret),
+    "webhook": lambda name, ch, kw: WebhookChannel(name, ch.url.get_secret_value(),
+                                                   signing_secret=_secret(ch.signing_secret),
                                                    timeout=ch.timeout.total_seconds(), **kw),
-    "apprise": lambda name, ch, kw: AppriseChannel(name, _secret(ch.url), **kw),
+    "apprise": lambda name, ch, kw: AppriseChannel(name, ch.url.get_secret_value(), **kw),
     "email": lambda name, ch, kw: EmailChannel(name, host=ch.host, port=ch.port, sender=ch.sender, to=ch.to,
                                                security=ch.security, username=ch.username,
                                                password=_secret(ch.password), timeout=ch.timeout.total_seconds(), **kw),
 }
 
 
-def build_channels(settings) -> dict[str, Channel]:
+def build_channels(settings: Settings) -> dict[str, Channel]:
     channels: dict[str, Channel] = {}
     for name, ch in settings.alerts.channels.items():
         kw = {"quiet_hours": ch.quiet_hours, "min_severity": ch.min_severity}

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -31,7 +32,10 @@ def default_texts(n: int) -> list[str]:
     return [f"{base[i % len(base)]} #{i}" for i in range(n)]
 
 
-def timed(fn: Callable[[], object]) -> tuple[object, float]:
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
@@ -119,15 +123,16 @@ def run(folder: Path, cache_dir: Path, texts: Sequence[str], *, threads: int = 2
     report["ratio_onnx_vs_pipeline"] = report["onnx_int8_per_s"] / report["pipeline_per_text_per_s"]
     report["ratio_onnx_vs_torch"] = report["onnx_int8_per_s"] / report["torch_fp32_per_s"]
     report["ratio_torch_vs_pipeline"] = report["torch_fp32_per_s"] / report["pipeline_per_text_per_s"]
-    log(f"ratios: onnx/pipeline {report['ratio_onnx_vs_pipeline']:.1f}x, onnx/torch {report['ratio_onnx_vs_torch']:.1f}x, "
-        f"torch/pipeline {report['ratio_torch_vs_pipeline']:.1f}x")
+    log(f"ratios: onnx/pipeline {report['ratio_onnx_vs_pipeline']:.1f}x, "
+        f"onnx/torch {report['ratio_onnx_vs_torch']:.1f}x, torch/pipeline {report['ratio_torch_vs_pipeline']:.1f}x")
 
     report |= agreement(int8, fp32, labels)
     raw = [{d["label"]: d["score"] for d in (out[0] if out and isinstance(out[0], list) else out)} for out in piped]
     # the pipeline applies no calibration: compare the uncalibrated argmax of fp32 logits
     s32, _a = torch_engine.text_logits([_clean(t) for t in sample])
     report["pipeline_vs_torch_argmax_agreement"] = float(np.mean(
-        [max(r, key=r.get) == SENTIMENT[int(np.argmax(s))] for r, s in zip(raw, s32, strict=True)]))
+        [max(r, key=lambda k: r[k]) == SENTIMENT[int(np.argmax(s))]
+         for r, s in zip(raw, s32, strict=True)]))
     log(f"int8 vs fp32: sentiment agreement {report['sentiment_agreement']:.4f}, advocacy agreement "
         f"{report['advocacy_agreement']:.4f}, max |dp| {report['max_probability_difference']:.4f}; "
         f"pipeline vs fp32 argmax agreement {report['pipeline_vs_torch_argmax_agreement']:.4f}")

@@ -316,8 +316,7 @@ def stance_report(results: list[Classification], stance: np.ndarray) -> dict:
         out["macro_mae"] = macro_mae(stance, pred)
         out["stance_confusion"] = confusion(stance + 2, pred + 2, 5).tolist()
     truth = np.asarray([nps(int(v)) for v in stance])
-    pred = [ADVOCACY.index(r.advocacy.label) for r in results]
-    adv = figures(truth, pred, len(ADVOCACY))
+    adv = figures(truth, [ADVOCACY.index(r.advocacy.label) for r in results], len(ADVOCACY))
     out["advocacy"] = adv | {"labels": list(ADVOCACY), "f1": dict(zip(ADVOCACY, adv["f1_per_class"], strict=True))}
     out["heads"] = head_comparison(results, truth)
     return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -71,7 +72,7 @@ def save(model: TwoHeadModel, tokenizer, out_dir: str | Path, meta: dict) -> Non
     (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def load(model_dir: str | Path, *, silent_new_heads: bool = True) -> tuple[TwoHeadModel, object, dict]:
+def load(model_dir: str | Path, *, silent_new_heads: bool = True) -> tuple[TwoHeadModel, Any, dict]:
     """Load a saved model folder in float32, eval mode. A folder saved before the stance
     head existed gets one (the only missing keys allowed): all zeros for inference (so
     every engine gives the same, empty, stance), or, with ``silent_new_heads=False`` (to

@@ -14,8 +14,11 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from monitor.http_client import HttpClient
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ def canonical_url(url: str | None) -> str | None:
     if not url:
         return None
     try:
-        parts = urlsplit(unwrap_redirect(url.strip()))
+        parts = urlsplit(unwrap_redirect(url.strip()) or "")
         port = parts.port
     except ValueError:
         return None
@@ -158,9 +161,16 @@ class ConfiguredSource:
         self.settings = settings
         self.key = f"{brand.name}:{settings.name or settings.type}"
         self.terms = settings.terms or brand.terms
-        self.http = http_factory() if http_factory is not None else None
+        self._http = http_factory() if http_factory is not None else None
         self.now = now
         self.match_all = bool(getattr(settings, "match_all", False) or type(self).match_all)
+
+    @property
+    def http(self) -> HttpClient:
+        """The source's HTTP client (a source that fetches over HTTP is built with an ``http_factory``)."""
+        if self._http is None:
+            raise TypeError(f"{self.key}: built without an http_factory")
+        return self._http
 
     def cursor_since(self, query: str, since: datetime) -> str | None:
         """A cursor that makes the next fetch start at ``since`` (backfill); None when the

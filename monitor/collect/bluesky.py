@@ -170,7 +170,7 @@ class BlueskySource(ConfiguredSource):
             text=safe_text(text),
             created_at=parse_time(p.record.createdAt),
             url=f"https://bsky.app/profile/{quote(handle, safe='.:')}/post/{quote(rkey, safe='')}",
-            lang=(p.record.langs or [None])[0],
+            lang=p.record.langs[0] if p.record.langs else None,
             author=Author(source=self.type, handle=safe_text(handle, 200),
                           display_name=safe_text(p.author.displayName, 200) or None,
                           url=f"https://bsky.app/profile/{quote(handle, safe='.:')}",

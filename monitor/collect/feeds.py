@@ -134,14 +134,14 @@ class FeedSource(ConfiguredSource):
                                                            "application/xml;q=0.9, */*;q=0.5"})
         parsed = feedparser.parse(harden_feed(data), sanitize_html=True, resolve_relative_uris=False)
         if parsed.get("bozo") and not parsed.entries:
-            exc = parsed.get("bozo_exception")
-            raise MalformedResponseError(f"{self.key}: not a feed ({type(exc).__name__ if exc else 'unparsable'})")
+            bozo = parsed.get("bozo_exception")
+            raise MalformedResponseError(f"{self.key}: not a feed ({type(bozo).__name__ if bozo else 'unparsable'})")
         mentions, skipped = [], 0
         if parsed.get("bozo"):  # recovered by the lenient parser: keep what parsed, count the damage
             skipped += 1
-            exc = parsed.get("bozo_exception")
+            bozo = parsed.get("bozo_exception")
             logger.warning("%s: feed is not well-formed (%s); kept %d entries", self.key,
-                           type(exc).__name__ if exc else "unknown", len(parsed.entries))
+                           type(bozo).__name__ if bozo else "unknown", len(parsed.entries))
         for entry in parsed.entries[: self.settings.max_entries]:
             try:
                 mention = self._to_mention(entry)

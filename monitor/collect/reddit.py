@@ -197,7 +197,7 @@ class RedditSource(ConfiguredSource):
             top = thing.created_utc if top is None else max(top, thing.created_utc)
             if mention is not None:
                 mentions.append(mention)
-        after = listing.get("after")
+        after = listing.get("after") if isinstance(listing, dict) else None
         if not reached and isinstance(after, str) and after and len(children) >= PAGE:
             return FetchResult(mentions, dump_state({"since": since, "after": after, "top": top}), done=False,
                                skipped=skipped)
@@ -250,7 +250,7 @@ class RedditSource(ConfiguredSource):
             parts = [about.get("link_karma"), about.get("comment_karma")]
             if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
                 return None
-            karma = sum(parts)
+            karma = sum(p for p in parts if isinstance(p, int))
         return karma, "karma"
 
     def cursor_since(self, query: str, since: datetime) -> str | None:

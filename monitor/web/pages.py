@@ -111,10 +111,10 @@ async def login(request: Request):
     settings = request.app.state.settings
     writer(request).accounts.create_session(security.token_hash(token), user["id"], security.new_token(),
                                             request.app.state.now() + settings.web.session_lifetime)
-    resp = RedirectResponse(target, status_code=303)
-    set_session_cookie(resp, token, settings)
-    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-    return resp
+    redirect = RedirectResponse(target, status_code=303)
+    set_session_cookie(redirect, token, settings)
+    redirect.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return redirect
 
 
 @router.post("/logout")
