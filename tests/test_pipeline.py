@@ -209,7 +209,7 @@ def test_a_quoted_phrase_matches_across_any_whitespace(words, spaces):
        st.text(alphabet=string.printable, min_size=1, max_size=10).filter(lambda t: t.strip().strip('"').strip()))
 def test_any_text_and_any_term_never_raise(text, term):
     found = matcher([term]).match(text)
-    assert found is None or found == term.strip().strip('"')
+    assert found is None or found == term.strip().strip('"').strip()  # the phrase, without its quotes and spaces
 
 
 @given(st.text(alphabet=string.ascii_letters + "+.#-", min_size=1, max_size=10), FILLER)
