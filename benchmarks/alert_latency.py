@@ -122,6 +122,7 @@ def direct(n: int, batch: int, folder: Path) -> list[float]:
         store.save_batch("Acme:bench", "acme", FetchResult(ms, None))
         stored = time.perf_counter()
         daemon.classify_job()  # what the collect job triggers when it stored new mentions
+        daemon.outbox.join(30)  # delivery runs on the outbox's workers
         for m in ms:
             latencies.append(receiver.arrivals[key_of(store, m.native_id)] - stored)
         i += len(ms)
@@ -137,7 +138,8 @@ def scheduled(n: int, batch: int, poll: float, folder: Path) -> list[float]:
     source = QueueSource()
     ss = type("SS", (), {"every": __import__("datetime").timedelta(seconds=poll), "max_pages": 1})()
     daemon = Daemon(settings, store, sources=[(source, Matcher(settings.brands[0].terms), ss)],
-                    classifier_factory=NegativeClassifier, channels={"console": WebhookChannel("console", receiver.url)})
+                    classifier_factory=NegativeClassifier,
+                    channels={"console": WebhookChannel("console", receiver.url)})
     runner = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
     runner.start()
     i = 0

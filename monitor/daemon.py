@@ -65,15 +65,16 @@ class Daemon:
         self.stopping = stopping or threading.Event()
         self._pipeline_lock = threading.Lock()
         self._more = threading.Event()  # new mentions stored since the classify job last looked
-        self._deliver_lock = threading.Lock()  # one sender at a time: no double send of a due row
         self.engine = None
         self.retry_policy = None
+        self.outbox = None  # delivery: a worker per channel, outside the classification lock
         if not collect_only:
             from monitor.alerts.engine import AlertEngine
-            from monitor.alerts.outbox import RetryPolicy
+            from monitor.alerts.outbox import Outbox, RetryPolicy
 
             self.engine = AlertEngine.from_settings(settings.alerts, store, now=store.now)
             self.retry_policy = RetryPolicy.from_settings(settings.alerts)
+            self.outbox = Outbox(store, channels, policy=self.retry_policy, stop=self.stopping)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
@@ -96,8 +97,10 @@ class Daemon:
             self.scheduler.modify_job("classify", next_run_time=datetime.now(UTC))
 
     def classify_job(self) -> None:
-        """Classify, queue alerts, deliver; again while new mentions arrived meanwhile (a
-        run already in progress picks them up, so none waits for the next interval)."""
+        """Classify and queue alerts; again while new mentions arrived meanwhile (a run
+        already in progress picks them up, so none waits for the next interval). The alerts
+        go to the outbox's workers once the classification lock is released: a receiver
+        that never answers holds no mention unclassified."""
         while True:
             if not self._pipeline_lock.acquire(blocking=False):
                 return
@@ -110,7 +113,6 @@ class Daemon:
                                                should_stop=self.stopping.is_set)
                 if n:
                     logger.info("classified %d mention(s)", n)
-                self._deliver()
                 self.refresh_advocates()
             except MonitorError as exc:
                 logger.error("classification: %s", exc)
@@ -118,12 +120,18 @@ class Daemon:
                 logger.exception("classification failed")
             finally:
                 self._pipeline_lock.release()
+            self._deliver()
             if not self._more.is_set() or self.stopping.is_set():
                 return
 
     def _deliver(self) -> None:
-        with self._deliver_lock:
-            pipeline.deliver(self.store, self.channels, policy=self.retry_policy)
+        """Wake the outbox: each channel with due deliveries gets its worker (returns at once)."""
+        if self.outbox is None:
+            return
+        try:
+            self.outbox.kick()
+        except Exception:
+            logger.exception("alert delivery failed")
 
     def refresh_advocates(self) -> None:
         from monitor import advocates
@@ -134,10 +142,7 @@ class Daemon:
             logger.exception("advocate refresh failed")
 
     def deliver_job(self) -> None:
-        try:
-            self._deliver()
-        except Exception:
-            logger.exception("alert delivery failed")
+        self._deliver()
 
     def evaluate_job(self) -> None:
         """Windowed rules, and groups and digests whose time has come."""
@@ -182,6 +187,8 @@ class Daemon:
         self.stopping.wait()
         logger.info("stopping: waiting for running jobs to finish")
         self.scheduler.shutdown(wait=True)
+        if self.outbox is not None and not self.outbox.join(timeout=5):  # they leave their sends at once
+            logger.warning("an alert delivery worker did not stop in time")
         logger.info("stopped cleanly")
 
     def stop(self) -> None:

@@ -131,3 +131,43 @@ def test_apprise_debug_logs_leak_no_piece_of_its_url(root_logging):
     assert "JSON POST URL" in logs  # Apprise did log its URL at DEBUG
     for piece in JSON_PIECES[:3]:  # Apprise drops the unknown token= itself
         assert piece not in logs, piece
+
+
+def test_errors_and_alerts_are_stored_redacted(tmp_path):
+    """source_runs.error fed `monitor status` and the source-health alert sent to every
+    channel; delivery errors and alert texts are stored through the same redaction."""
+    from monitor.store import Store
+
+    store = Store(tmp_path / "m.db")
+    try:
+        store.redact = Redactor([SLACK, "masto-token-5a7c"])
+        store.record_run("Acme:mastodon", datetime.now(UTC), fetched=0, new=0, skipped=0,
+                         error="LocalProtocolError: Illegal header value b'Bearer masto-token-5a7c\\n'")
+        (alert_id,) = store.alerts.insert([Alert(
+            rule="source-health", key="h:1", severity="critical", title=f"broken: {SLACK_PIECES[0]}",
+            body=f"last error: Bearer masto-token-5a7c at /{SLACK_PIECES[1]}", created_at=datetime.now(UTC),
+            data={"error": f"token {SLACK_PIECES[2]}", "count": 12345})], {"source-health": ["hook"]})
+        (delivery,) = store.query("SELECT id FROM deliveries")
+        attempt = store.alerts.start_attempt(delivery["id"], 1)
+        store.alerts.finish_attempt(attempt, "retry", f"HTTP 500 from {SLACK}", None)
+        store.alerts.mark_failed(delivery["id"], f"POST /services/{SLACK_PIECES[1]}/{SLACK_PIECES[2]} failed", None)
+        dump = "\n".join(str(r) for t in ("source_runs", "alerts", "deliveries", "delivery_attempts")
+                         for r in store.query(f"SELECT * FROM {t}"))  # noqa: S608
+        assert store.query("SELECT data FROM alerts")[0]["data"] == '{"error": "token ***", "count": 12345}'
+    finally:
+        store.close()
+    assert "masto-token-5a7c" not in dump and "Bearer ***" in dump
+    for piece in SLACK_PIECES:
+        assert piece not in dump, piece
+    assert alert_id
+
+
+def test_the_cli_hands_its_redaction_to_the_store(tmp_path, monkeypatch, root_logging):
+    from monitor.cli_common import App
+
+    monkeypatch.setenv("MONITOR_TEST_TOKEN", "masto-token-77e1\n")
+    store = App(str(_config(tmp_path, token_ref="${MONITOR_TEST_TOKEN}"))).store()
+    try:
+        assert store.redact("Bearer masto-token-77e1") == "Bearer ***"
+    finally:
+        store.close()

@@ -50,6 +50,9 @@ class Store:
                  now: Callable[[], datetime] = utcnow) -> None:
         self.path = Path(path)
         self.now = now
+        # errors and alert texts pass through it before they are stored: the CLI hands in the
+        # redaction of the configured secrets (monitor.redaction), so no secret is kept
+        self.redact: Callable[[str], str] = _unchanged
         self.readonly = readonly
         try:
             if readonly:
@@ -278,7 +281,7 @@ class Store:
                 "INSERT INTO source_runs (source_key, started_at, finished_at, fetched, new, skipped, ok, error, "
                 "auth_failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [source_key, iso(started_at), iso(self.now()), fetched, new, skipped, int(error is None),
-                 safe_optional(error, 1000), int(auth_failed)],
+                 safe_optional(None if error is None else self.redact(error), 1000), int(auth_failed)],
             )
 
     # ------------------------------------------------------------------ source health
@@ -418,3 +421,7 @@ class Store:
 _SET_CURSOR = ("INSERT INTO cursors (source_key, query, cursor, updated_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (source_key, query) DO UPDATE SET cursor = excluded.cursor, "
                "updated_at = excluded.updated_at")
+
+
+def _unchanged(text: str) -> str:
+    return text

@@ -6,7 +6,7 @@ an outer ``store.transaction()`` to commit them with what caused them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -136,8 +136,9 @@ class AlertStore:
                 cur = store.execute(
                     "INSERT INTO alerts (rule, key, severity, brand, title, body, mention_ids, data, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id",
-                    [a.rule, a.key, a.severity, a.brand, safe_text(a.title, 500), safe_text(a.body, 20_000),
-                     json.dumps(list(a.mention_ids)), json.dumps(a.data, default=str), iso(a.created_at)],
+                    [a.rule, a.key, a.severity, a.brand, safe_text(store.redact(a.title), 500),
+                     safe_text(store.redact(a.body), 20_000), json.dumps(list(a.mention_ids)),
+                     json.dumps(_redacted(a.data, store.redact), default=str), iso(a.created_at)],
                 )
                 row = cur.fetchone()
                 if not row:
@@ -179,13 +180,27 @@ class AlertStore:
 
     # ------------------------------------------------------------------ deliveries
 
-    def due_deliveries(self, limit: int = 100) -> list[DueDelivery]:
+    def due_deliveries(self, limit: int = 100, channel: str | None = None) -> list[DueDelivery]:
+        """Pending deliveries whose time has come (``channel``'s only, when given), oldest first."""
+        if channel is None:
+            return cast("list[DueDelivery]", self._store.query(
+                "SELECT d.id AS delivery_id, d.channel, d.attempts, a.* FROM deliveries d "
+                "JOIN alerts a ON a.id = d.alert_id WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
+                "ORDER BY d.next_attempt_at, d.id LIMIT ?",
+                [iso(self.now()), limit],
+            ))
         return cast("list[DueDelivery]", self._store.query(
             "SELECT d.id AS delivery_id, d.channel, d.attempts, a.* FROM deliveries d "
             "JOIN alerts a ON a.id = d.alert_id WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
-            "ORDER BY d.next_attempt_at, d.id LIMIT ?",
-            [iso(self.now()), limit],
+            "AND d.channel = ? ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            [iso(self.now()), channel, limit],
         ))
+
+    def due_channels(self) -> list[str]:
+        """The channels that have a delivery whose time has come."""
+        rows = self._store.query("SELECT DISTINCT channel FROM deliveries WHERE status = 'pending' "
+                                 "AND next_attempt_at <= ? ORDER BY channel", [iso(self.now())])
+        return [r["channel"] for r in rows]
 
     def mark_delivered(self, delivery_id: int) -> None:
         with self._store.transaction():
@@ -201,7 +216,8 @@ class AlertStore:
             self._store.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, status = ?, next_attempt_at = ? "
                 "WHERE id = ?",
-                [safe_text(error, 1000), "pending" if retry_at else "dead", iso(retry_at or self.now()), delivery_id],
+                [safe_text(self._store.redact(error), 1000), "pending" if retry_at else "dead",
+                 iso(retry_at or self.now()), delivery_id],
             )
 
     def postpone(self, delivery_id: int, until: datetime) -> None:
@@ -274,8 +290,8 @@ class AlertStore:
         with self._store.transaction():
             self._store.execute(
                 "UPDATE delivery_attempts SET finished_at = ?, outcome = ?, error = ?, retry_at = ? WHERE id = ?",
-                [iso(self.now()), outcome, safe_optional(error, 1000), iso(retry_at) if retry_at else None,
-                 attempt_id],
+                [iso(self.now()), outcome, safe_optional(None if error is None else self._store.redact(error), 1000),
+                 iso(retry_at) if retry_at else None, attempt_id],
             )
 
     def mark_interrupted(self) -> int:
@@ -316,3 +332,14 @@ def _decode(row: dict[str, Any]) -> ClassifiedMention:
     for col in ("sentiment_probs", "advocacy_probs"):
         row[col] = json.loads(row[col]) if row.get(col) else {}
     return cast("ClassifiedMention", row)
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (an alert's data) with every string in it redacted; numbers and keys as they are."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v, redact) for v in value]
+    return value

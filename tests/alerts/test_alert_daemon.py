@@ -22,6 +22,7 @@ def test_classify_job_delivers_at_once(store, receiver):
     daemon = make(store, receiver, [{"name": "neg", "when": {"sentiment": "negative"}}])
     add_mentions(store, [mention(1, "I hate acme"), mention(2, "love acme")])
     daemon.classify_job()
+    assert daemon.outbox.join(5)  # delivery runs on the outbox's workers, outside classification
     (body,) = receiver.json_bodies()
     assert body["rule"] == "neg" and body["data"]["mentions"][0]["sentiment"] == "negative"
     assert {j.id for j in (daemon.schedule(), daemon.scheduler.get_jobs())[1]} == {"classify", "deliver", "evaluate"}
@@ -32,8 +33,10 @@ def test_evaluate_job_releases_a_group_when_its_wait_is_over(store, clock, recei
     add_mentions(store, [mention(i, f"I hate acme {i}", author=f"u{i}") for i in range(4)])
     daemon.classify_job()
     daemon.evaluate_job()
+    assert daemon.outbox.join(5)
     assert receiver.requests == []
     clock.advance(minutes=5)
     daemon.evaluate_job()
+    assert daemon.outbox.join(5)
     (body,) = receiver.json_bodies()
     assert body["data"]["kind"] == "group" and body["data"]["count"] == 4

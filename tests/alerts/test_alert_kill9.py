@@ -49,7 +49,7 @@ def test_no_alert_lost_across_outage_and_kill_9(tmp_path, receiver):
     cfg.write_text(yaml.safe_dump({
         "database": str(db), "brands": [{"name": "Acme", "terms": {"include": ["acme"]}}],
         "classify_every": "1s",
-        "alerts": {"deliver_every": "1s", "evaluate_every": "1s", "backoff_base": "0.5s", "backoff_max": "1s",
+        "alerts": {"deliver_every": "1s", "evaluate_every": "1s", "backoff_base": "1s", "backoff_max": "1s",
                    "max_attempts": 100,
                    "channels": {"hook": {"type": "webhook", "url": "${HOOK_URL}", "timeout": "10s"}},
                    "rules": [{"name": "neg", "when": {"sentiment": "negative"}, "channels": ["hook"]}]}}))
