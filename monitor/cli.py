@@ -18,9 +18,11 @@ from monitor import pipeline
 from monitor.cli_alerts import alerts
 from monitor.cli_common import App, build_sources, make_classifier, parse_since, print_rows, setup_logging
 from monitor.cli_model import model
-from monitor.cli_sources import backfill, preview, status
+from monitor.cli_sources import backfill, cursor, preview, status
 from monitor.cli_web import advocates, serve, users
 from monitor.errors import ConfigError, MonitorError
+
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------- commands
 
@@ -72,8 +74,15 @@ def collect(app: App, only, once):
         from monitor.health import health_check_for
 
         for source, matcher, ss in sources:
-            stats = pipeline.collect(store, source, matcher, max_pages=ss.max_pages,
-                                     health=health_check_for(settings, source))
+            try:
+                stats = pipeline.collect(store, source, matcher, max_pages=ss.max_pages,
+                                         health=health_check_for(settings, source))
+            except Exception as exc:  # not even the run could be recorded (the database failed): say so, go on
+                logger.debug("%s: run failed", source.key, exc_info=True)
+                click.echo(f"{source.key}: failed, the run could not be recorded: {type(exc).__name__} "
+                           "(details with log_level: DEBUG)")
+                failed += 1
+                continue
             click.echo(f"{source.key}: fetched {stats.fetched}, new {stats.new}, skipped {stats.skipped}"
                        + (f", errors: {'; '.join(stats.errors)}" if stats.errors else ""))
             failed += not stats.ok
@@ -235,5 +244,5 @@ def demo(app: App, database):
                f"or point 'database' in config.yaml at {settings.database_path}")
 
 
-for _command in (status, preview, backfill, model, alerts, advocates, users, serve):
+for _command in (status, preview, backfill, cursor, model, alerts, advocates, users, serve):
     main.add_command(_command)

@@ -1,5 +1,6 @@
-"""CLI commands about sources: ``monitor status``, ``monitor preview BRAND`` and
-``monitor backfill SOURCE --since DATE`` (registered on the group in cli.py)."""
+"""CLI commands about sources: ``monitor status``, ``monitor preview BRAND``,
+``monitor backfill SOURCE --since DATE`` and ``monitor cursor show|reset SOURCE``
+(registered on the group in cli.py)."""
 
 from __future__ import annotations
 
@@ -177,3 +178,39 @@ def backfill(app, source_name, since, max_pages):
                 bar.update(tasks[q], completed=100)
             click.echo(f"{source.key}: fetched {stats.fetched}, new {stats.new}, skipped {stats.skipped}"
                        + (f", errors: {'; '.join(stats.errors)}" if stats.errors else ""))
+
+
+@click.group()
+def cursor():
+    """A source's stored cursors: where each of its queries resumes."""
+
+
+@cursor.command("show")
+@click.argument("source_name", metavar="SOURCE")
+@click.pass_obj
+def cursor_show(app, source_name):
+    """Print SOURCE's cursor for each of its queries (its key 'Brand:name', name or type)."""
+    store = app.store(readonly=True)
+    for source, _matcher, _ss in build_sources(app.settings, source_name):
+        for query in source.queries():
+            click.echo(f"{source.key} {query!r}: {store.get_cursor(source.key, query) or '(none: starts afresh)'}")
+
+
+@cursor.command("reset")
+@click.argument("source_name", metavar="SOURCE")
+@click.option("--query", "only_query", help="Only this query's cursor (as `monitor cursor show` prints it).")
+@click.pass_obj
+def cursor_reset(app, source_name, only_query):
+    """Forget SOURCE's cursors: its next run starts afresh, as on its first run (the look-back
+    window). Stored mentions stay; items fetched again are not stored twice."""
+    store = app.store()
+    done = 0
+    for source, _matcher, _ss in build_sources(app.settings, source_name):
+        for query in source.queries():
+            if only_query is not None and query != only_query:
+                continue
+            store.set_cursor(source.key, query, None)
+            done += 1
+            click.echo(f"{source.key} {query!r}: cursor reset; the next run starts afresh")
+    if not done:
+        raise MonitorError(f"{source_name!r} has no query {only_query!r}")

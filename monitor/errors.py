@@ -6,6 +6,7 @@
     ├── SourceError              a source could not be fetched this time (retry later)
     │   ├── SourceAuthError      credentials were refused: retrying will not help
     │   ├── MalformedResponseError  the response could not be parsed
+    │   ├── CursorError          a stored cursor is unreadable (reset to the query's start)
     │   ├── BlockedAddressError  a user-configured URL resolves to a forbidden address (SSRF guard)
     │   └── RequestStopped       (http_client) the process is stopping: a request cut short or not started
     ├── ModelError               a classifier model is missing, corrupt or cannot be loaded
@@ -56,6 +57,10 @@ class SourceAuthError(SourceError):
 
 class MalformedResponseError(SourceError):
     pass
+
+
+class CursorError(SourceError):
+    """Raised by ``fetch`` before any request; the pipeline resets the cursor and reports it."""
 
 
 class ModelError(MonitorError):

@@ -17,13 +17,13 @@ from monitor.alerts.outbox import deliver_due
 from monitor.classify import Classifier, classify_texts
 from monitor.classify.labels import empty_result
 from monitor.collect import Source
-from monitor.errors import SourceAuthError, SourceError
+from monitor.errors import CursorError, SourceAuthError, SourceError
 from monitor.health import API_CHANGED, HealthCheck, api_changed_message, page_malformed, run_malformed
 from monitor.matching import Matcher
-from monitor.records import Classification, FetchResult, Mention
+from monitor.records import Classification, FetchResult, Mention, bounded_int
 from monitor.store import Store
 from monitor.store.rows import PendingMention, ReachLookup
-from monitor.textutil import mention_text
+from monitor.textutil import mention_text, safe_text
 
 if TYPE_CHECKING:
     from monitor.alerts.engine import AlertEngine
@@ -64,57 +64,26 @@ def collect(store: Store, source: Source, matcher: Matcher, *, max_pages: int = 
     A page whose items all failed validation (or a run where nearly all did) is no pile
     of skipped items but a changed API: the run is recorded as failed, marked ``api changed``,
     and health alerts on it at once.
+
+    Whatever happens inside (a source bug, an item the store refuses, an unreadable cursor),
+    the run ends in a recorded outcome: a ``source_runs`` row, with the error when there was
+    one. An unreadable stored cursor is reset to its query's start and reported in that row.
+    Only a failure to record the run itself propagates.
     """
     stats = RunStats(source.key)
-    match_all = bool(getattr(source, "match_all", False))
     started = store.now()
-    new_ids: list[int] = []
-    for query in source.queries():
-        cursor = store.get_cursor(source.key, query)
-        for _page in range(max_pages):
-            if should_stop():
+    try:
+        match_all = bool(getattr(source, "match_all", False))
+        for query in source.queries():
+            _collect_query(store, source, query, matcher, stats, match_all=match_all,
+                           max_pages=max_pages, should_stop=should_stop, on_page=on_page)
+            if stats.auth_failed:
                 break
-            try:
-                result = source.fetch(query, cursor)
-            except SourceAuthError as exc:
-                stats.errors.append(str(exc))
-                stats.auth_failed = True
-                logger.error("%s: %s", source.key, exc)
-                break
-            except SourceError as exc:
-                stats.errors.append(str(exc))
-                logger.error("%s: query %r: %s", source.key, query, exc)
-                break
-            except Exception as exc:  # a source bug or an unforeseen response: counted in health, never fatal
-                stats.errors.append(f"unexpected {type(exc).__name__}")
-                logger.exception("%s: query %r failed unexpectedly", source.key, query)
-                break
-            kept: list[Mention] = []
-            for m in result.mentions:
-                term = matcher.match_mention(m.title, m.text, m.kind)
-                if term is None and match_all:
-                    term = "*"
-                if term is None:
-                    stats.filtered += 1
-                else:
-                    kept.append(replace(m, matched_term=term))
-            stats.fetched += len(result.mentions)
-            stats.skipped += result.skipped
-            if stats.api_changed is None and page_malformed(len(result.mentions), result.skipped):
-                stats.api_changed = api_changed_message(source.key, result.skipped, result.skipped)
-            ids = store.save_batch(source.key, query, FetchResult(kept, result.cursor, result.done, result.skipped),
-                                   reach_max_age=REACH_MAX_AGE if hasattr(source, "reach") else None)
-            stats.new += len(ids)
-            new_ids += ids
-            if on_page is not None:
-                on_page(query, result, len(ids))
-            cursor = result.cursor
-            if result.done:
-                break
-        if stats.auth_failed:
-            break
-    if not stats.auth_failed:
-        _look_up_reach(store, source, should_stop)
+        if not stats.auth_failed:
+            _look_up_reach(store, source, should_stop)
+    except Exception as exc:  # a bug, or a store that refused a page: recorded, never a wedged source
+        stats.errors.append(f"unexpected {type(exc).__name__}")
+        logger.exception("%s: collection failed unexpectedly", source.key)
     if stats.api_changed is None and run_malformed(stats.fetched, stats.skipped):
         stats.api_changed = api_changed_message(source.key, stats.skipped, stats.fetched + stats.skipped)
     if stats.api_changed is not None:  # a failed run, marked so that health tells it from a network error
@@ -133,22 +102,111 @@ def collect(store: Store, source: Source, matcher: Matcher, *, max_pages: int = 
     return stats
 
 
+def _collect_query(store: Store, source: Source, query: str, matcher: Matcher, stats: RunStats, *,
+                   match_all: bool, max_pages: int, should_stop: Callable[[], bool],
+                   on_page: Callable[[str, FetchResult, int], None] | None) -> list[int]:
+    """The pages of one query; returns the ids of new mentions."""
+    new_ids: list[int] = []
+    cursor = store.get_cursor(source.key, query)
+    pages = 0
+    while pages < max_pages and not should_stop():
+        try:
+            result = source.fetch(query, cursor)
+        except CursorError as exc:
+            if cursor is None:  # not the stored cursor's fault
+                stats.errors.append(str(exc))
+                logger.error("%s: query %r: %s", source.key, query, exc)
+                break
+            note = f"{exc}: reset to the start of query {query!r}"
+            stats.errors.append(note)
+            logger.warning("%s", note)
+            store.set_cursor(source.key, query, None)
+            cursor = None
+            continue
+        except SourceAuthError as exc:
+            stats.errors.append(str(exc))
+            stats.auth_failed = True
+            logger.error("%s: %s", source.key, exc)
+            break
+        except SourceError as exc:
+            stats.errors.append(str(exc))
+            logger.error("%s: query %r: %s", source.key, query, exc)
+            break
+        except Exception as exc:  # a source bug or an unforeseen response: counted in health, never fatal
+            stats.errors.append(f"unexpected {type(exc).__name__}")
+            logger.exception("%s: query %r failed unexpectedly", source.key, query)
+            break
+        pages += 1
+        kept: list[Mention] = []
+        for m in result.mentions:
+            term = matcher.match_mention(m.title, m.text, m.kind)
+            if term is None and match_all:
+                term = "*"
+            if term is None:
+                stats.filtered += 1
+            else:
+                kept.append(replace(m, matched_term=term))
+        stats.fetched += len(result.mentions)
+        stats.skipped += result.skipped
+        if stats.api_changed is None and page_malformed(len(result.mentions), result.skipped):
+            stats.api_changed = api_changed_message(source.key, result.skipped, result.skipped)
+        ids = _save_page(store, source.key, query, cursor,
+                         FetchResult(kept, result.cursor, result.done, result.skipped), stats,
+                         reach_max_age=REACH_MAX_AGE if hasattr(source, "reach") else None)
+        stats.new += len(ids)
+        new_ids += ids
+        if on_page is not None:
+            on_page(query, result, len(ids))
+        cursor = result.cursor
+        if result.done:
+            break
+    return new_ids
+
+
+# What the database driver raises for one value it cannot bind (a too-large int, a lone
+# surrogate): that item's fault, not the store's. Records rule these out; this is the backstop.
+# Anything else the store raises fails the run (recorded) and leaves the cursor where it was.
+_ITEM_ERRORS = (ValueError, TypeError, OverflowError)
+
+
+def _save_page(store: Store, key: str, query: str, cursor: str | None, page: FetchResult,
+               stats: RunStats, *, reach_max_age: timedelta | None = None) -> list[int]:
+    """Store a page with its cursor. When the store refuses one of its items, the others are
+    stored one by one, the refused ones counted as skipped, and then the cursor moves on:
+    one bad item never wedges its source."""
+    try:
+        return store.save_batch(key, query, page, reach_max_age=reach_max_age)
+    except _ITEM_ERRORS as exc:
+        logger.error("%s: query %r: the store refused a page (%s); storing its items one by one", key, query,
+                     type(exc).__name__)
+    ids: list[int] = []
+    for m in page.mentions:
+        try:
+            ids += store.save_batch(key, query, FetchResult([m], cursor), reach_max_age=reach_max_age)
+        except _ITEM_ERRORS as exc:
+            stats.skipped += 1
+            logger.error("%s: mention %s not stored (%s)", key, safe_text(m.native_id, 80), type(exc).__name__)
+    store.save_batch(key, query, FetchResult([], page.cursor, page.done))
+    return ids
+
+
 def _look_up_reach(store: Store, source: Source, should_stop: Callable[[], bool]) -> None:
     """Look up the reach of queued authors (the source's optional ``reach(handle)``; pages
     queue the authors they bring without a fresh reach). At most ``REACH_LOOKUPS_PER_RUN``
     a run: authors whose mentions wait for it (alert rules with ``min_reach``) first, then
     the longest queued; the queue is in the store, so the rest (or what a kill cut off)
     comes next run. A failed lookup is tried again after ``REACH_RETRY`` (doubling),
-    ``REACH_ATTEMPTS`` times in all; an odd answer counts as no reach. Each outcome
-    commits alone; none fails the run."""
+    ``REACH_ATTEMPTS`` times in all; an out-of-range or odd answer counts as no reach.
+    Each outcome commits alone; none fails the run."""
     lookup: Callable[[str], tuple[int, str] | None] | None = getattr(source, "reach", None)
     if lookup is None:
         return
     for item in store.reach_lookups_due(source.type, REACH_LOOKUPS_PER_RUN):
         if should_stop():
             return
+        handle = item["handle"]
         try:
-            found = lookup(item["handle"])
+            found = lookup(handle)
         except SourceError as exc:
             _reach_failed(store, source, item, str(exc))
             if isinstance(exc, SourceAuthError):
@@ -157,10 +215,14 @@ def _look_up_reach(store: Store, source: Source, should_stop: Callable[[], bool]
         except Exception as exc:  # a source bug or an odd answer: this author only
             _reach_failed(store, source, item, f"unexpected {type(exc).__name__}")
             continue
-        if isinstance(found, tuple) and len(found) == 2 and isinstance(found[0], int) and 0 <= found[0] < 2**63:
-            store.reach_found(item["author_id"], found[0], str(found[1])[:50])
-        else:
-            store.reach_found(item["author_id"], None, None)
+        reach, kind = None, None
+        if isinstance(found, tuple) and len(found) == 2:
+            reach = bounded_int(found[0])
+            if reach is None:
+                logger.warning("%s: reach of %s out of range, left unknown", source.key, handle)
+            else:
+                kind = safe_text(found[1], 50)
+        store.reach_found(item["author_id"], reach, kind)
 
 
 def _reach_failed(store: Store, source: Source, item: ReachLookup, error: str) -> None:

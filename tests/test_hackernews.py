@@ -42,7 +42,10 @@ def make_source(base_url: str, sleeps: list | None = None, *, policy: dict | Non
     })
     brand, ss = settings.source_jobs()[0]
     sleep = sleeps.append if sleeps is not None else (lambda s: None)
-    factory = lambda: HttpClient(HttpPolicy(sleep=sleep, allow_networks=("127.0.0.1/32",), **(policy or {})))
+
+    def factory():
+        return HttpClient(HttpPolicy(sleep=sleep, allow_networks=("127.0.0.1/32",), **(policy or {})))
+
     return build_source(brand, ss, http_factory=factory, now=lambda: NOW), Matcher(ss.terms or brand.terms)
 
 
@@ -94,7 +97,8 @@ def test_stories_and_comments_become_mentions(algolia, store):
      "see https://x.org/a?b=1&c=2"),
     ("<pre><code>  x = 1\n</code></pre>", "x = 1"),
     ("&lt;script&gt;alert(1)&lt;/script&gt;", "<script>alert(1)</script>"),  # text the author typed
-    ("fn f() -&gt; Vec&lt;String&gt; { if a &lt; b &amp;&amp; c &gt; d {} }", "fn f() -> Vec<String> { if a < b && c > d {} }"),
+    ("fn f() -&gt; Vec&lt;String&gt; { if a &lt; b &amp;&amp; c &gt; d {} }",
+     "fn f() -> Vec<String> { if a < b && c > d {} }"),
     (None, ""),
     ("", ""),
 ])
@@ -109,6 +113,17 @@ def test_the_request_names_query_tags_and_window(algolia, store):
     assert "query=sqlite" in req and "tags=comment" in req
     assert f"created_at_i%3E{int(NOW.timestamp()) - 2 * 86_400 - OVERLAP}" in req
     assert f"hitsPerPage={HITS_PER_PAGE}" in req
+
+
+def test_match_all_keeps_items_that_name_no_term(algolia, store):
+    algolia.add(make_hits(1, T0 + 500, text="Nothing about the brand here {i}"))
+    algolia.hits[-1]["story_title"] = "Unrelated"
+    source, matcher = make_source(algolia.base_url, match_all=True)
+    stats = collect(store, source, matcher)
+    assert stats.new == 4 and stats.filtered == 0
+    terms = {r["native_id"]: r["matched_term"] for r in store.query("SELECT native_id, matched_term FROM mentions")}
+    assert terms[algolia.hits[-1]["objectID"]] == "*"
+    assert sorted(set(terms.values())) == ["*", "sqlite"]
 
 
 def test_terms_filter_what_the_api_returns(algolia, store):
@@ -327,6 +342,26 @@ def test_a_hit_dated_in_the_future_is_skipped(algolia, store):
     assert stats.new == 3 and stats.skipped == 1
     algolia.add(make_hits(2, T0 + 3600))
     assert collect(store, source, matcher).new == 2
+
+
+def test_a_hit_with_an_impossible_timestamp_costs_only_itself(algolia, store):
+    # (the fake serves up to 2**62; larger and negative values: tests/test_source_fuzz.py)
+    algolia.add([dict(make_hits(1, T0 + 60)[0], objectID="impossible", created_at_i=2**62)])
+    source, matcher = make_source(algolia.base_url)
+    stats = collect(store, source, matcher)  # OSError / OverflowError lost the whole page before
+    assert stats.ok and stats.new == 3 and stats.skipped == 1
+    assert json.loads(store.get_cursor(source.key, "sqlite"))["since"] == 1795256102  # the newest fixture hit
+
+
+def test_karma_beyond_what_sqlite_holds_is_left_unknown(algolia, store, caplog):
+    algolia.karma = {"tlb_fan": 10**20, "dbgrump": 2**63, "quietpm": 12}
+    source, matcher = make_source(algolia.base_url)
+    stats = collect(store, source, matcher)  # OverflowError from the store, outside any handler, before
+    assert stats.ok and stats.new == 3
+    reach = {r["handle"]: r["reach"] for r in store.query("SELECT * FROM authors")}
+    assert reach == {"tlb_fan": None, "dbgrump": None, "quietpm": 12}
+    assert "reach of tlb_fan out of range" in caplog.text
+    assert runs(store)[-1]["ok"] == 1
 
 
 def test_an_empty_hit_still_counts_for_the_window(algolia, store):

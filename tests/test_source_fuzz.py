@@ -1,12 +1,19 @@
 """Property tests: every JSON source fed real fixture items with random fields replaced by
 random JSON (strings with lone surrogates and control characters, huge ints, deep
 nesting, nulls, wrong types). Nothing but SourceError may escape ``fetch``; what comes
-out is storable; every item is either a mention or counted as skipped."""
+out is storable; every item is either a mention or counted as skipped.
+
+Then the targets that found faults: out-of-range values (reach and karma past 2**63,
+timestamps past the clock, lone surrogates in any field) through the whole collect stage,
+feed bytes in unknown or violated encodings, and adversarial HTML and feed markup whose
+cleaning must stay linear (counted, not timed)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import re
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -15,17 +22,28 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor import pipeline
+from monitor.collect import _common, feeds, hackernews
 from monitor.collect.appstore import AppStoreReviewsSource
 from monitor.collect.bluesky import BlueskySource
-from monitor.collect.hackernews import HackerNewsSource
+from monitor.collect.feeds import FeedSource
+from monitor.collect.hackernews import HackerNewsSource, html_to_text
 from monitor.collect.mastodon import MastodonSource
-from monitor.collect.reddit import RedditSource
-from monitor.config import AppStoreSettings, BlueskySettings, HackerNewsSettings, MastodonSettings, Terms
+from monitor.collect.reddit import RedditSource, markdown_text
+from monitor.config import (
+    AppStoreSettings,
+    BlueskySettings,
+    FeedSettings,
+    HackerNewsSettings,
+    MastodonSettings,
+    Terms,
+)
 from monitor.errors import SourceError
 from monitor.http_client import HttpFactory, HttpPolicy
+from monitor.matching import Matcher
 from monitor.records import FetchResult
 from monitor.store import Store
-from tests.fakes.sources import fixture_json
+from tests.fakes.sources import fixture_bytes, fixture_json
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BRAND = SimpleNamespace(name="Acme", terms=Terms(include=["acme"]))
@@ -122,3 +140,278 @@ def test_random_item_damage_is_contained(name, data, tmp_path_factory):
         assert isinstance(m.text, str) and m.created_at.tzinfo is not None
         assert m.rating is None or 1 <= m.rating <= 5
     store.close()
+
+
+# ------------------------------------------------------------------------------ out-of-range values
+# The values an attack run found wedging a source: a reach, karma or timestamp beyond what SQLite
+# or the platform's clock can hold, lone surrogates in the language or any other string. Put into
+# any field of one item, each may cost that item, never its page, its cursor or the run's record.
+
+HUGE_NUMBERS = st.one_of(
+    st.sampled_from([2**63, 2**63 - 1, -(2**63) - 1, 2**64, 10**20, 2**62, 10**400, 1e17, 1e20, -1e17, 1e308,
+                     float("inf"), float("-inf"), float("nan")]),
+    st.integers(min_value=2**62, max_value=2**80), st.integers(min_value=-(2**80), max_value=-(2**62)))
+BAD_TIMES = st.sampled_from(["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "+10000-01-01T00:00:00Z",
+                             "2026-13-45T00:00:00Z", "1e17", "", "2026-11-20T12:00:00\ud800Z", "9" * 5000])
+SURROGATE_TEXT = st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+                         | st.sampled_from(list("acme <>&;#\x00\r")), max_size=30)
+HOSTILE = st.one_of(HUGE_NUMBERS, BAD_TIMES, SURROGATE_TEXT, st.lists(SURROGATE_TEXT, min_size=1, max_size=3),
+                    HUGE_NUMBERS.map(str))
+
+# per source: where reach, times, language and other numbers and strings sit in one item
+HOSTILE_PATHS = {
+    "hackernews": [("created_at_i",), ("points",), ("num_comments",), ("story_id",), ("author",), ("objectID",),
+                   ("comment_text",), ("story_title",), ("url",)],
+    "reddit": [("data", "created_utc"), ("data", "score"), ("data", "num_comments"), ("data", "author"),
+               ("data", "selftext"), ("data", "title"), ("data", "subreddit"), ("data", "name"), ("data", "url")],
+    "appstore": [("id", "label"), ("im:rating", "label"), ("updated", "label"), ("author", "name", "label"),
+                 ("content", "label"), ("im:version", "label"), ("im:voteCount", "label")],
+    "bluesky": [("author", "followersCount"), ("record", "langs"), ("record", "createdAt"), ("indexedAt",),
+                ("author", "handle"), ("author", "displayName"), ("likeCount",), ("record", "text"), ("uri",)],
+    "mastodon": [("account", "followers_count"), ("language",), ("created_at",), ("id",), ("account", "acct"),
+                 ("account", "display_name"), ("favourites_count",), ("content",), ("url",), ("uri",)],
+}
+REACH_PATHS = {("author", "followersCount"), ("account", "followers_count")}
+
+
+class OneQuery:
+    """A source narrowed to one query, every item kept (the terms are not under test)."""
+
+    match_all = True
+
+    def __init__(self, source, query) -> None:
+        self.source, self.query = source, query
+        self.key, self.type = source.key, source.type
+
+    def queries(self):
+        return [self.query]
+
+    def fetch(self, query, cursor):
+        return self.source.fetch(query, cursor)
+
+
+def _put(item, path, value):
+    for key in path[:-1]:
+        item = item.setdefault(key, {})
+    item[path[-1]] = value
+
+
+def _stored_strings_are_clean(store):
+    for table in ("mentions", "authors"):
+        for row in store.query(f"SELECT * FROM {table}"):
+            for value in row.values():
+                if isinstance(value, str):
+                    value.encode("utf-8")  # a lone surrogate raises
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PATHS))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=st.data())
+def test_an_out_of_range_value_costs_its_item_at_most(name, data, tmp_path_factory):
+    make, fixture, items_of, query = SOURCES[name]
+    page = fixture_json(fixture)
+    items = items_of(page)
+    good = len(items)
+    path = data.draw(st.sampled_from(HOSTILE_PATHS[name]), label="path")
+    value = data.draw(HOSTILE, label="value")
+    _put(items[0], path, value)
+    source = make(json.dumps(page).encode())
+    store = Store(tmp_path_factory.mktemp("hostile") / "m.db", now=lambda: NOW)
+    stats = pipeline.collect(store, OneQuery(source, query), Matcher(BRAND.terms))  # raised from the store before
+    (run,) = store.recent_runs(source.key)
+    assert stats.ok and run["ok"] == 1, stats.errors
+    assert stats.new >= good - 1  # the other items are stored
+    assert store.get_cursor(source.key, query) is not None  # the cursor moved on
+    _stored_strings_are_clean(store)
+    if path in REACH_PATHS and isinstance(value, int) and not -(2**63) <= value < 2**63:
+        reach = store.query("SELECT a.reach, m.extra FROM mentions m JOIN authors a ON a.id = m.author_id "
+                            "WHERE m.id = (SELECT min(id) FROM mentions)")
+        if reach:  # the item survived: its reach is unknown, and says why
+            assert reach[0]["reach"] is None and "author.reach" in json.loads(reach[0]["extra"])["out_of_range"]
+    store.close()
+
+
+@pytest.mark.parametrize(("name", "path", "value"), [
+    ("bluesky", ("author", "followersCount"), 2**63),
+    ("mastodon", ("account", "followers_count"), 2**63),
+    ("bluesky", ("record", "langs"), ["\ud800"]),
+    ("mastodon", ("language",), "\udc00"),
+    ("hackernews", ("created_at_i",), 2**62),
+    ("reddit", ("data", "created_utc"), 1e17),
+])
+def test_the_values_that_wedged_a_source(name, path, value, tmp_path):
+    make, fixture, items_of, query = SOURCES[name]
+    page = fixture_json(fixture)
+    items = items_of(page)
+    _put(items[0], path, value)
+    source = make(json.dumps(page).encode())
+    store = Store(tmp_path / "m.db", now=lambda: NOW)
+    stats = pipeline.collect(store, OneQuery(source, query), Matcher(BRAND.terms))
+    assert stats.ok, stats.errors
+    assert stats.new + stats.skipped == len(items)  # only the damaged item may be lost, and is counted
+    assert stats.new >= len(items) - 1
+    (run,) = store.recent_runs(source.key)
+    assert run["ok"] == 1 and run["new"] == stats.new
+    store.close()
+
+
+# ------------------------------------------------------------------------------ feeds
+
+FEED_FIXTURES = ["feeds/blog_rss.xml", "feeds/google_alerts.xml", "feeds/google_news.xml", "feeds/reddit_search.xml"]
+ENCODING_NAMES = st.one_of(st.sampled_from(["x-bogus-9", "utf-16", "utf-32", "shift_jis", "euc-jp", "us-ascii",
+                                            "iso-8859-1", "utf-7", "hex", "rot13", "idna", "cp037", "UTF-8"]),
+                           st.from_regex(r"[A-Za-z0-9._:-]{1,20}", fullmatch=True))
+FEED_NOISE = st.one_of(
+    st.binary(max_size=8),
+    st.sampled_from([b"\xff\xfe", b"\xc3\x28", b"\x81", b"\x00", b"&#xD800;", b"&#xDFFF;", b"&#0;", b"&#x110000;",
+                     b"&#99999999999999999999;", b"&amp;#xD800;", b"<![CDATA[", b"]]>", b"<!DOCTYPE x [", b"]>",
+                     b"<!DOCTYPE", b"<script>", b"</", b"<", b">", b"&", b"\xed\xa0\x80"]),
+    st.integers(min_value=0, max_value=0x10FFFF + 10).map(lambda c: f"&#{c};".encode()),
+)
+
+
+def _feed_source(body: bytes):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "application/rss+xml"})
+
+    factory = HttpFactory(HttpPolicy(retries=0, sleep=lambda s: None), transport=httpx.MockTransport(handler))
+    return FeedSource(brand=BRAND, settings=FeedSettings(type="feed", urls=["https://feeds.example.com/x"]),
+                      http_factory=factory, now=lambda: NOW)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_feed_bytes_parse_or_fail_cleanly(data, tmp_path_factory):
+    """An unknown encoding name, a bad byte for the declared encoding, a reference to a surrogate:
+    the feed parses (what can be read of it), or fails as a clean parse error, never "unexpected"."""
+    body = fixture_bytes(data.draw(st.sampled_from(FEED_FIXTURES), label="fixture"))
+    if data.draw(st.booleans(), label="declare"):
+        name = data.draw(ENCODING_NAMES, label="encoding")
+        body = re.sub(rb'encoding="[^"]*"', b'encoding="' + name.encode() + b'"', body, count=1)
+    for _ in range(data.draw(st.integers(min_value=0, max_value=6), label="splices")):
+        at = data.draw(st.integers(min_value=0, max_value=len(body)), label="at")
+        body = body[:at] + data.draw(FEED_NOISE, label="noise") + body[at:]
+    source = _feed_source(body)
+    store = Store(tmp_path_factory.mktemp("feed") / "m.db", now=lambda: NOW)
+    stats = pipeline.collect(store, OneQuery(source, "https://feeds.example.com/x"), Matcher(BRAND.terms))
+    assert len(store.recent_runs(source.key)) == 1
+    assert not any("unexpected" in e for e in stats.errors), stats.errors
+    _stored_strings_are_clean(store)
+    store.close()
+
+
+@pytest.mark.parametrize("body", [
+    b'<?xml version="1.0" encoding="x-bogus-9"?><rss version="2.0"><channel><title>t</title><item>'
+    b"<title>Acme one</title><link>https://a.example/1</link></item></channel></rss>",
+    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title><item>'
+    b"<title>Acme \xff\xfe one</title><link>https://a.example/1</link></item></channel></rss>",
+    b'<?xml version="1.0" encoding="shift_jis"?><rss version="2.0"><channel><title>t</title><item>'
+    b"<title>Acme \x81\x20 one</title><link>https://a.example/1</link></item></channel></rss>",
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+    b"<title>Acme &#xD800; one</title><link>https://a.example/1</link></item></channel></rss>",
+])
+def test_the_feeds_that_failed_as_unexpected_errors_now_parse(body, tmp_path):
+    source = _feed_source(body)
+    store = Store(tmp_path / "m.db", now=lambda: NOW)
+    stats = pipeline.collect(store, OneQuery(source, "https://feeds.example.com/x"), Matcher(BRAND.terms))
+    assert stats.ok and stats.new == 1, stats.errors
+    title = store.query("SELECT title FROM mentions")[0]["title"]
+    assert title.startswith("Acme") and title.endswith("one")
+    store.close()
+
+
+# ------------------------------------------------------------------------------ linear cleaning
+# No timing: the scanning loops go through module-level patterns, which are wrapped here to
+# count the characters each search scans. A linear cleaner scans each character a bounded
+# number of times; the quadratic one (every unclosed <script> searched to the end again) scanned
+# n²/16 for n characters of "<script>". And the patterns themselves may not scan far past the
+# character that starts their next attempt (no ".*", no "[^>]*").
+
+
+class Counting:
+    def __init__(self, pattern, tally: list[int]) -> None:
+        self.pattern, self.tally = pattern, tally
+
+    def search(self, string, pos=0):
+        found = self.pattern.search(string, pos)
+        self.tally[0] += (found.end() if found else len(string)) - pos
+        return found
+
+
+@pytest.fixture
+def scanned(monkeypatch):
+    tally = [0]
+    for module, names in ((_common, ("_LT", "_GT")),
+                          (feeds, ("_CDATA_OPEN", "_CDATA_END", "_DOCTYPE", "_DOCTYPE_STOP", "_SUBSET_END"))):
+        for name in names:
+            monkeypatch.setattr(module, name, Counting(getattr(module, name), tally))
+    for name in ("_BLOCK_OPEN", "_BLOCK_END"):
+        patterns = getattr(_common, name)
+        monkeypatch.setattr(_common, name, {k: Counting(v, tally) for k, v in patterns.items()})
+    return tally
+
+
+HTML_TOKENS = ["<script>", "<script", "</script", "</script>", "<style>", "<noscript >", "</style >", "<template>",
+               "<", ">", "<<", ">>", "<br", "<br>", "<p>", "</p", "< /p>", "<b>", "&lt;script&gt;", "&lt;", "&gt;",
+               "&amp;lt;", "<!--", "-->", "a", " ", "\n", "acme", "<a href='", "'>", "&#x3c;"]
+ADVERSARIAL_HTML = st.lists(st.sampled_from(HTML_TOKENS), min_size=1, max_size=600).map("".join)
+CLEANERS = {"strip_html": _common.strip_html, "html_to_text": html_to_text,
+            "drop_html_tags": lambda t: _common.drop_html_tags(t, entities=True), "markdown_text": markdown_text}
+WORK_PER_CHARACTER = 24  # the bound: a few passes of a few patterns over the text, and no more
+
+
+@pytest.mark.parametrize("cleaner", sorted(CLEANERS))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=ADVERSARIAL_HTML)
+def test_cleaning_scans_each_character_a_bounded_number_of_times(cleaner, text, scanned):
+    scanned[0] = 0
+    out = CLEANERS[cleaner](text)
+    assert scanned[0] <= WORK_PER_CHARACTER * len(text) + 100, (scanned[0], len(text))
+    assert cleaner != "strip_html" or not _common.has_tag(out)  # the others keep "<...>" that is not HTML
+
+
+@pytest.mark.parametrize("text", ["<script>" * 16_384, "<script>" + "a<" * 65_536, "<" * 131_072,
+                                  "<style>" * 8_192 + "</style>", "&lt;script&gt;" * 8_192, "<br" * 32_768])
+@pytest.mark.parametrize("cleaner", sorted(CLEANERS))
+def test_a_128_kilobyte_adversary_is_cleaned_in_linear_work(cleaner, text, scanned):
+    CLEANERS[cleaner](text)
+    assert scanned[0] <= WORK_PER_CHARACTER * len(text), (scanned[0], len(text))
+
+
+FEED_TOKENS = [b"<![CDATA[", b"]]>", b"<!DOCTYPE", b"<!DOCTYPE x [", b"]", b">", b"[", b"<rss>", b"<item>",
+               b"<author>", b"a", b" ", b"<", b"&#xD800;"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.sampled_from(FEED_TOKENS), min_size=1, max_size=600))
+def test_feed_hardening_scans_each_byte_a_bounded_number_of_times(parts, scanned):
+    data = b"".join(parts)
+    scanned[0] = 0
+    with contextlib.suppress(SourceError):
+        feeds.harden_feed(data)
+    assert scanned[0] <= 8 * len(data) + 100, (scanned[0], len(data))
+
+
+@pytest.mark.parametrize("data", [b"<rss>" + b"]]>" * 40_000 + b"<![CDATA[" * 40_000,
+                                  b"<rss>" + b"<!DOCTYPE[" * 24_000, b"<rss>" + b"<!DOCTYPE x [" * 20_000 + b"]>"])
+def test_a_malformed_234_kilobyte_feed_is_hardened_in_linear_work(data, scanned):
+    with contextlib.suppress(SourceError):
+        feeds.harden_feed(data)
+    assert scanned[0] <= 8 * len(data)
+
+
+def _patterns(module):
+    for value in vars(module).values():
+        found = value.values() if isinstance(value, dict) else [value]
+        yield from (p for p in found if isinstance(p, re.Pattern))
+
+
+@pytest.mark.parametrize("module", [_common, feeds, hackernews], ids=lambda m: m.__name__)
+def test_cleaning_patterns_cannot_scan_past_their_next_start(module):
+    for pattern in _patterns(module):
+        source = pattern.pattern if isinstance(pattern.pattern, str) else pattern.pattern.decode("latin-1")
+        assert not re.search(r"(?<!\\)\.[*+]", source), f"unbounded '.*' in {source!r}"
+        for negated in re.findall(r"\[\^((?:\\.|[^\]])*)\][*+]", source):
+            assert "<" in negated, f"[^{negated}]* runs past the next '<' in {source!r}"

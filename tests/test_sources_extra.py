@@ -1,11 +1,13 @@
 """Source behaviour beyond the contract: cursors and paging, reach, token renewal,
-cross-source story linking, `monitor preview` and `monitor backfill`."""
+cross-source story linking, `monitor preview`, `monitor backfill` and `monitor cursor`,
+cursors that cannot be read, and `collect --once` whatever a run meets."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -228,3 +230,94 @@ def test_reddit_token_without_expires_in_gets_a_default_lifetime(tmp_path, caplo
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("no usable expires_in or scope; assuming a lifetime of 3600 s" in w for w in warnings), warnings
     assert not any(r.exc_info for r in caplog.records)
+
+
+# ------------------------------------------------------------------------------ cursors that cannot be read
+
+BAD_CURSORS = {
+    "not json": "{not json",
+    "not an object": "[1, 2]",
+    "null": "null",
+    "wrong types": '{"since": NaN, "min_id": "-1", "last_id": -5, "page": 0, "newest": 5, "top": "x", "after": 7}',
+    "huge": '{"since": 1e400, "min_id": "' + "9" * 40 + '", "last_id": 1e30, "newest": "' + "9" * 100 + '"}',
+}
+
+
+DATED_CURSORS = {"hackernews", "reddit", "bluesky", "mastodon", "mastodon-search"}
+
+
+def _future_cursor(h, query):
+    return h.source.cursor_since(query, NOW + timedelta(days=400))
+
+
+@pytest.mark.parametrize(("name", "bad"), [(n, b) for n in sorted(CASES) for b in BAD_CURSORS]
+                         + [(n, "in the future") for n in sorted(DATED_CURSORS)])
+def test_an_unreadable_cursor_is_reported_and_reset_to_the_start(name, bad, tmp_path, caplog):
+    with FixtureServer() as server:
+        h = harness(name, server, tmp_path)
+        queries = h.source.queries()
+        cursors = {q: BAD_CURSORS[bad] if bad in BAD_CURSORS else _future_cursor(h, q) for q in queries}
+        for q, c in cursors.items():
+            h.store.set_cursor(h.source.key, q, c)
+        stats = h.collect()
+        assert f"{h.source.key}: unreadable cursor" in "; ".join(stats.errors)
+        assert "reset to the start of query" in caplog.text
+        assert stats.new == h.case.expected  # collected from the start, as on a first run
+        run = h.store.recent_runs(h.source.key)[0]
+        assert run["ok"] == 0 and "unreadable cursor" in run["error"]  # what `monitor status` shows
+        again = h.collect()
+        assert again.ok, again.errors  # the stored cursor is sound again
+        for q in queries:
+            assert h.store.get_cursor(h.source.key, q) != cursors[q]
+
+
+def test_cursor_show_and_reset(tmp_path):
+    with FixtureServer() as server:
+        server.routes["/api/v1/search_by_date"] = Reply(body=fixture_bytes("hackernews/search_acme.json"))
+        path = _cli_config(tmp_path, server.url, [{"type": "hackernews", "base_url": f"{server.url}/api/v1",
+                                                   "fetch_karma": False}])
+        assert CliRunner().invoke(main, ["-c", str(path), "collect", "--once"]).exit_code == 0
+        shown = CliRunner().invoke(main, ["-c", str(path), "cursor", "show", "hackernews"])
+        assert shown.exit_code == 0 and shown.output.startswith("Acme:hackernews 'acme': {")
+        result = CliRunner().invoke(main, ["-c", str(path), "cursor", "reset", "Acme:hackernews"])
+        assert result.exit_code == 0, result.output
+        assert "Acme:hackernews 'acme': cursor reset" in result.output
+        from monitor.store import Store
+
+        assert Store(tmp_path / "monitor.db").get_cursor("Acme:hackernews", "acme") is None
+        shown = CliRunner().invoke(main, ["-c", str(path), "cursor", "show", "hackernews"])
+        assert "(none: starts afresh)" in shown.output
+        wrong = CliRunner().invoke(main, ["-c", str(path), "cursor", "reset", "hackernews", "--query", "nope"])
+        assert wrong.exit_code == 1 and "has no query 'nope'" in wrong.output
+
+
+def test_collect_once_with_values_the_store_cannot_hold_prints_a_line_not_a_traceback(tmp_path):
+    statuses = fixture_json("mastodon/tag_timeline.json")
+    statuses[0]["account"]["followers_count"] = 2**63
+    statuses[1]["language"] = "\udc00"
+    with FixtureServer() as server:
+        server.routes["/api/v1/timelines/tag/acme"] = Reply(body=json.dumps(statuses).encode())
+        path = _cli_config(tmp_path, server.url, [{"type": "mastodon", "instance": server.url}])
+        result = CliRunner().invoke(main, ["-c", str(path), "collect", "--once"])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    assert "Acme:mastodon: fetched 3, new 3, skipped 0" in result.output
+    status = CliRunner().invoke(main, ["-c", str(path), "status", "--format", "json"])
+    assert json.loads(status.output.splitlines()[0])["state"] == "ok"  # not never-run
+
+
+def test_collect_once_when_the_run_cannot_be_recorded(tmp_path, monkeypatch):
+    import sqlite3
+
+    from monitor.store import Store
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Store, "record_run", broken)
+    with FixtureServer() as server:
+        server.routes["/api/v1/timelines/tag/acme"] = Reply(body=fixture_bytes("mastodon/tag_timeline.json"))
+        path = _cli_config(tmp_path, server.url, [{"type": "mastodon", "instance": server.url}])
+        result = CliRunner().invoke(main, ["-c", str(path), "collect", "--once"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "Acme:mastodon: failed, the run could not be recorded: OperationalError" in result.output
+    assert "Traceback" not in result.output

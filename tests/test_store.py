@@ -67,7 +67,8 @@ def test_cursors_are_per_source_and_query(store):
 
 def test_a_failure_mid_batch_rolls_back_mentions_and_cursor(store):
     store.save_batch("Acme:hackernews", "acme", FetchResult([mention(0)], "before"))
-    broken = Mention(source="hackernews", native_id="bad", brand="Acme", text="x", created_at="not a datetime")
+    broken = Mention(source="hackernews", native_id="bad", brand="Acme", text="x", created_at=NOW)
+    object.__setattr__(broken, "created_at", "not a datetime")  # past the record's own check: a bug's value
     batch = FetchResult([mention(1), mention(2), broken, mention(3)], "after")
     with pytest.raises(AttributeError):
         store.save_batch("Acme:hackernews", "acme", batch)

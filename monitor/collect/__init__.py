@@ -8,7 +8,9 @@ Contract (every source passes tests/test_source_contract.py):
 * ``fetch(query, cursor)`` returns one page: mentions (not yet filtered by the brand's
   terms: the pipeline does that for every source alike), the cursor to resume from
   after this page, ``done`` when nothing more is waiting, and ``skipped`` for raw
-  items that were malformed (logged and counted, never fatal to the page).
+  items that were malformed (logged and counted, never fatal to the page). A stored
+  cursor it cannot read raises ``CursorError`` before any request: the pipeline reports
+  it and starts the query afresh.
 * ``reach(handle)`` (optional) looks up an author's reach when the page did not carry it.
 * ``cursor_since(query, when)`` (optional) returns a cursor that makes the next fetch
   start at ``when`` (``monitor backfill``); None when the source cannot go back.

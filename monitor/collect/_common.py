@@ -5,6 +5,11 @@ later copies ``duplicate_of`` the first). A source sets ``canonical_url`` only w
 mention *is* a story about a web page: a feed entry (its link), an HN story or a
 Reddit link post (the page they point to). Posts and comments that merely talk about
 a page (Mastodon, Bluesky, HN/Reddit comments, reviews) set none.
+
+HTML cleaning runs in time linear in its input, whatever the input: no pattern here can
+backtrack over more than a bounded stretch, and every scan moves forward (a block without
+its closing tag is searched for once, not once per opening tag). tests/test_source_fuzz.py
+counts the work to keep it so.
 """
 
 from __future__ import annotations
@@ -12,19 +17,31 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 import re
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import BaseModel, ValidationError
+
+from monitor.errors import CursorError
+from monitor.records import TIME_MAX, TIME_MIN, utc_time
 
 if TYPE_CHECKING:
     from monitor.http_client import HttpClient
 
 logger = logging.getLogger(__name__)
 
-_DROP_BLOCKS = re.compile(r"<(script|style|template|noscript)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_BREAKS = re.compile(r"<\s*(br|/p|p|/div|/li|/h\d)\b[^>]*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]{0,2000}>")
+TAG_MAX = 2_000  # characters inside one "<...>" of strip_html at most; a longer stretch is text
+BLOCKS = ("script", "style", "template", "noscript")  # elements dropped with their content
+_BLOCK_OPEN: dict[tuple[str, ...], re.Pattern[str]] = {
+    names: re.compile(rf"<({'|'.join(names)})\b[^<>]*>", re.IGNORECASE) for names in (BLOCKS, ("script", "style"))}
+_BLOCK_END = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in BLOCKS}
+_LT, _GT = re.compile("<"), re.compile(">")  # patterns, not str.find: the fuzz suite counts what they scan
+_TAG_NAME = re.compile(r"(\s*)(/?)(\w+)")
+_HEADING = re.compile(r"h\d")
 _SPACES = re.compile(r"[ \t\f\v]+")
 _LINES = re.compile(r"\n{3,}")
 _TRAILING = re.compile(r"[ \t]+$", re.MULTILINE)
@@ -45,18 +62,87 @@ TRACKING_PARAMS = frozenset({
 })
 
 
+def drop_blocks(text: str, names: tuple[str, ...] = BLOCKS) -> str:
+    """``<script ...>...</script>`` (and the other ``names``) removed with their content, each
+    block to a space; an opening tag that is never closed stays (for the tag pass to remove).
+    Linear: a closing tag is looked for once per block, and once at most per name in vain."""
+    opener, unclosed = _BLOCK_OPEN[names], set()
+    out, pos, scan = [], 0, 0
+    while (m := opener.search(text, scan)) is not None:
+        name, scan = m.group(1).lower(), m.end()
+        if name in unclosed:
+            continue
+        end = _BLOCK_END[name].search(text, scan)
+        if end is None:  # no closing tag after this one: none after any later one either
+            unclosed.add(name)
+            continue
+        out += [text[pos:m.start()], " "]
+        pos = scan = end.end()
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def replace_tags(text: str, replace: Callable[[str], str], tag_max: int | None = None) -> str:
+    """Each ``<...>`` (a ``<``, the first ``>`` after it, at most ``tag_max`` characters
+    between them) replaced by ``replace(what is between)``; as ``re.sub(r"<[^>]{0,tag_max}>")``
+    but linear: the next ``>`` is found once for all the ``<`` before it."""
+    out, pos, scan, gt = [], 0, 0, -1
+    while (lt_at := _LT.search(text, scan)) is not None:
+        lt = lt_at.start()
+        if gt < lt:
+            gt_at = _GT.search(text, lt + 1)
+            if gt_at is None:
+                break
+            gt = gt_at.start()
+        if tag_max is not None and gt - lt - 1 > tag_max:
+            scan = gt - tag_max - 1  # a "<" before this one is too far from this ">" too
+            continue
+        out += [text[pos:lt], replace(text[lt + 1:gt])]
+        pos = scan = gt + 1
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def has_tag(text: str, tag_max: int = TAG_MAX) -> bool:
+    """Whether ``replace_tags(text, ..., tag_max)`` would find a tag (linear)."""
+    scan, gt = 0, -1
+    while (lt_at := _LT.search(text, scan)) is not None:
+        lt = lt_at.start()
+        if gt < lt:
+            gt_at = _GT.search(text, lt + 1)
+            if gt_at is None:
+                return False
+            gt = gt_at.start()
+        if gt - lt - 1 <= tag_max:
+            return True
+        scan = gt - tag_max - 1
+    return False
+
+
+def _tag_to_break(tag: str) -> str:
+    """A line break for <br>, <p>, </p>, </div>, </li>, </hN>; nothing for other tags."""
+    m = _TAG_NAME.match(tag)
+    if m is None:
+        return ""
+    name = m.group(3).lower()
+    if m.group(2):
+        return "\n" if name in ("p", "div", "li") or _HEADING.fullmatch(name) else ""
+    return "\n" if name in ("br", "p") else ""
+
+
 def strip_html(value: str | None) -> str:
     """HTML fragment -> plain text: script/style blocks dropped, tags removed, entities
-    decoded (twice-escaped feeds are decoded once more), whitespace tidied."""
+    decoded (twice-escaped feeds are decoded once more), whitespace tidied. Linear time."""
     if not value:
         return ""
-    text = _DROP_BLOCKS.sub(" ", value)
-    text = _BREAKS.sub("\n", text)
-    text = _TAG.sub("", text)
-    text = html.unescape(text)
-    if "<" in text and _TAG.search(text):  # "&lt;b&gt;" in a type="html" title: escaped markup
-        text = html.unescape(_TAG.sub("", _DROP_BLOCKS.sub(" ", text)))
-    text = text.replace("<", "‹").replace(">", "›") if _TAG.search(text) else text
+    text = html.unescape(replace_tags(drop_blocks(value), _tag_to_break, TAG_MAX))
+    if "<" in text and has_tag(text):  # "&lt;b&gt;" in a type="html" title: escaped markup
+        text = html.unescape(replace_tags(drop_blocks(text), lambda tag: "", TAG_MAX))
+    text = text.replace("<", "‹").replace(">", "›") if has_tag(text) else text
     text = _SPACES.sub(" ", text)
     return _LINES.sub("\n\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
 
@@ -65,9 +151,9 @@ def drop_html_tags(text: str, *, entities: bool = False) -> str:
     """Plain or markdown text with any HTML in it made inert: script/style blocks and real HTML
     element tags removed, every other ``<...>`` kept as typed. ``entities``: decode character
     references too (markdown does), then drop the tags that decoding revealed."""
-    text = _HTML_ELEMENT.sub("", _DROP_BLOCKS.sub(" ", text))
+    text = _HTML_ELEMENT.sub("", drop_blocks(text))
     if entities and "&" in text:
-        text = _HTML_ELEMENT.sub("", _DROP_BLOCKS.sub(" ", html.unescape(text)))
+        text = _HTML_ELEMENT.sub("", drop_blocks(html.unescape(text)))
     return text
 
 
@@ -120,33 +206,77 @@ def canonical_url(url: str | None) -> str | None:
     return urlunsplit(("https", host, path, urlencode(query), ""))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_MIN, _EPOCH_MAX = (TIME_MIN - _EPOCH).total_seconds(), (TIME_MAX - _EPOCH).total_seconds()
+
+
 def parse_time(value: Any) -> datetime:
-    """ISO 8601 text (with Z or an offset) or epoch seconds -> aware UTC datetime."""
+    """ISO 8601 text (with Z or an offset; none: UTC) or epoch seconds -> aware UTC datetime
+    within ``records.TIME_MIN``..``TIME_MAX``. The one time parser of the sources, and total:
+    whatever the value (2**62, 1e17, NaN, a boolean, "9999-12-31T23:59:59-23:59", a list) it
+    returns a time or raises ValueError, never OSError, OverflowError or TypeError."""
     if isinstance(value, bool):
-        raise TypeError("a boolean is not a time")
+        raise ValueError("a boolean is not a time")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), UTC)
+        seconds = float(value) if isinstance(value, float) or abs(value) < 2**62 else math.inf
+        if not _EPOCH_MIN <= seconds < _EPOCH_MAX:  # NaN too
+            raise ValueError(f"epoch seconds out of range: {str(value)[:30]}")
+        return _EPOCH + timedelta(seconds=seconds)
     if not isinstance(value, str):
-        raise TypeError(f"not a time: {type(value).__name__}")
+        raise ValueError(f"not a time: {type(value).__name__}")
+    if len(value) > 64:
+        raise ValueError("not a time: too long")
     dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+    return utc_time(dt)
+
+
+def time_or_none(value: Any) -> datetime | None:
+    """``parse_time``, or None where it raises."""
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_cursor(model: type[M], cursor: str | None, key: str) -> M | None:
+    """A stored cursor validated against its source's ``model`` (None when there is none).
+    An unreadable one raises CursorError before any request: the pipeline then reports it
+    and resets the query to its start (``monitor cursor reset`` does the same by hand)."""
+    if not cursor:
+        return None
+    try:
+        return model.model_validate_json(cursor)
+    except (ValidationError, ValueError, RecursionError) as exc:
+        what = _first_problem(exc)
+        raise CursorError(f"{key}: unreadable cursor ({what})") from None
+
+
+def _first_problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        e = exc.errors(include_url=False, include_input=False)[0]
+        return f"{'.'.join(str(p) for p in e['loc']) or 'cursor'}: {e['msg']}"[:200]
+    return type(exc).__name__
 
 
 def load_state(cursor: str | None, key: str) -> dict:
-    """A JSON-object cursor, or {} when there is none or it is unreadable (logged)."""
+    """A JSON-object cursor, or {} when there is none; CursorError when it is unreadable."""
     if not cursor:
         return {}
     try:
         state = json.loads(cursor)
-    except ValueError:
+    except (ValueError, RecursionError):
         state = None
     if not isinstance(state, dict):
-        logger.warning("%s: unreadable cursor, starting afresh", key)
-        return {}
+        raise CursorError(f"{key}: unreadable cursor (not a JSON object)")
     return state
 
 
-def dump_state(state: dict) -> str:
+def dump_state(state: dict | BaseModel) -> str:
+    if isinstance(state, BaseModel):
+        state = state.model_dump()
     return json.dumps(state, sort_keys=True)
 
 

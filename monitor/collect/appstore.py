@@ -21,12 +21,11 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import ConfiguredSource, dump_state, load_state, parse_time, strip_html
+from monitor.collect._common import ConfiguredSource, dump_state, parse_time, read_cursor, strip_html, time_or_none
 from monitor.errors import MalformedResponseError
-from monitor.records import Author, FetchResult, Mention
-from monitor.textutil import safe_text
+from monitor.records import INT64_MAX, Author, FetchResult, Mention
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +60,13 @@ class _Review(BaseModel):
         return cls.model_validate(data)
 
 
+class _Cursor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    last_id: int = Field(default=0, ge=0, le=INT64_MAX)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    top: int = Field(default=0, ge=0, le=INT64_MAX)
+
+
 def _label(node: Any) -> str | None:
     if isinstance(node, dict) and isinstance(node.get("label"), str):
         return node["label"]
@@ -70,12 +76,7 @@ def _label(node: Any) -> str | None:
 def _date_of(node: Any) -> datetime | None:
     """A ``{"label": "<ISO time>"}`` node -> aware UTC datetime; None when absent or unreadable."""
     text = _label(node)
-    if not text:
-        return None
-    try:
-        return parse_time(text)
-    except (ValueError, TypeError, OverflowError):
-        return None
+    return time_or_none(text) if text else None
 
 
 def _entry_date(raw: dict) -> datetime | None:
@@ -111,10 +112,8 @@ class AppStoreReviewsSource(ConfiguredSource):
 
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
         app, country = query.split(":", 1)
-        state = load_state(cursor, self.key)
-        last_id = int(state.get("last_id") or 0)
-        page = int(state.get("page") or 1)
-        top = int(state.get("top") or 0)
+        state = read_cursor(_Cursor, cursor, self.key) or _Cursor()  # CursorError when unreadable
+        last_id, page, top = state.last_id, state.page, state.top
         url = f"{self.base_url}/{country}/rss/customerreviews/page={page}/id={app}/sortby=mostrecent/json"
         data = self.http.get_json(url)
         feed = data.get("feed") if isinstance(data, dict) else None
@@ -134,6 +133,8 @@ class AppStoreReviewsSource(ConfiguredSource):
             try:
                 review = _Review.parse(raw)
                 rid = int(review.id.label)
+                if not 0 <= rid <= INT64_MAX:
+                    raise ValueError("review id out of range")
                 mention = self._to_mention(review, raw, app, country, feed_date, fetched_at)
             except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
@@ -150,10 +151,7 @@ class AppStoreReviewsSource(ConfiguredSource):
             logger.warning("%s: skipped %d malformed reviews of %d on page %d", self.key, skipped, len(entries),
                            page)
         more = len(entries) >= 50 and page < MAX_PAGE and not reached_known
-        if more:
-            next_state = {"last_id": last_id, "page": page + 1, "top": top}
-        else:
-            next_state = {"last_id": max(last_id, top)}
+        next_state = {"last_id": last_id, "page": page + 1, "top": top} if more else {"last_id": max(last_id, top)}
         return FetchResult(mentions, dump_state(next_state), done=not more, skipped=skipped)
 
     def _to_mention(self, r: _Review, raw: dict, app: str, country: str, feed_date: datetime | None,
@@ -173,7 +171,7 @@ class AppStoreReviewsSource(ConfiguredSource):
         author = None
         name = _label((r.author or {}).get("name"))
         if name:
-            author = Author(source=self.type, handle=safe_text(name, 200), url=_label((r.author or {}).get("uri")))
+            author = Author(source=self.type, handle=name, url=_label((r.author or {}).get("uri")))
         link = raw.get("link")
         attributes = link.get("attributes") if isinstance(link, dict) else None
         href = attributes.get("href") if isinstance(attributes, dict) else None
@@ -182,8 +180,8 @@ class AppStoreReviewsSource(ConfiguredSource):
             native_id=f"{r.id.label}",
             brand=self.brand,
             kind="review",
-            title=safe_text(title, 500) or None,
-            text=safe_text(text or title),
+            title=title or None,
+            text=text or title,
             created_at=created,
             url=href if isinstance(href, str) and href.startswith("https://") else
             f"https://apps.apple.com/{country}/app/id{app}?see-all=reviews",

@@ -10,6 +10,9 @@
 Cursor: ``{"since": ISO, "page": <searchPosts cursor>|null, "top": ISO|null}``: the
 window after ``since`` is walked page by page; when the walk ends ``top`` (the newest
 post seen) becomes the next ``since``.
+
+``createdAt`` is the client's clock and may be anything; a post whose ``createdAt`` cannot
+be read is dated by ``indexedAt`` (the server's), marked ``extra["date_guessed"] = "indexed"``.
 """
 
 from __future__ import annotations
@@ -19,18 +22,26 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import ConfiguredSource, dump_state, load_state, parse_time, strip_html
-from monitor.errors import MalformedResponseError, SourceAuthError, SourceError
+from monitor.collect._common import (
+    ConfiguredSource,
+    dump_state,
+    parse_time,
+    read_cursor,
+    strip_html,
+    time_or_none,
+)
+from monitor.errors import CursorError, MalformedResponseError, SourceAuthError, SourceError
 from monitor.records import Author, FetchResult, Mention
-from monitor.textutil import safe_text
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://bsky.social"
 PAGE = 100
 FIRST_RUN_LOOKBACK = timedelta(days=2)
+MAX_CLOCK_SKEW = timedelta(hours=1)
+PAGE_CURSOR_MAX = 2_000  # characters of searchPosts' cursor kept in ours
 _TOKEN_ERRORS = ("ExpiredToken", "InvalidToken")
 
 
@@ -60,6 +71,13 @@ class _Post(BaseModel):
     repostCount: int | None = None
     likeCount: int | None = None
     quoteCount: int | None = None
+
+
+class _Cursor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    since: str = Field(max_length=64)
+    page: str | None = Field(default=None, max_length=PAGE_CURSOR_MAX)
+    top: str | None = Field(default=None, max_length=64)
 
 
 class BlueskySource(ConfiguredSource):
@@ -124,24 +142,24 @@ class BlueskySource(ConfiguredSource):
     # ------------------------------------------------------------------ fetching
 
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
-        state = load_state(cursor, self.key)
-        since = state.get("since") or (self.now() - FIRST_RUN_LOOKBACK).isoformat()
+        state = self._parse_cursor(cursor)  # before any request: CursorError when unreadable
+        since = state["since"]
         params = {"q": query, "sort": "latest", "since": since, "limit": PAGE}
-        if state.get("page"):
+        if state["page"]:
             params["cursor"] = state["page"]
         data = self._get("app.bsky.feed.searchPosts", params)
         posts = data.get("posts") if isinstance(data, dict) else None
         if not isinstance(posts, list):
             raise MalformedResponseError(f"{self.key}: searchPosts response has no 'posts' list")
         mentions, skipped = [], 0
-        top = parse_time(state["top"]) if state.get("top") else None
+        top = parse_time(state["top"]) if state["top"] else None
         now = self.now()
         for raw in posts:
             try:
                 post = _Post.model_validate(raw)
                 mention = self._to_mention(post)
                 # indexedAt is the server's clock; createdAt is the client's and may lie (future dates)
-                stamp = min(parse_time(post.indexedAt) if post.indexedAt else mention.created_at, now)
+                stamp = min(time_or_none(post.indexedAt) or mention.created_at, now)
             except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed post (%s)", self.key, type(exc).__name__)
@@ -150,16 +168,30 @@ class BlueskySource(ConfiguredSource):
             mentions.append(mention)
         page_cursor = data.get("cursor")
         top_text = top.isoformat() if top else None
-        if isinstance(page_cursor, str) and page_cursor and len(posts) >= PAGE:
+        if isinstance(page_cursor, str) and 0 < len(page_cursor) <= PAGE_CURSOR_MAX and len(posts) >= PAGE:
             return FetchResult(mentions, dump_state({"since": since, "page": page_cursor, "top": top_text}),
                                done=False, skipped=skipped)
         newest = max(parse_time(since), top).isoformat() if top else since
         return FetchResult(mentions, dump_state({"since": newest, "page": None, "top": None}), skipped=skipped)
 
+    def _parse_cursor(self, cursor: str | None) -> dict:
+        state = read_cursor(_Cursor, cursor, self.key)
+        if state is None:
+            return {"since": (self.now() - FIRST_RUN_LOOKBACK).isoformat(), "page": None, "top": None}
+        since, top = time_or_none(state.since), time_or_none(state.top) if state.top else None
+        if since is None or (state.top and top is None):
+            raise CursorError(f"{self.key}: unreadable cursor (a time that cannot be read)")
+        if since > self.now() + MAX_CLOCK_SKEW:  # would wait for the future forever
+            raise CursorError(f"{self.key}: unreadable cursor (since is in the future)")
+        return state.model_dump()
+
     def _to_mention(self, p: _Post) -> Mention:
         text = strip_html(p.record.text)  # plain text, but stored markup-free like every source's
         if not text:
             raise ValueError("empty post")
+        created, guessed = time_or_none(p.record.createdAt), None
+        if created is None:
+            created, guessed = parse_time(p.indexedAt), "indexed"  # neither: ValueError, the post is skipped
         rkey = p.uri.rsplit("/", 1)[-1]
         handle = p.author.handle
         return Mention(
@@ -167,17 +199,16 @@ class BlueskySource(ConfiguredSource):
             native_id=p.uri,
             brand=self.brand,
             kind="comment" if p.record.reply else "post",
-            text=safe_text(text),
-            created_at=parse_time(p.record.createdAt),
+            text=text,
+            created_at=created,
             url=f"https://bsky.app/profile/{quote(handle, safe='.:')}/post/{quote(rkey, safe='')}",
             lang=p.record.langs[0] if p.record.langs else None,
-            author=Author(source=self.type, handle=safe_text(handle, 200),
-                          display_name=safe_text(p.author.displayName, 200) or None,
+            author=Author(source=self.type, handle=handle, display_name=p.author.displayName or None,
                           url=f"https://bsky.app/profile/{quote(handle, safe='.:')}",
                           reach=p.author.followersCount,
                           reach_kind="followers" if p.author.followersCount is not None else None),
             extra={k: v for k, v in {"replies": p.replyCount, "reposts": p.repostCount, "likes": p.likeCount,
-                                     "quotes": p.quoteCount}.items() if v is not None},
+                                     "quotes": p.quoteCount, "date_guessed": guessed}.items() if v is not None},
         )
 
     def reach(self, handle: str) -> tuple[int, str] | None:

@@ -4,11 +4,20 @@ search and Reddit's search feed (the keyless Reddit fallback).
 Feeds are untrusted XML. The bytes are fetched through http_client.py (size cap,
 deadline, SSRF guard) and made safe *before* feedparser sees them (``harden_feed``):
 
+* the bytes are decoded once, here, by their byte order mark, else their XML declaration,
+  else as UTF-8 (an unknown encoding name, or one the bytes cannot be in, is taken as
+  UTF-8; a byte that is not valid in the encoding becomes U+FFFD, as does a character
+  reference to a surrogate or a code point XML forbids, ``&#xD800;``) and handed on as
+  UTF-8 that says so: a bad byte costs a character, not the feed;
 * entity declarations (billion laughs, external entities) reject the document;
   a plain DOCTYPE is dropped;
 * author-like fields are cut to ``AUTHOR_CAP`` characters, because feedparser runs a
   quadratic e-mail regex over them (kurtmckee/feedparser#562); other text is cut to
   ``TEXT_CAP``.
+
+Every pass is linear in the size of the feed (tests/test_source_fuzz.py counts the work).
+An entry whose date cannot be read is dated when it was fetched, marked
+``extra["date_guessed"] = "fetched"``.
 
 Queries: a feed URL per query (generic, google_alerts) or a search term per query
 (google_news, reddit_search). The cursor records the newest entry seen; entries are
@@ -18,17 +27,27 @@ deduplicated by the store, so a feed is simply read whole on every run.
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote, quote_plus
 
 import feedparser
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
+from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.collect._common import ConfiguredSource, canonical_url, dump_state, load_state, strip_html, unwrap_redirect
+from monitor.collect._common import (
+    ConfiguredSource,
+    canonical_url,
+    dump_state,
+    read_cursor,
+    strip_html,
+    time_or_none,
+    unwrap_redirect,
+)
 from monitor.errors import MalformedResponseError
 from monitor.records import Author, FetchResult, Mention
 from monitor.textutil import safe_text
@@ -40,31 +59,132 @@ TEXT_CAP = 200_000
 _AUTHORISH = {"author", "creator", "managingeditor", "webmaster", "publisher", "owner", "name", "email",
               "contributor"}
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
-_DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]{0,2000}(\[[^\]]{0,100000}\])?\s*>", re.IGNORECASE)
+_CDATA_OPEN, _CDATA_END = re.compile(rb"<!\[CDATA\["), re.compile(rb"\]\]>")
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_DOCTYPE_STOP = re.compile(rb"[\[>]")
+_SUBSET_END = re.compile(rb"\]\s*>")
+_XML_DECL = re.compile(rb"^[ \t\r\n]*<\?xml\b[^<>?]{0,400}\?>")
+_XML_DECL_TEXT = re.compile(r"^[ \t\r\n]*<\?xml\b[^<>?]{0,400}\?>")
+_DECL_ENCODING = re.compile(rb"""\bencoding[ \t\r\n]*=[ \t\r\n]*["']([A-Za-z0-9._:-]{1,40})["']""")
+_CHARREF = re.compile(r"&((?:amp;)*)#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_BOMLESS = ((b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00?\x00", "utf-16-le"),
+            (b"\x00<\x00?", "utf-16-be"))
 _AUTHOR_TEXT = re.compile(
     rb"(<(?:[\w.-]{1,50}:)?(?:author|creator|managingEditor|webMaster|publisher|owner|name|email|contributor)"
     rb"\b[^<>]{0,500}>)([^<]{" + str(AUTHOR_CAP).encode() + rb"})[^<]*", re.IGNORECASE)
-_CDATA = re.compile(rb"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
 _REDDIT_FOOTER = re.compile(r"\s*submitted by\s+/u/")
 
 GOOGLE_NEWS = "https://news.google.com"
 REDDIT = "https://www.reddit.com"
 
 
-def _escape_cdata(m: re.Match) -> bytes:
-    return m.group(1).replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;")
+def _xml_char(m: re.Match) -> str:
+    """A numeric character reference (escaped any number of times) to a code point XML
+    allows, or to U+FFFD."""
+    digits = (m.group(2) or m.group(3)).lstrip("0") or "0"
+    code = int(digits, 16 if m.group(2) else 10) if len(digits) <= 8 else -1
+    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or \
+        0x10000 <= code <= 0x10FFFF
+    return m.group() if allowed else f"&{m.group(1)}#xFFFD;"
+
+
+def _encoding_of(data: bytes) -> tuple[str, int, str | None]:
+    """(codec, length of the byte order mark, the declared name when it was not usable)."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name, len(bom), None
+    for start, name in _BOMLESS:
+        if data.startswith(start):
+            return name, 0, None
+    decl = _XML_DECL.match(data)
+    found = _DECL_ENCODING.search(decl.group()) if decl else None
+    if found is None:
+        return "utf-8", 0, None
+    declared = found.group(1).decode("ascii")
+    try:  # a text encoding in which this ASCII declaration reads as written (not utf-16, rot13 or hex)
+        name = codecs.lookup(declared).name
+        usable = "<?xml".encode(name) == b"<?xml"
+    except (LookupError, ValueError, UnicodeError):
+        usable = False
+    return (name, 0, None) if usable else ("utf-8", 0, declared)
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """The feed decoded (``_encoding_of``), made of characters XML allows, as UTF-8 whose
+    declaration says so. Never raises: what cannot be decoded becomes U+FFFD."""
+    name, bom, unusable = _encoding_of(data)
+    if unusable is not None:
+        logger.warning("feed declares an encoding that cannot be used (%r); read as UTF-8", unusable)
+    body = data[bom:]
+    try:
+        text = body.decode(name)
+    except (UnicodeError, LookupError, ValueError):
+        fallback = "cp1252" if name in ("utf-8", "ascii") else name  # as feedparser: then Windows-1252
+        try:
+            text = body.decode(fallback)
+        except (UnicodeError, LookupError, ValueError):
+            fallback, text = f"{name} with replacement characters", body.decode(name, errors="replace")
+        logger.warning("feed bytes are not valid %s; read as %s", name, fallback)
+    text = safe_text(text, len(text) + 1)  # lone surrogates (utf-7, utf-16) to U+FFFD, control characters out
+    if "&" in text:
+        text = _CHARREF.sub(_xml_char, text)
+    return b'<?xml version="1.0" encoding="utf-8"?>' + _XML_DECL_TEXT.sub("", text, count=1).encode("utf-8")
+
+
+def _escape_cdata(data: bytes) -> bytes:
+    """CDATA sections as escaped text, in one forward scan (the first unterminated one refuses the feed)."""
+    out, pos = [], 0
+    while (start := _CDATA_OPEN.search(data, pos)) is not None:
+        end = _CDATA_END.search(data, start.end())
+        if end is None:
+            raise MalformedResponseError("feed has unterminated CDATA sections: refused")
+        body = data[start.end():end.start()].replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;")
+        out += [data[pos:start.start()], body]
+        pos = end.end()
+    if not out:
+        return data
+    out.append(data[pos:])
+    return b"".join(out)
+
+
+def _drop_doctypes(data: bytes) -> bytes:
+    """``<!DOCTYPE ...>`` and ``<!DOCTYPE ... [...]>`` removed, in one forward scan: the first
+    ``[`` or ``>`` after a DOCTYPE is found once for every DOCTYPE before it."""
+    out, pos, scan, stop = [], 0, 0, None
+    while (m := _DOCTYPE.search(data, scan)) is not None:
+        scan = m.end()
+        if stop is None or stop.start() < scan:
+            stop = _DOCTYPE_STOP.search(data, scan)
+            if stop is None:
+                break
+        if stop.group() == b">":
+            end = stop.end()
+        else:
+            close = _SUBSET_END.search(data, stop.end())
+            if close is None:  # an internal subset never closed: nothing after can be dropped either
+                break
+            end = close.end()
+        out.append(data[pos:m.start()])
+        pos = scan = end
+    if not out:
+        return data
+    out.append(data[pos:])
+    return b"".join(out)
 
 
 def harden_feed(data: bytes) -> bytes:
-    """Feed bytes that feedparser can parse in bounded time; MalformedResponseError for
+    """Feed bytes (UTF-8) that feedparser can parse in bounded time; MalformedResponseError for
     hostile XML (entity declarations, external references)."""
+    data = _as_utf8(data)
     if _ENTITY_DECL.search(data):
         raise MalformedResponseError("feed declares XML entities (hostile XML): refused")
     try:
         root = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise MalformedResponseError(f"hostile XML refused ({type(exc).__name__})") from None
-    except SafeET.ParseError:
+    except (SafeET.ParseError, ValueError, LookupError):
         root = None
     if root is not None:  # well-formed: cap in the tree (CDATA and entities already decoded)
         for el in root.iter():
@@ -78,19 +198,27 @@ def harden_feed(data: bytes) -> bytes:
                 el.tail = el.tail[:TEXT_CAP]
         return SafeET.tostring(root, encoding="utf-8")
     # Not well-formed (feedparser's lenient parser will try): cap by pattern, in linear time.
-    if data.count(b"<![CDATA[") != data.count(b"]]>"):
-        raise MalformedResponseError("feed has unterminated CDATA sections: refused")
-    data = _DOCTYPE.sub(b"", data)
-    data = _CDATA.sub(_escape_cdata, data)
+    data = _escape_cdata(_drop_doctypes(data))
     return _AUTHOR_TEXT.sub(rb"\1\2", data)
 
 
 def _when(entry) -> datetime | None:
+    """The entry's first readable date (published, updated, created), or None."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)  # not entry.get: feedparser maps a missing "updated" with a warning
         if value:
-            return datetime.fromtimestamp(calendar.timegm(value), UTC)
+            try:
+                found = time_or_none(calendar.timegm(value))
+            except (TypeError, ValueError, OverflowError):
+                found = None
+            if found is not None:
+                return found
     return None
+
+
+class _Cursor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    newest: str = Field(default="", max_length=64)
 
 
 def _http_url(value) -> str | None:
@@ -128,11 +256,15 @@ class FeedSource(ConfiguredSource):
         return query
 
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
-        state = load_state(cursor, self.key)
+        state = (read_cursor(_Cursor, cursor, self.key) or _Cursor()).model_dump()  # CursorError when unreadable
         url = self.feed_url(query)
         data = self.http.get_bytes(url, headers={"Accept": "application/atom+xml, application/rss+xml, "
                                                            "application/xml;q=0.9, */*;q=0.5"})
-        parsed = feedparser.parse(harden_feed(data), sanitize_html=True, resolve_relative_uris=False)
+        safe = harden_feed(data)
+        try:
+            parsed = feedparser.parse(safe, sanitize_html=True, resolve_relative_uris=False)
+        except Exception as exc:  # feedparser's own bugs (a surrogate reference in escaped HTML...): this feed only
+            raise MalformedResponseError(f"{self.key}: not a feed (the parser failed: {type(exc).__name__})") from None
         if parsed.get("bozo") and not parsed.entries:
             bozo = parsed.get("bozo_exception")
             raise MalformedResponseError(f"{self.key}: not a feed ({type(bozo).__name__ if bozo else 'unparsable'})")
@@ -185,18 +317,20 @@ class FeedSource(ConfiguredSource):
         if isinstance(name, str) and name.strip():
             handle = name.strip().removeprefix("/u/").removeprefix("u/")
             profile = f"https://www.reddit.com/user/{quote(handle)}" if self.preset == "reddit_search" else None
-            author = Author(source=self.item_source, handle=safe_text(handle, 200), url=profile)
-        created = _when(entry) or self.now()
+            author = Author(source=self.item_source, handle=handle, url=profile)
+        created, guessed = _when(entry), None
+        if created is None:
+            created, guessed = self.now(), "fetched"
         return Mention(
             source=self.item_source,
-            native_id=safe_text(native, 500),
+            native_id=native,
             brand=self.brand,
             kind="post" if self.preset == "reddit_search" else "article",
-            title=safe_text(title, 500) or None,
-            text=safe_text(text or title),
+            title=title or None,
+            text=text or title,
             created_at=created,
             url=url,
             canonical_url=canonical_url(url) if self.preset != "reddit_search" else None,
             author=author,
-            extra={"preset": self.preset},
+            extra={"preset": self.preset, **({"date_guessed": guessed} if guessed else {})},
         )

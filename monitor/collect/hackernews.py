@@ -19,19 +19,25 @@ later. Items fetched again are dropped by the store's unique key.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import canonical_url
-from monitor.errors import MalformedResponseError
-from monitor.records import Author, FetchResult, Mention
-from monitor.textutil import safe_text
+from monitor.collect._common import (
+    ConfiguredSource,
+    canonical_url,
+    drop_blocks,
+    dump_state,
+    parse_time,
+    read_cursor,
+    replace_tags,
+)
+from monitor.errors import CursorError, MalformedResponseError
+from monitor.records import TIME_MAX, TIME_MIN, Author, FetchResult, Mention
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +48,17 @@ OVERLAP = 600  # seconds: more than Algolia's indexing delay
 MAX_CLOCK_SKEW = timedelta(hours=1)
 
 
-_TAG = re.compile(r"<[^>]+>")
-_DROP_BLOCKS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_PARA = re.compile(r"<p\s*/?>", re.IGNORECASE)
-_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_PARA = re.compile(r"p\s*/?", re.IGNORECASE)
+_BREAK = re.compile(r"br\s*/?", re.IGNORECASE)
+_EPOCH_MIN, _EPOCH_MAX = int(TIME_MIN.timestamp()), int(TIME_MAX.timestamp())
+
+
+def _hn_tag(tag: str) -> str:
+    if _PARA.fullmatch(tag):
+        return "\n\n"
+    if _BREAK.fullmatch(tag):
+        return "\n"
+    return "<>" if not tag else ""
 
 
 def html_to_text(value: str | None) -> str:
@@ -53,11 +66,18 @@ def html_to_text(value: str | None) -> str:
 
     HN escapes a comment's text exactly once, so an entity decoded here is text the
     author typed ("Vec&lt;String&gt;" is "Vec<String>"): unlike feeds (strip_html), it is
-    never decoded or stripped a second time."""
+    never decoded or stripped a second time. Linear time (collect/_common.py)."""
     if not value:
         return ""
-    text = _BREAK.sub("\n", _PARA.sub("\n\n", _DROP_BLOCKS.sub(" ", value)))
-    return html.unescape(_TAG.sub("", text)).strip()
+    return html.unescape(replace_tags(drop_blocks(value, ("script", "style")), _hn_tag)).strip()
+
+
+class _Cursor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    since: int = Field(ge=_EPOCH_MIN, le=_EPOCH_MAX)
+    upto: int | None = Field(default=None, ge=_EPOCH_MIN, le=_EPOCH_MAX)
+    top: int | None = Field(default=None, ge=_EPOCH_MIN, le=_EPOCH_MAX)
 
 
 class _Hit(BaseModel):
@@ -85,23 +105,18 @@ class _Page(BaseModel):
     page: int | None = None
 
 
-class HackerNewsSource:
+class HackerNewsSource(ConfiguredSource):
     type = "hackernews"
 
-    def __init__(self, *, brand, settings, http_factory, now) -> None:
-        self.brand = brand.name
-        self.settings = settings
-        self.key = f"{brand.name}:{settings.name or settings.type}"
-        self.base_url = settings.base_url or DEFAULT_BASE_URL
-        self.http = http_factory()
-        self.now = now
-        self._terms = settings.terms or brand.terms
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.base_url = self.settings.base_url or DEFAULT_BASE_URL
 
     def queries(self) -> list[str]:
-        return list(self._terms.include)
+        return list(self.terms.include)
 
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
-        state = self._parse_cursor(cursor)
+        state = self._parse_cursor(cursor)  # before any request: CursorError when unreadable
         filters = f"created_at_i>{max(0, state['since'] - OVERLAP)}"
         if state["upto"] is not None:
             filters += f",created_at_i<={state['upto']}"
@@ -140,22 +155,21 @@ class HackerNewsSource:
         else:
             next_state = {"since": max(state["since"], top or 0), "upto": None, "top": None}
             done = True
-        return FetchResult(mentions, json.dumps(next_state), done=done, skipped=skipped)
+        return FetchResult(mentions, dump_state(next_state), done=done, skipped=skipped)
 
     def _parse_cursor(self, cursor: str | None) -> dict:
-        if cursor:
-            try:
-                state = json.loads(cursor)
-                return {"since": int(state["since"]), "upto": state.get("upto"), "top": state.get("top")}
-            except (ValueError, KeyError, TypeError):
-                logger.warning("%s: unreadable cursor, starting from the lookback window", self.key)
-        since = int((self.now() - FIRST_RUN_LOOKBACK).timestamp())
-        return {"since": since, "upto": None, "top": None}
+        state = read_cursor(_Cursor, cursor, self.key)
+        if state is None:
+            since = int((self.now() - FIRST_RUN_LOOKBACK).timestamp())
+            return {"since": since, "upto": None, "top": None}
+        if state.since > (self.now() + MAX_CLOCK_SKEW).timestamp():  # would wait for the future forever
+            raise CursorError(f"{self.key}: unreadable cursor (since is in the future)")
+        return state.model_dump()
 
     def _to_mention(self, hit: _Hit, raw: dict) -> Mention | None:
         tags = raw.get("_tags") or []
         is_comment = "comment" in tags or hit.comment_text is not None
-        created = datetime.fromtimestamp(hit.created_at_i, UTC)
+        created = parse_time(hit.created_at_i)
         if created > self.now() + MAX_CLOCK_SKEW:  # would move the cursor past every future item
             raise ValueError(f"created_at_i {hit.created_at_i} is in the future")
         text = html_to_text(hit.comment_text if is_comment else hit.story_text)
@@ -171,8 +185,8 @@ class HackerNewsSource:
             native_id=hit.objectID,
             brand=self.brand,
             kind="comment" if is_comment else "story",
-            title=safe_text(title, 500) if title else None,
-            text=safe_text(text or title or ""),
+            title=title or None,
+            text=text or title or "",
             created_at=created,
             url=item_url,
             canonical_url=canonical_url(hit.url) if not is_comment else None,
@@ -183,7 +197,7 @@ class HackerNewsSource:
 
     def cursor_since(self, query: str, since: datetime) -> str:
         """Backfill: walk the window from ``since`` to now again (stored items are kept)."""
-        return json.dumps({"since": int(since.timestamp()), "upto": None, "top": None})
+        return dump_state({"since": int(since.timestamp()), "upto": None, "top": None})
 
     def reach(self, handle: str) -> tuple[int, str] | None:
         """Author karma from ``GET /users/<name>`` (None when ``fetch_karma`` is off)."""

@@ -17,17 +17,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import ConfiguredSource, dump_state, load_state, parse_time, strip_html
-from monitor.errors import MalformedResponseError
+from monitor.collect._common import ConfiguredSource, dump_state, parse_time, read_cursor, strip_html
+from monitor.errors import CursorError, MalformedResponseError
 from monitor.records import Author, FetchResult, Mention
-from monitor.textutil import safe_text
 
 logger = logging.getLogger(__name__)
 
 PAGE = 40
 FIRST_RUN_LOOKBACK = timedelta(days=2)
+MAX_CLOCK_SKEW = timedelta(hours=1)
 
 
 class _Account(BaseModel):
@@ -55,8 +55,21 @@ class _Status(BaseModel):
     reblog: dict[str, Any] | None = None
 
 
+class _Cursor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    min_id: str = Field(pattern=r"^[0-9]{1,30}$")
+
+
 def snowflake_for(when: datetime) -> str:
     return str(int(when.timestamp() * 1000) << 16)
+
+
+def _status_id(value: str, latest: int) -> int:
+    """A status id as the number it is; ValueError for one that is not a snowflake up to ``latest``
+    (it would move the cursor past every status to come)."""
+    if not value.isascii() or not value.isdigit() or len(value) > 30 or not 0 < int(value) <= latest:
+        raise ValueError("status id is not a snowflake of the past")
+    return int(value)
 
 
 class MastodonSource(ConfiguredSource):
@@ -75,8 +88,7 @@ class MastodonSource(ConfiguredSource):
 
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
         kind, _, value = query.partition(":")
-        state = load_state(cursor, self.key)
-        min_id = state.get("min_id") or snowflake_for(self.now() - FIRST_RUN_LOOKBACK)
+        min_id = self._min_id(cursor)  # before any request: CursorError when unreadable
         base = self.settings.instance
         if kind == "tag":
             data = self.http.get_json(f"{base}/api/v1/timelines/tag/{quote(value, safe='')}",
@@ -90,10 +102,11 @@ class MastodonSource(ConfiguredSource):
         if not isinstance(statuses, list):
             raise MalformedResponseError(f"{self.key}: expected a list of statuses")
         mentions, skipped, newest = [], 0, int(min_id)
+        latest = int(snowflake_for(self.now() + MAX_CLOCK_SKEW))
         for raw in statuses:
             try:
                 status = _Status.model_validate(raw)
-                newest = max(newest, int(status.id))
+                newest = max(newest, _status_id(status.id, latest))
                 mention = self._to_mention(status)
             except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
@@ -103,6 +116,14 @@ class MastodonSource(ConfiguredSource):
                 mentions.append(mention)
         done = len(statuses) < PAGE
         return FetchResult(mentions, dump_state({"min_id": str(newest)}), done=done, skipped=skipped)
+
+    def _min_id(self, cursor: str | None) -> str:
+        state = read_cursor(_Cursor, cursor, self.key)
+        if state is None:
+            return snowflake_for(self.now() - FIRST_RUN_LOOKBACK)
+        if int(state.min_id) > int(snowflake_for(self.now() + MAX_CLOCK_SKEW)):
+            raise CursorError(f"{self.key}: unreadable cursor (min_id is in the future)")
+        return state.min_id
 
     def _to_mention(self, s: _Status) -> Mention | None:
         if s.reblog is not None:
@@ -118,12 +139,11 @@ class MastodonSource(ConfiguredSource):
             native_id=s.uri or f"{self.settings.instance}/statuses/{s.id}",
             brand=self.brand,
             kind="comment" if s.in_reply_to_id else "post",
-            text=safe_text(text),
+            text=text,
             created_at=parse_time(s.created_at),
             url=s.url if s.url and s.url.startswith(("https://", "http://")) else None,
             lang=s.language,
-            author=Author(source=self.type, handle=safe_text(acct, 200),
-                          display_name=safe_text(s.account.display_name, 200) or None,
+            author=Author(source=self.type, handle=acct, display_name=s.account.display_name or None,
                           url=s.account.url, reach=s.account.followers_count,
                           reach_kind="followers" if s.account.followers_count is not None else None),
             extra={k: v for k, v in {"replies": s.replies_count, "boosts": s.reblogs_count,

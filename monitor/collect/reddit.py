@@ -23,24 +23,34 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import praw
 import prawcore
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import ConfiguredSource, canonical_url, drop_html_tags, dump_state, load_state, tidy_text
-from monitor.errors import MalformedResponseError, SourceAuthError, SourceError
+from monitor.collect._common import (
+    ConfiguredSource,
+    canonical_url,
+    drop_html_tags,
+    dump_state,
+    parse_time,
+    read_cursor,
+    tidy_text,
+)
+from monitor.errors import CursorError, MalformedResponseError, SourceAuthError, SourceError
 from monitor.http_client import CappedSession, HttpPolicy
-from monitor.records import Author, FetchResult, Mention
-from monitor.textutil import safe_text
+from monitor.records import TIME_MAX, TIME_MIN, Author, FetchResult, Mention
 
 logger = logging.getLogger(__name__)
 
 PAGE = 100
 FIRST_RUN_LOOKBACK = timedelta(days=2)
+MAX_CLOCK_SKEW = timedelta(hours=1)
+AFTER_MAX = 200  # characters of a listing's "after" (a fullname, t3_abc123) kept in the cursor
+_EPOCH_MIN, _EPOCH_MAX = TIME_MIN.timestamp(), TIME_MAX.timestamp()
 TOKEN_LIFETIME = 3600  # seconds, when a token answer does not say (Reddit's tokens last an hour or more)
 _REDDIT_HOSTS = ("reddit.com", "redd.it")
 # Markdown code, kept verbatim: fenced blocks (to the closing fence or the end), indented blocks,
@@ -114,6 +124,13 @@ class RedditSession(CappedSession):
         return json.dumps(token).encode("utf-8")
 
 
+class _Cursor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    since: float = Field(ge=_EPOCH_MIN, le=_EPOCH_MAX)
+    after: str | None = Field(default=None, max_length=AFTER_MAX)
+    top: float | None = Field(default=None, ge=_EPOCH_MIN, le=_EPOCH_MAX)
+
+
 class RedditSource(ConfiguredSource):
     type = "reddit"
 
@@ -168,8 +185,8 @@ class RedditSource(ConfiguredSource):
                 f"{self.key}: Reddit's answer lacks what PRAW needs ({type(exc).__name__}: {exc})") from None
 
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
-        state = load_state(cursor, self.key)
-        since = float(state.get("since") or (self.now() - FIRST_RUN_LOOKBACK).timestamp())
+        state = self._parse_cursor(cursor)  # before any request: CursorError when unreadable
+        since = state["since"]
         path, params = self._path(query)
         params = {**params, "limit": PAGE}
         if state.get("after"):
@@ -180,16 +197,19 @@ class RedditSource(ConfiguredSource):
         if not isinstance(children, list):
             raise MalformedResponseError(f"{self.key}: response is not a Reddit listing")
         mentions, skipped, reached = [], 0, False
-        top = state.get("top")
+        top, now = state["top"], self.now()
         for child in children:
             try:
                 if not isinstance(child, dict) or child.get("kind") not in ("t1", "t3"):
                     raise TypeError("listing child is not a comment or a submission")
                 thing = _Thing.model_validate(child.get("data"))
+                created = parse_time(thing.created_utc)
                 if thing.created_utc <= since:
                     reached = True
                     continue
-                mention = self._to_mention(child["kind"], thing)
+                if created > now + MAX_CLOCK_SKEW:  # would move the cursor past every item to come
+                    raise ValueError("created_utc is in the future")
+                mention = self._to_mention(child["kind"], thing, created)
             except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed listing child (%s)", self.key, type(exc).__name__)
@@ -198,13 +218,21 @@ class RedditSource(ConfiguredSource):
             if mention is not None:
                 mentions.append(mention)
         after = listing.get("after") if isinstance(listing, dict) else None
-        if not reached and isinstance(after, str) and after and len(children) >= PAGE:
+        if not reached and isinstance(after, str) and 0 < len(after) <= AFTER_MAX and len(children) >= PAGE:
             return FetchResult(mentions, dump_state({"since": since, "after": after, "top": top}), done=False,
                                skipped=skipped)
         return FetchResult(mentions, dump_state({"since": max(since, top or 0), "after": None, "top": None}),
                            skipped=skipped)
 
-    def _to_mention(self, kind: str, t: _Thing) -> Mention | None:
+    def _parse_cursor(self, cursor: str | None) -> dict:
+        state = read_cursor(_Cursor, cursor, self.key)
+        if state is None:
+            return {"since": (self.now() - FIRST_RUN_LOOKBACK).timestamp(), "after": None, "top": None}
+        if state.since > (self.now() + MAX_CLOCK_SKEW).timestamp():  # would wait for the future forever
+            raise CursorError(f"{self.key}: unreadable cursor (since is in the future)")
+        return state.model_dump()
+
+    def _to_mention(self, kind: str, t: _Thing, created: datetime) -> Mention | None:
         if kind == "t3":
             title, text = markdown_text(t.title), markdown_text(t.selftext)
         else:
@@ -221,16 +249,16 @@ class RedditSource(ConfiguredSource):
                 canonical = canonical_url(t.url)
         author = None
         if t.author and t.author not in ("[deleted]", "AutoModerator"):
-            author = Author(source=self.type, handle=safe_text(t.author, 200),
+            author = Author(source=self.type, handle=t.author,
                             url=f"https://www.reddit.com/user/{quote(t.author, safe='')}")
         return Mention(
             source=self.type,
             native_id=t.name,
             brand=self.brand,
             kind="post" if kind == "t3" else "comment",
-            title=safe_text(title, 500) or None,
-            text=safe_text(text or title),
-            created_at=datetime.fromtimestamp(t.created_utc, UTC),
+            title=title or None,
+            text=text or title,
+            created_at=created,
             url=permalink,
             canonical_url=canonical,
             author=author,
