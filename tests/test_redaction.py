@@ -107,8 +107,8 @@ def root_logging():
     for h in handlers:
         root.addHandler(h)
     root.setLevel(level)
-    for name in ("apprise", "urllib3"):
-        logging.getLogger(name).setLevel(logging.NOTSET)
+    for name in ("apprise", "httpx", "httpcore", "urllib3", "prawcore", "apscheduler.executors", "filelock"):
+        logging.getLogger(name).setLevel(logging.NOTSET)  # as setup_logging and the test left them
 
 
 def test_apprise_debug_logs_leak_no_piece_of_its_url(root_logging):

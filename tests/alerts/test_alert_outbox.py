@@ -137,10 +137,17 @@ CANARIES = {"HOOK_URL": None, "SMTP_PASSWORD": "canary-smtp-pw-5f1c", "APPRISE_U
 def debug_capture():
     """Everything every logger says at DEBUG, through the CLI's handler (with its redaction)."""
     stream = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     yield stream
-    for h in list(logging.getLogger().handlers):
-        logging.getLogger().removeHandler(h)
-    logging.getLogger().setLevel(logging.WARNING)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(level)
+    for name in ("httpx", "httpcore", "apprise", "urllib3", "monitor", "prawcore", "apscheduler.executors",
+                 "filelock"):  # the levels the test and setup_logging set: later tests see the defaults
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def test_secrets_never_in_logs_errors_or_database(store, clock, receiver, smtp, debug_capture, monkeypatch, tmp_path):
