@@ -155,17 +155,17 @@ def test_demo_shows_classified_mentions_with_the_shipped_model(tmp_path):
     result = invoke("-c", str(ROOT / "config.yaml"), "demo", "--database", str(tmp_path / "demo.db"))
     assert result.exit_code == 0
     out = result.output
-    assert "collected 25 sample mention(s)" in out  # reviews of the brand's own app count without naming it
-    assert "collected 2 sample mention(s)" in out  # the competitor: only the posts that name it
-    assert "classified 27 mention(s) with advocacy-minilm@" in out
+    assert "collected 448 sample mention(s)" in out  # reviews of the brand's own app count without naming it
+    assert "collected 31 sample mention(s)" in out  # the competitor: only the posts that name it
+    assert "classified 479 mention(s) with advocacy-minilm@" in out
     assert "ALERT [" in out and "0 alert(s) delivered" not in out  # the samples hold detractors with reach
     store = Store(tmp_path / "demo.db", readonly=True)
     try:
-        rows = store.mentions(limit=100)
+        rows = store.mentions(limit=1000)
     finally:
         store.close()
-    assert len(rows) == 27 and all(r["sentiment"] in {"negative", "neutral", "positive"} for r in rows)
+    assert len(rows) == 479 and all(r["sentiment"] in {"negative", "neutral", "positive"} for r in rows)
     by_brand = {b: {r["text"] for r in rows if r["brand"] == b} for b in ("Acme", "BigCo")}
-    assert len(by_brand["BigCo"]) == 2 and by_brand["BigCo"] <= by_brand["Acme"]  # once per brand it names
+    assert len(by_brand["BigCo"]) == 31 and by_brand["BigCo"] <= by_brand["Acme"]  # once per brand it names
     assert all(r["model"].startswith("advocacy-minilm@") for r in rows)
     assert sum(r["sentiment"] in out for r in rows) > 0
