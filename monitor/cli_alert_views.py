@@ -47,7 +47,7 @@ def show_rule_test(store: Store, rule, since: datetime, now: datetime, limit: in
         table.add_column(col, overflow="fold", max_width=60 if col == "text" else None)
     for r in list(reversed(matched))[:limit]:
         table.add_row(str(r["id"]), r["created_at"][:16].replace("T", " "), r["brand"],
-                      r.get("source_key") or r["source"], r.get("author") or "-",
+                      r["source"], r.get("author") or "-",
                       "-" if r.get("reach") is None else str(r["reach"]),
                       _p(r.get("sentiment"), r.get("sentiment_p")), _p(r.get("advocacy"), r.get("advocacy_p")),
                       (r.get("text") or "")[:200].replace("\n", " "))

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 
 from monitor.alerts import noise, windows
-from monitor.alerts.rules import classification_of, mention_matches, waits_for_reach
+from monitor.alerts.rules import classification_of, mention_alerts, mention_matches, waits_for_reach
 from monitor.config import AlertRule, AlertSettings
 from monitor.records import Alert, Classification
 from monitor.store import Store
@@ -53,12 +54,23 @@ class AlertEngine:
         return cls(alerts.rules, store, channels_for=alerts.channels_for(), web_base_url=alerts.web_base_url, now=now,
                    reach_wait=alerts.reach_wait)
 
-    def _emit(self, alert: Alert) -> int | None:
-        ids = self.db.insert([alert], self.channels_for)
+    def _emit(self, alert: Alert, channels: Sequence[str] | None = None) -> int | None:
+        """Queue an alert for ``channels`` (default: its rule's)."""
+        if channels is None:
+            channels = self.channels_for.get(alert.rule, [])
+        ids = self.db.insert([alert], {alert.rule: list(channels)})
         if ids:
-            logger.info("alert %s (%s) queued for %s", alert.key, alert.severity,
-                        ", ".join(self.channels_for.get(alert.rule, [])) or "no channel")
+            logger.info("alert %s (%s) queued for %s", alert.key, alert.severity, ", ".join(channels) or "no channel")
         return ids[0] if ids else None
+
+    def _emit_fired(self, row: ClassifiedMention, c: Classification, fired: list[tuple[AlertRule, int]],
+                    now: datetime) -> int:
+        """The rules that fired on one mention: one alert per channel however many matched
+        (rules.mention_alerts). Returns the number of alerts queued."""
+        queued = 0
+        for alert, channels in mention_alerts(fired, row, c, self.channels_for, web_base_url=self.web_base_url):
+            queued += self._emit(replace(alert, created_at=now), channels) is not None
+        return queued
 
     def on_classified(self, mention_ids: Sequence[int]) -> int:
         """Per-mention rules over freshly classified mentions; call inside the transaction
@@ -73,6 +85,7 @@ class AlertEngine:
                                              and r["reach"] is None]) if self.reach_rules else set()
             for row in rows:
                 c = classification_of(row)
+                fired: list[tuple[AlertRule, int]] = []
                 for rule in self.mention_rules:
                     stances = partial(self._stances, row)
                     if row["author_id"] in awaited and waits_for_reach(rule.when, row):
@@ -81,9 +94,10 @@ class AlertEngine:
                         continue
                     if not mention_matches(rule.when, row, c, stances):
                         continue
-                    alert = noise.on_match(rule, row, c, self.db, now, web_base_url=self.web_base_url)
-                    if alert is not None and self._emit(alert):
-                        queued += 1
+                    suppressed = noise.fire_now(rule, row, self.db, now)
+                    if suppressed is not None:
+                        fired.append((rule, suppressed))
+                queued += self._emit_fired(row, c, fired, now)
         return queued
 
     def settle_waits(self) -> int:
@@ -96,24 +110,34 @@ class AlertEngine:
             if not ready:
                 return queued
             rows = {r["id"]: r for r in self.db.classified(ids=sorted({w["mention_id"] for w in ready}))}
+            by_mention: dict[int, list[AlertWait]] = {}
             for wait in ready:
+                by_mention.setdefault(wait["mention_id"], []).append(wait)
+            for mention_id, waits in by_mention.items():  # the rules a mention waited for: one alert per channel
+                row = rows.get(mention_id)
                 with self.store.transaction():
-                    outcome, alerted = self._judge_waiting(wait, rows.get(wait["mention_id"]), now)
-                    self.db.resolve_wait(wait["rule"], wait["mention_id"], now, outcome)
-                queued += alerted
+                    fired: list[tuple[AlertRule, int]] = []
+                    for wait in waits:
+                        outcome, rule, suppressed = self._judge_waiting(wait, row, now)
+                        self.db.resolve_wait(wait["rule"], mention_id, now, outcome)
+                        if rule is not None and suppressed is not None:
+                            fired.append((rule, suppressed))
+                    if row is not None:
+                        queued += self._emit_fired(row, classification_of(row), fired, now)
 
-    def _judge_waiting(self, wait: AlertWait, row: ClassifiedMention | None, now: datetime) -> tuple[str, int]:
+    def _judge_waiting(self, wait: AlertWait, row: ClassifiedMention | None, now: datetime
+                       ) -> tuple[str, AlertRule | None, int | None]:
+        """(outcome, the rule, its suppressed count when it fires now: see noise.fire_now)."""
         rule = self.by_name.get(wait["rule"])
         if rule is None or rule.window is not None or row is None:
-            return "rule changed", 0
+            return "rule changed", None, None
         if row["reach"] is None:
             why = "its lookup is still queued" if wait["lookup_pending"] else "no lookup gave one"
             logger.info("rule %s: mention %d judged without its author's reach (%s)", rule.name, row["id"], why)
         c = classification_of(row)
         if not mention_matches(rule.when, row, c, partial(self._stances, row)):
-            return ("no match" if row["reach"] is not None else "reach unknown"), 0
-        alert = noise.on_match(rule, row, c, self.db, now, web_base_url=self.web_base_url)
-        return "matched", int(alert is not None and self._emit(alert) is not None)
+            return ("no match" if row["reach"] is not None else "reach unknown"), None, None
+        return "matched", rule, noise.fire_now(rule, row, self.db, now)
 
     def tick(self) -> int:
         """Scheduled work: release due groups and digests, evaluate windowed rules."""

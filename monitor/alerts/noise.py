@@ -51,9 +51,10 @@ def in_cooldown(rule: AlertRule, key: str, ledger: Ledger, now: datetime) -> boo
     return last is not None and now - last < rule.cooldown
 
 
-def on_match(rule: AlertRule, m: ClassifiedMention, c: Classification, ledger: Ledger, now: datetime, *,
-             web_base_url: str | None = None) -> Alert | None:
-    """A per-mention rule matched: alert now, hold for a group or digest, or suppress."""
+def fire_now(rule: AlertRule, m: ClassifiedMention, ledger: Ledger, now: datetime) -> int | None:
+    """A per-mention rule matched: does it alert now? Returns the count of matches its cooldown
+    held back before (the firing is recorded), or None when the match is held for a group or
+    digest, or suppressed by the cooldown."""
     key = rule_key(rule.cooldown_by, rule.name, m)
     if in_cooldown(rule, key, ledger, now):
         ledger.suppress(rule.name, key)
@@ -66,7 +67,15 @@ def on_match(rule: AlertRule, m: ClassifiedMention, c: Classification, ledger: L
         if ledger.fired_since(rule.name, start) >= rule.digest.immediate:
             ledger.hold(rule.name, "digest", start.isoformat(timespec="seconds"), m["id"], now)
             return None
-    suppressed = ledger.fire(rule.name, key, now)
+    return ledger.fire(rule.name, key, now)
+
+
+def on_match(rule: AlertRule, m: ClassifiedMention, c: Classification, ledger: Ledger, now: datetime, *,
+             web_base_url: str | None = None) -> Alert | None:
+    """A per-mention rule matched: alert now, hold for a group or digest, or suppress."""
+    suppressed = fire_now(rule, m, ledger, now)
+    if suppressed is None:
+        return None
     return replace(mention_alert(rule, m, c, web_base_url=web_base_url, suppressed=suppressed), created_at=now)
 
 

@@ -3,11 +3,11 @@ a noise-control key, a reason, and the alert message."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from monitor.config import AlertRule, RuleWhen, Terms
+from monitor.config import SEVERITY_RANK, AlertRule, RuleWhen, Terms
 from monitor.matching import Matcher
 from monitor.records import Alert, Classification, LabelScore
 from monitor.store.rows import ClassifiedMention
@@ -130,7 +130,9 @@ def summary(m: ClassifiedMention, c: Classification, web_base_url: str | None = 
     if len(text) > TEXT_LIMIT:
         text = text[:TEXT_LIMIT] + "…"
     return {
-        "id": m["id"], "brand": m.get("brand"), "source": m.get("source_key") or m.get("source"),
+        # the source as the mentions table names it (reddit); the job that collected it apart (Acme:reddit)
+        "id": m["id"], "brand": m.get("brand"), "source": m.get("source") or m.get("source_key"),
+        "source_key": m.get("source_key"),
         "author": m.get("author"), "reach": m.get("reach"), "reach_kind": m.get("reach_kind"),
         "rating": m.get("rating"), "title": m.get("title"), "text": text, "url": m.get("url"),
         "web_url": web_link(web_base_url, m["id"]), "created_at": m.get("created_at"),
@@ -162,21 +164,75 @@ def describe(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def what_fired(rules: Sequence[AlertRule], m: ClassifiedMention, c: Classification) -> str:
+    """What the matched rules saw in the mention, in their words: 'detractor, negative mention',
+    '1-star review', 'known detractor mention'."""
+    words: list[str] = []
+    for rule in rules:
+        w = rule.when
+        found = [c.advocacy.label if w.advocacy else None, c.sentiment.label if w.sentiment else None,
+                 f"{m.get('rating')}-star" if (w.min_rating or w.max_rating) and m.get("rating") else None,
+                 f"known {w.known_author}" if w.known_author else None]
+        words += [x for x in found if x and x not in words]
+    noun = "review" if m.get("kind") == "review" else "mention"
+    return f"{', '.join(words)} {noun}" if words else noun
+
+
 def mention_alert(rule: AlertRule, m: ClassifiedMention, c: Classification, *, web_base_url: str | None = None,
-                  suppressed: int = 0) -> Alert:
+                  suppressed: int = 0, also: Sequence[tuple[AlertRule, int]] = ()) -> Alert:
+    """The alert of ``rule`` on one mention. ``also``: the other rules that matched it for the
+    same channels (with their cooldown's suppressed counts): one alert names them all."""
     s = summary(m, c, web_base_url)
+    fired = [(rule, suppressed), *also]
     why = reason(rule.when)
-    body = f"Rule {rule.name} matched: {why}\n" + describe(s)
-    if suppressed:
-        body += f"\n({suppressed} similar match(es) were held back by the cooldown since the previous alert)"
+    if also:
+        body = "".join(f"Rule {r.name} ({r.severity}) matched: {reason(r.when)}\n" for r, _ in fired)
+    else:
+        body = f"Rule {rule.name} matched: {why}\n"
+    body += describe(s)
+    for r, n in fired:
+        if n:
+            body += (f"\n({n} similar match(es) were held back by the cooldown of {r.name} since its previous alert)"
+                     if also else f"\n({n} similar match(es) were held back by the cooldown since the previous alert)")
+    names = ", ".join(r.name for r, _ in fired)
     return Alert(
         rule=rule.name, key=f"{rule.name}:mention:{m['id']}", severity=rule.severity,
-        title=f"[{m.get('brand')}] {rule.name}: {c.sentiment.label} mention by {m.get('author') or 'unknown'}",
+        title=f"[{m.get('brand')}] {what_fired([r for r, _ in fired], m, c)} by {m.get('author') or 'unknown'} "
+              f"on {s['source']} ({names})",
         body=body, brand=m.get("brand"), mention_ids=(m["id"],),
-        data={"kind": "mention", "reason": why, "count": 1, "suppressed": suppressed, "mentions": [s],
-              "url": m.get("url"), "web_url": s["web_url"], "sentiment": c.sentiment.probabilities,
-              "advocacy": c.advocacy.probabilities, "model": c.model},
+        data={"kind": "mention", "reason": why, "rules": [r.name for r, _ in fired], "count": 1,
+              "suppressed": suppressed, "mentions": [s], "url": m.get("url"), "web_url": s["web_url"],
+              "sentiment": c.sentiment.probabilities, "advocacy": c.advocacy.probabilities, "model": c.model},
     )
+
+
+def mention_alerts(fired: Sequence[tuple[AlertRule, int]], m: ClassifiedMention, c: Classification,
+                   channels_for: Mapping[str, Sequence[str]], *, web_base_url: str | None = None
+                   ) -> list[tuple[Alert, list[str]]]:
+    """The alerts for the rules that fired on one mention (each with its suppressed count), with
+    the channels each goes to. A channel gets one alert however many of its rules matched: that of
+    the most severe (the first configured among equals), naming every rule that matched. Rules
+    that fired without a channel are named too; with no channel at all, one alert is still kept."""
+    if not fired:
+        return []
+    order = {r.name: i for i, (r, _) in enumerate(fired)}
+
+    def rank(item: tuple[AlertRule, int]) -> tuple[int, int]:
+        return -SEVERITY_RANK[item[0].severity], order[item[0].name]
+
+    by_lead: dict[str, list[str]] = {}
+    for channel in dict.fromkeys(ch for r, _ in fired for ch in channels_for.get(r.name, [])):
+        lead = min((f for f in fired if channel in channels_for.get(f[0].name, [])), key=rank)
+        by_lead.setdefault(lead[0].name, []).append(channel)
+    if not by_lead:
+        by_lead[min(fired, key=rank)[0].name] = []
+    out = []
+    for name, channels in by_lead.items():
+        lead = next(f for f in fired if f[0].name == name)
+        others = sorted((f for f in fired if f[0].name != name), key=rank)
+        out.append((mention_alert(lead[0], m, c, web_base_url=web_base_url, suppressed=lead[1], also=others),
+                    channels))
+    return out
 
 
 def batch_alert(rule: AlertRule, kind: str, key: str, items: Sequence[tuple[ClassifiedMention, Classification]], *,
