@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import logging
 import sys
-import tempfile
 import threading
-import time
-from pathlib import Path
 
 import click
 
 from monitor import pipeline
 from monitor.cli_alerts import alerts
-from monitor.cli_common import App, build_sources, make_classifier, parse_since, print_rows, setup_logging
+from monitor.cli_common import App, build_sources, make_classifier, parse_since, print_rows
+from monitor.cli_demo import demo
 from monitor.cli_model import model
 from monitor.cli_sources import backfill, cursor, preview, status
 from monitor.cli_web import advocates, serve, users
@@ -184,65 +182,5 @@ def run(app: App):
         lock.release()
 
 
-@main.command()
-@click.option("--database", type=click.Path(dir_okay=False),
-              help="Where to keep the demo database (default: a temp folder).")
-@click.pass_obj
-def demo(app: App, database):
-    """Run the whole pipeline on sample mentions shipped with monitor: no network needed."""
-    from monitor.alerts.channels import ConsoleChannel
-    from monitor.cli_model import classifier_settings
-    from monitor.config import Settings
-    from monitor.store import Store
-
-    db_path = Path(database) if database else Path(tempfile.mkdtemp(prefix="monitor-demo-")) / "demo.db"
-    base = Path(app.config_path).resolve().parent if Path(app.config_path).exists() else Path.cwd()
-    classifier_cfg = {}
-    if Path(app.config_path).exists():
-        try:
-            classifier_cfg = app.settings.classifier.model_dump()
-        except ConfigError:
-            click.echo(f"note: {app.config_path} is invalid; the demo uses the default classifier", err=True)
-    if not classifier_cfg.get("cache_dir"):  # reuse the ONNX export across demo runs
-        if classifier_cfg:
-            classifier_cfg["cache_dir"] = str(classifier_settings(app)[2])
-        else:  # no config: the user's cache (~/.cache/monitor), never the working folder or the package
-            from monitor.classify.onnx_engine import default_cache_dir
-
-            classifier_cfg["cache_dir"] = str(default_cache_dir())
-    settings = Settings.model_validate({
-        "database": str(db_path),
-        # BigCo: a competitor named in a few samples; a post that leaves it for Acme is stored
-        # once per brand, each row with the stance toward its own brand
-        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}, "sources": [{"type": "demo", "match_all": True}]},
-                   {"name": "BigCo", "terms": {"include": ["bigco"]}, "sources": [{"type": "demo"}]}],
-        "classifier": classifier_cfg,
-        "alerts": {"channels": {"console": {"type": "console"}}, "rules": [
-            {"name": "detractor-with-reach",
-             "when": {"advocacy": "detractor", "min_probability": 0.6, "min_reach": 1000},
-             "channels": ["console"], "severity": "critical"},
-            {"name": "negative-with-reach",
-             "when": {"sentiment": "negative", "min_probability": 0.8, "min_reach": 1000},
-             "channels": ["console"], "severity": "warning"},
-        ]},
-        "base_dir": base,
-    })
-    if not logging.getLogger().handlers:
-        setup_logging("WARNING")
-    store = Store(settings.database_path)
-    t0 = time.monotonic()
-    for source, matcher, ss in build_sources(settings):
-        stats = pipeline.collect(store, source, matcher, max_pages=ss.max_pages)
-        click.echo(f"collected {stats.new} sample mention(s) into {settings.database_path}")
-    classifier = make_classifier(settings)
-    n = pipeline.classify_pending(store, classifier, settings.alerts.rules, settings.alerts.channels_for())
-    click.echo(f"classified {n} mention(s) with {classifier.name} in {time.monotonic() - t0:.1f}s\n")
-    print_rows(store.mentions(limit=100), "table")
-    click.echo("")
-    counts = pipeline.deliver(store, {"console": ConsoleChannel()})
-    click.echo(f"{counts['sent']} alert(s) delivered to the console. Explore: monitor -c <config> mentions, "
-               f"or point 'database' in config.yaml at {settings.database_path}")
-
-
-for _command in (status, preview, backfill, cursor, model, alerts, advocates, users, serve):
+for _command in (status, preview, backfill, cursor, model, alerts, advocates, users, serve, demo):
     main.add_command(_command)

@@ -130,6 +130,7 @@ __all__ = [
     "WindowCondition",
     "load_settings",
     "parse_duration",
+    "user_data_dir",
 ]
 
 # ----------------------------------------------------------------------- classifier
@@ -371,6 +372,15 @@ def _loc_to_path(loc: tuple) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def user_data_dir(env: dict[str, str] | None = None) -> Path:
+    """Where monitor keeps a user's own data outside any project (the demo's database):
+    ``$XDG_DATA_HOME/monitor``, else ``~/.local/share/monitor`` (a relative XDG_DATA_HOME is
+    ignored, as the XDG spec says)."""
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_DATA_HOME", "").strip()
+    return (Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share") / "monitor"
 
 
 def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -159,11 +160,21 @@ def test_demo_shows_classified_mentions_with_the_shipped_model(tmp_path):
     assert "collected 31 sample mention(s)" in out  # the competitor: only the posts that name it
     assert "classified 479 mention(s) with advocacy-minilm@" in out
     assert "ALERT [" in out and "0 alert(s) delivered" not in out  # the samples hold detractors with reach
+    titles = re.findall(r"^ALERT \[\w+\] (.*) by (.*) on (\S+) \((.*)\)$", out, re.M)
+    assert len(titles) == out.count("ALERT [")
+    assert any(", " in rules for *_, rules in titles) and {src for _, _, src, _ in titles} <= {
+        "hackernews", "reddit", "mastodon", "bluesky", "appstore", "google_news"}
+    index_weeks = re.findall(r"week of \S+ +[+-]\d+ \[", out)
+    assert len(index_weeks) >= 8  # the advocacy index has a number for every full week of the samples
+    assert re.search(r"^[1-9]\d* advocates flagged: ", out, re.M) and re.search(r"^[1-9]\d* detractors flagged", out,
+                                                                                  re.M)
     store = Store(tmp_path / "demo.db", readonly=True)
     try:
         rows = store.mentions(limit=1000)
+        alerted = [i for r in store.query("SELECT mention_ids FROM alerts") for i in json.loads(r["mention_ids"])]
     finally:
         store.close()
+    assert len(alerted) == len(titles) == len(set(alerted))  # one alert per mention, naming every rule that matched
     assert len(rows) == 479 and all(r["sentiment"] in {"negative", "neutral", "positive"} for r in rows)
     by_brand = {b: {r["text"] for r in rows if r["brand"] == b} for b in ("Acme", "BigCo")}
     assert len(by_brand["BigCo"]) == 31 and by_brand["BigCo"] <= by_brand["Acme"]  # once per brand it names

@@ -1,11 +1,28 @@
-"""The demo's sample mentions: enough weeks and mentions for the advocacy index, several
-sources, recurring authors, no repeated texts."""
+"""The demo: sample mentions with enough weeks and mentions for the advocacy index, several
+sources, recurring authors and no repeated texts; its database in the user's data folder;
+``monitor demo --serve``, the data, a user and the web page in one command."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections import Counter
+from pathlib import Path
 
+import httpx
+import pytest
+
+from monitor.cli_demo import demo_database
 from monitor.collect.demo import load_samples
+from monitor.config import user_data_dir
+
+from .conftest import ROOT
 
 WEEK = 168  # hours
 
@@ -53,3 +70,67 @@ def test_samples_mix_sources_stars_and_recurring_authors():
     for s in samples:  # one author, one reach
         if s.get("reach") is not None:
             assert reach.setdefault((s["source"], s["author"]), s["reach"]) == s["reach"], s
+
+
+def test_the_demo_database_stays_in_the_users_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert demo_database() == tmp_path / "data" / "monitor" / "demo.db"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/data")  # not absolute: ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert user_data_dir() == tmp_path / "home" / ".local" / "share" / "monitor"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert demo_database() == tmp_path / "home" / ".local" / "share" / "monitor" / "demo.db"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_demo_serve_shows_acme_with_its_index_to_the_printed_user(tmp_path):
+    """`monitor demo --serve` in an empty folder: data, a user and the page in one command."""
+    port, out = free_port(), tmp_path / "demo.out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path / "data")}
+    with out.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "demo", "--serve", "--port", str(port),
+                                 "--database", str(tmp_path / "demo.db")], cwd=tmp_path, env=env,
+                                stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while not (found := re.search(r"The web page: (\S+)\nLog in as user '(\w+)', password (\S+)", out.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
+            time.sleep(0.2)
+        url, user, password = found.groups()
+        assert url == f"http://127.0.0.1:{port}/overview?brand=Acme"
+        with httpx.Client(follow_redirects=True, timeout=10) as web:
+            while True:  # the server starts right after the line
+                try:
+                    page = web.get(url)
+                    break
+                except httpx.ConnectError:
+                    assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
+                    time.sleep(0.2)
+            assert page.url.path == "/login"
+            csrf = re.search(r'name="csrf" value="([^"]*)"', page.text).group(1)
+            nxt = re.search(r'name="next" value="([^"]*)"', page.text).group(1)
+            overview = web.post(f"http://127.0.0.1:{port}/login",
+                                data={"username": user, "password": password, "csrf": csrf, "next": nxt})
+        assert overview.status_code == 200 and str(overview.url) == url
+        assert "<h1>Acme</h1>" in overview.text
+        series = json.loads(re.search(r'id="overview-data">(.*?)</script>', overview.text, re.S).group(1))
+        weekly = series["index"]["text:relationship"]
+        assert sum(v is not None for v in weekly) >= 8, weekly  # a number for every full week of the samples
+        assert sum(series["mentions"]) == 448
+        logged = out.read_text()
+        assert logged.count(password) == 1  # printed once, never logged
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, out.read_text()[-3000:]
+    assert Path(tmp_path / "demo.db").exists() and not (tmp_path / "data").exists()
