@@ -123,14 +123,16 @@ def test_run_collects_classifies_alerts_and_survives_faults(tmp_path, daemons):
         ])
         d = Daemon(tmp_path, cfg)
         daemons.append(d)
-        wait_for(lambda: d.out().count("ALERT [warning] [SQLite] every-mention") == 30, "30 alerts on the console",
-                 proc=d.proc)
+        wait_for(lambda: sum(line.startswith("ALERT [warning] [SQLite] mention by ")
+                             and line.endswith("(every-mention)") for line in d.out().splitlines()) == 30,
+                 "30 alerts on the console", proc=d.proc)
         assert scalar(db, "SELECT count(*) FROM mentions") == 30
         assert scalar(db, "SELECT count(*) FROM classifications WHERE model LIKE 'advocacy-minilm@%'") == 30
 
         # a second daemon on the same database refuses to start
-        second = subprocess.run([sys.executable, "-m", "monitor", "-c", str(cfg), "run"], cwd=ROOT, timeout=300, check=False,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+        second = subprocess.run([sys.executable, "-m", "monitor", "-c", str(cfg), "run"], cwd=ROOT, timeout=300,
+                                check=False, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                                text=True)
         assert second.returncode == 1
         assert "already running" in second.stderr and "Traceback" not in second.stderr
 

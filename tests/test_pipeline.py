@@ -75,7 +75,8 @@ def test_collect_classify_alert_console(store):
     counts = pipeline.deliver(store, {"console": ConsoleChannel(stream=out)})
     assert counts["sent"] == 2
     printed = out.getvalue()
-    assert printed.count("ALERT [warning] [SQLite] negative-mention: negative mention") == 2
+    assert len(re.findall(r"^ALERT \[warning\] \[SQLite\] negative mention by \S+ on hackernews \(negative-mention\)$",
+                          printed, re.M)) == 2
     assert "avoid it" in printed
     assert pipeline.deliver(store, {"console": ConsoleChannel(stream=out)})["sent"] == 0  # sent once
 
