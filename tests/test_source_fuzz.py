@@ -311,6 +311,8 @@ def test_any_feed_bytes_parse_or_fail_cleanly(data, tmp_path_factory):
     b"<title>Acme \x81\x20 one</title><link>https://a.example/1</link></item></channel></rss>",
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
     b"<title>Acme &#xD800; one</title><link>https://a.example/1</link></item></channel></rss>",
+    b'<?xml version="1.0" encoding="idna"?><rss version="2.0"><channel><title>t</title><item>'  # no "replace"
+    b"<title>Acme \xff one</title><link>https://a.example/1</link></item></channel></rss>",
 ])
 def test_the_feeds_that_failed_as_unexpected_errors_now_parse(body, tmp_path):
     source = _feed_source(body)

@@ -67,6 +67,8 @@ _XML_DECL = re.compile(rb"^[ \t\r\n]*<\?xml\b[^<>?]{0,400}\?>")
 _XML_DECL_TEXT = re.compile(r"^[ \t\r\n]*<\?xml\b[^<>?]{0,400}\?>")
 _DECL_ENCODING = re.compile(rb"""\bencoding[ \t\r\n]*=[ \t\r\n]*["']([A-Za-z0-9._:-]{1,40})["']""")
 _CHARREF = re.compile(r"&((?:amp;)*)#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+# codecs that transform text rather than encode a character set (names as codecs.lookup gives them)
+_NOT_CHARSETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
          (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _BOMLESS = ((b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00?\x00", "utf-16-le"),
@@ -105,7 +107,7 @@ def _encoding_of(data: bytes) -> tuple[str, int, str | None]:
     declared = found.group(1).decode("ascii")
     try:  # a text encoding in which this ASCII declaration reads as written (not utf-16, rot13 or hex)
         name = codecs.lookup(declared).name
-        usable = "<?xml".encode(name) == b"<?xml"
+        usable = "<?xml".encode(name) == b"<?xml" and name not in _NOT_CHARSETS
     except (LookupError, ValueError, UnicodeError):
         usable = False
     return (name, 0, None) if usable else ("utf-8", 0, declared)
@@ -125,7 +127,10 @@ def _as_utf8(data: bytes) -> bytes:
         try:
             text = body.decode(fallback)
         except (UnicodeError, LookupError, ValueError):
-            fallback, text = f"{name} with replacement characters", body.decode(name, errors="replace")
+            try:
+                fallback, text = f"{name} with replacement characters", body.decode(name, errors="replace")
+            except (UnicodeError, LookupError, ValueError):  # a codec without "replace" (idna)
+                fallback, text = "UTF-8 with replacement characters", body.decode("utf-8", errors="replace")
         logger.warning("feed bytes are not valid %s; read as %s", name, fallback)
     text = safe_text(text, len(text) + 1)  # lone surrogates (utf-7, utf-16) to U+FFFD, control characters out
     if "&" in text:
