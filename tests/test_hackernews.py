@@ -270,7 +270,7 @@ FAULTS = [
     # fault injected, how many times, policy, what the log line and the run's error say
     ("500", 4, {}, "HTTP 500 after 4 attempts"),
     ("down", 4, {}, "RemoteProtocolError"),
-    ("drip", 1, {"deadline": 0.3, "retries": 0}, "took over"),
+    ("drip", 1, {"deadline": 0.3, "retries": 0}, "no complete response within 0.3s"),
     ("malformed", 1, {}, "search response has no 'hits' list"),
     ("truncated", 1, {}, "response is not valid JSON (JSONDecodeError)"),
     ("huge", 1, {}, "over the 10485760 cap"),
