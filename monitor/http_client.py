@@ -531,6 +531,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.LocalProtocolError | httpcore.LocalProtocolError):
         return f"{name}: a header of the request is not valid HTTP"
     text = str(exc)
+    if isinstance(exc, _DeadlineExceeded):
+        return text  # "no complete response within 30s" says it all
     return f"{name}: {text}" if text else name
 
 
