@@ -88,6 +88,23 @@ class HealthCheck:
     brand: str | None = None
 
 
+def _streak_start(store, source_key: str, runs: list, length: int, holds) -> int:
+    """Id of the first run of a streak of ``length`` newest runs that satisfy ``holds``. A streak
+    longer than the window read is followed back page by page, so the problem keeps the run that
+    opened it (its alert is sent once, not again each run)."""
+    start = runs[length - 1]["id"]
+    if length < len(runs):
+        return start
+    while True:
+        older = store.recent_runs(source_key, 200, before_id=start)
+        for r in older:
+            if not holds(r):
+                return start
+            start = r["id"]
+        if len(older) < 200:
+            return start
+
+
 def assess(store, source_key: str, policy) -> SourceHealth:
     window = policy.max_failures + policy.zero_runs + policy.baseline_runs + 5
     runs = store.recent_runs(source_key, window)  # newest first
@@ -109,8 +126,13 @@ def assess(store, source_key: str, policy) -> SourceHealth:
                 failed_items=latest["skipped"], consecutive_failures=failures, zero_streak=zeros,
                 last_error=latest["error"])
     if latest.get("auth_failed"):
-        streak = [r for r in runs[:failures] if r.get("auth_failed")]
-        opened = streak[-1]["id"] if streak else latest["id"]
+        auth = 0
+        for r in runs[:failures]:
+            if not r.get("auth_failed"):
+                break
+            auth += 1
+        opened = (_streak_start(store, source_key, runs, auth, lambda r: not r["ok"] and r.get("auth_failed"))
+                  if auth else latest["id"])
         return SourceHealth(**base, state="auth", opened_by=opened,
                             problem=f"credentials refused: {latest['error'] or 'authentication failed'}")
     if _api_changed(latest):
@@ -124,9 +146,11 @@ def assess(store, source_key: str, policy) -> SourceHealth:
         else:
             problem = api_changed_message(source_key, latest["skipped"],
                                           latest["skipped"] + latest["fetched"]).removeprefix(f"{source_key}: ")
-        return SourceHealth(**base, state="api_changed", opened_by=runs[changed - 1]["id"], problem=problem)
+        return SourceHealth(**base, state="api_changed", problem=problem,
+                            opened_by=_streak_start(store, source_key, runs, changed, _api_changed))
     if failures >= policy.max_failures:
-        return SourceHealth(**base, state="failing", opened_by=runs[failures - 1]["id"],
+        return SourceHealth(**base, state="failing",
+                            opened_by=_streak_start(store, source_key, runs, failures, lambda r: not r["ok"]),
                             problem=f"{failures} consecutive failed runs; last error: {latest['error']}")
     if zeros >= policy.zero_runs:
         baseline = [r for r in runs[zeros:] if r["ok"]][: policy.baseline_runs]

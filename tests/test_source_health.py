@@ -97,6 +97,18 @@ def test_consecutive_failures_raise_one_alert_per_episode(tmp_path):
     assert store.query("SELECT channel, status FROM deliveries") == [{"channel": "console", "status": "pending"}] * 2
 
 
+def test_an_episode_longer_than_the_window_read_keeps_one_alert(tmp_path):
+    """A source broken for more runs than assess reads (max_failures + zero_runs + baseline + 5)
+    keeps the run that opened the episode: one alert, not a new one each run."""
+    boom = SourceError("HTTP 503 after 4 attempts")
+    policy = HealthSettings()
+    window = policy.max_failures + policy.zero_runs + policy.baseline_runs + 5
+    store, source = run_script(tmp_path, [2] + [boom] * (window + 25))
+    assert len(alerts(store)) == 1
+    first_failed = store.query("SELECT min(id) AS id FROM source_runs WHERE ok = 0")[0]["id"]
+    assert assess(store, source.key, policy).opened_by == first_failed
+
+
 def test_two_failures_are_degraded_not_broken(tmp_path):
     boom = SourceError("timeout")
     store, source = run_script(tmp_path, [1, boom, boom])

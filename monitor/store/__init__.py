@@ -286,11 +286,12 @@ class Store:
 
     # ------------------------------------------------------------------ source health
 
-    def recent_runs(self, source_key: str, limit: int = 50) -> list[SourceRun]:
-        """A source's latest runs, newest first."""
+    def recent_runs(self, source_key: str, limit: int = 50, before_id: int | None = None) -> list[SourceRun]:
+        """A source's latest runs (older than run ``before_id`` when given), newest first."""
         return cast("list[SourceRun]", self.query(
             "SELECT id, source_key, started_at, finished_at, fetched, new, skipped, ok, error, auth_failed "
-            "FROM source_runs WHERE source_key = ? ORDER BY id DESC LIMIT ?", [source_key, limit]))
+            "FROM source_runs WHERE source_key = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            [source_key, 2**63 - 1 if before_id is None else before_id, limit]))
 
     def last_success(self, source_key: str) -> str | None:
         rows = self.query("SELECT max(finished_at) AS at FROM source_runs WHERE source_key = ? AND ok = 1",
