@@ -51,7 +51,8 @@ from monitor.config import ClassifierSettings, load_settings
 from monitor.records import Author, FetchResult, Mention
 from monitor.store import Store
 
-ROBERTA_BASE: dict[str, Any] = {"vocab_size": 50265, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+ROBERTA_BASE: dict[str, Any] = {"vocab_size": 50265, "hidden_size": 768, "num_hidden_layers": 12,
+                                "num_attention_heads": 12,
                 "intermediate_size": 3072, "max_position_embeddings": 514, "type_vocab_size": 1, "num_labels": 3}
 
 
@@ -218,7 +219,8 @@ def main() -> int:
             stage_t.append(dt)
     engine_rate, stage_rate = max(per_s(engine_t)), max(per_s(stage_t))
     paired = statistics.median(s / e for s, e in zip(per_s(stage_t), per_s(engine_t), strict=True))
-    print(f"engine: OnnxClassifier int8, {cs.threads} thread(s): {engine_rate:.0f} texts/s (runs: {runs(per_s(engine_t))})")
+    print(f"engine: OnnxClassifier int8, {cs.threads} thread(s): {engine_rate:.0f} texts/s "
+          f"(runs: {runs(per_s(engine_t))})")
     print(f"stage: classify_pending (SQLite, language check, engine, writes, {len(settings.alerts.rules)} alert "
           f"rule(s), {alerts} alert(s)): {stage_rate:.0f} texts/s (runs: {runs(per_s(stage_t))})")
     print(f"stage / engine: {stage_rate / engine_rate:.0%} best vs best, {paired:.0%} median of "
@@ -250,7 +252,8 @@ def main() -> int:
     print(f"baseline: RoBERTa-base-sized fp32, one text per call: {best_base:.1f} texts/s at its better thread "
           f"count ({len(sample)} texts of {tokens(sample):.1f} tokens on average; all texts: {tokens(texts):.1f})")
     equal = ", ".join(f"{engine_at[t] / base_at[t]:.0f}x at {t} thread(s) each" for t in sorted(engine_at))
-    print(f"engine / baseline: {best_engine / best_base:.1f}x, each at its better thread count ({equal})  (goal >= 35x)")
+    print(f"engine / baseline: {best_engine / best_base:.1f}x, each at its better thread count ({equal})  "
+          "(goal >= 35x)")
     return 0
 
 

@@ -35,7 +35,8 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (GOOD.replace("every: 5m", "evry: 5m"), ["line 8", "brands[0].sources[0].evry", "unknown key", "did you mean 'every'"]),
+        (GOOD.replace("every: 5m", "evry: 5m"),
+         ["line 8", "brands[0].sources[0].evry", "unknown key", "did you mean 'every'"]),
         (GOOD.replace("every: 5m", "every: soon"), ["line 8", "brands[0].sources[0].every", "not a duration"]),
         (GOOD.replace("every: 5m", "every: -5"), ["brands[0].sources[0].every", "positive"]),
         (GOOD.replace("type: hackernews", "type: myspace"), ["brands[0].sources[0]", "myspace"]),
@@ -48,7 +49,8 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
         ("- just\n- a list\n", ["top level must be a mapping"]),
         ("database: x.db\n", ["brands", "required key is missing"]),
         ("!!python/object/apply:os.system ['echo hi']\n", ["YAML syntax error"]),
-        (GOOD.replace("- name: Acme", "- name: Acme\n    base_url: ${NOT_SET_ANYWHERE}"), ["NOT_SET_ANYWHERE is not set"]),
+        (GOOD.replace("- name: Acme", "- name: Acme\n    base_url: ${NOT_SET_ANYWHERE}"),
+         ["NOT_SET_ANYWHERE is not set"]),
     ],
 )
 def test_broken_configs_name_the_key_and_line(tmp_path, body, expected):

@@ -18,6 +18,7 @@ from monitor.store import Store
 from tests.fakes.sources import FixtureServer, Reply, fixture_json
 from tests.test_source_contract import CASES, NOW, Case, Harness
 from tests.test_source_health import T0, Clock, run_script, status_config
+
 JP = "appstore/reviews_jp_no_updated.json"
 
 

@@ -67,7 +67,8 @@ def generic_results(logits: np.ndarray, mapping: list[int | None], model: str,
                 merged[target] += probs[j]
         merged = merged / merged.sum() if merged.sum() > 0 else merged
         sent = label_score(labels, merged[present])
-        out.append(Classification(sent, LabelScore("none", {}), model, uncertain=bool(sent.confidence < uncertain_below)))
+        out.append(Classification(sent, LabelScore("none", {}), model,
+                                  uncertain=bool(sent.confidence < uncertain_below)))
     return out
 
 

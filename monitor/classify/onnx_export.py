@@ -58,7 +58,8 @@ def export(model_dir: Path, out: Path, log=print) -> None:
         t0 = time.monotonic()
         log(f"exporting {model_dir} to ONNX (fp32)")
         export_fp32(model_dir, fp32)
-        log(f"exported {fp32.stat().st_size / 1e6:.0f} MB in {time.monotonic() - t0:.1f}s; quantising to int8 (per-channel)")
+        log(f"exported {fp32.stat().st_size / 1e6:.0f} MB in {time.monotonic() - t0:.1f}s; "
+            "quantising to int8 (per-channel)")
         t1 = time.monotonic()
         quantize_int8(fp32, int8)
         log(f"quantised to {int8.stat().st_size / 1e6:.0f} MB in {time.monotonic() - t1:.1f}s")

@@ -90,7 +90,8 @@ class TorchClassifier(BatchedEngine):
                 "a folder must hold config.json, the weights and the tokenizer files"
             ) from None
         except Exception as exc:  # corrupt weights, wrong format: safetensors, json, torch errors
-            raise ModelError(f"model {source!r} is corrupt or not a supported model: {type(exc).__name__}: {exc}") from None
+            raise ModelError(f"model {source!r} is corrupt or not a supported model: "
+                             f"{type(exc).__name__}: {exc}") from None
         self.pad_id = self.tokenizer.pad_token_id or 0
         limit = getattr(self.tokenizer, "model_max_length", 512) or 512
         self.max_length = min(max_length or self.meta.get("max_length", 256), limit if limit < 100_000 else 512)

@@ -10,7 +10,9 @@ from monitor.records import Classification, LabelScore
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "monitor" / "models" / "advocacy-minilm"
-WORDS = ["great", "love", "good", "best", "recommend", "bad", "awful", "hate", "worst", "avoid", "broken", "the", "a", "it", "is", "this", "product", "service", "i", "we", "you", "and", "not", "to", "of", "very", "support", "team", "app"]
+WORDS = ["great", "love", "good", "best", "recommend", "bad", "awful", "hate", "worst", "avoid", "broken", "the", "a",
+         "it", "is", "this", "product", "service", "i", "we", "you", "and", "not", "to", "of", "very", "support",
+         "team", "app"]
 
 
 def build_tiny_model(folder: Path, labels: Sequence[str] = ("negative", "neutral", "positive")) -> Path:

@@ -23,7 +23,8 @@ RULE = AlertRule.model_validate({"name": "detractors", "when": {"advocacy": "det
 def add_mentions(store: Store, texts: list[str], start: int = 0) -> None:
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     store.save_batch("Acme:demo", "acme", FetchResult([
-        Mention(source="demo", native_id=str(start + i), brand="Acme", text=t, created_at=t0 + timedelta(hours=start + i),
+        Mention(source="demo", native_id=str(start + i), brand="Acme", text=t,
+                created_at=t0 + timedelta(hours=start + i),
                 author=Author(source="demo", handle=f"u{i}")) for i, t in enumerate(texts)], None))
 
 
