@@ -15,7 +15,7 @@ from monitor.cli import main
 from monitor.collect.hackernews import OVERLAP
 from monitor.collect.mastodon import snowflake_for
 from tests.fakes.sources import FixtureServer, Reply, fixture_bytes, fixture_json
-from tests.test_source_contract import CASES, ENV, NOW, Harness
+from tests.test_source_contract import CASES, ENV, NOW, Harness, xml_reply
 
 
 def harness(name, server, tmp_path, **settings):
@@ -321,3 +321,25 @@ def test_collect_once_when_the_run_cannot_be_recorded(tmp_path, monkeypatch):
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "Acme:mastodon: failed, the run could not be recorded: OperationalError" in result.output
     assert "Traceback" not in result.output
+
+
+def _feed_rows(tmp_path, fixture):
+    with FixtureServer() as server:
+        h = harness("feed-generic", server, tmp_path)
+        server.routes["/feed"] = xml_reply(fixture)
+        h.collect()
+        return h.store.query("SELECT url, canonical_url, title, text FROM mentions ORDER BY id")
+
+
+def test_news_feed_item_is_stored_as_its_article_not_its_image_caption(tmp_path):
+    # HuffPost: feedparser files <media:description> (the caption) under content, ahead of the description
+    [row] = _feed_rows(tmp_path, "feeds/huffpost_rss.xml")
+    assert row["text"].startswith("Acme is recalling about 40,000 space heaters")
+    assert "not aware of any injuries." in row["text"] and "San Francisco" not in row["text"]
+
+
+def test_feedburner_items_link_to_the_article_not_feedproxy(tmp_path):
+    [row] = _feed_rows(tmp_path, "feeds/techcrunch_feedburner.xml")
+    assert row["canonical_url"] == "https://techcrunch.com/2026/12/02/acme-raises-40m-series-b"
+    assert "feedproxy" not in row["url"]
+    assert row["text"].endswith("expand into Europe.")  # content:encoded, longer than the description

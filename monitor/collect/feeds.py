@@ -221,6 +221,21 @@ def _when(entry) -> datetime | None:
     return None
 
 
+def _article_text(entry) -> str:
+    """The entry's article as text. feedparser files ``media:description`` (an image caption)
+    under ``content`` too, ahead of the description when it follows it, with nothing left to
+    tell it apart: so the longest of the contents (``content:encoded``, Atom content) and the
+    summary is taken, the article being longer than a caption or an excerpt of it."""
+    bodies = [c.get("value") for c in entry.get("content") or [] if isinstance(c, dict)]
+    best = ""
+    for body in [*bodies, entry.get("summary")]:
+        if isinstance(body, str) and body:
+            text = strip_html(body)
+            if len(text) > len(best):
+                best = text
+    return best
+
+
 class _Cursor(BaseModel):
     model_config = ConfigDict(extra="ignore")
     newest: str = Field(default="", max_length=64)
@@ -298,9 +313,7 @@ class FeedSource(ConfiguredSource):
 
     def _to_mention(self, entry) -> Mention | None:
         title = strip_html(entry.get("title"))
-        content = entry.get("content") or []
-        body = content[0].get("value") if content and isinstance(content[0], dict) else None
-        text = strip_html(body or entry.get("summary"))
+        text = _article_text(entry)
         if self.preset == "google_news" and title:
             source = entry.get("source") or {}
             suffix = f" - {source.get('title')}" if isinstance(source, dict) and source.get("title") else ""
@@ -312,7 +325,9 @@ class FeedSource(ConfiguredSource):
             text = _REDDIT_FOOTER.split(text)[0].strip()
         if not title and not text:
             return None
-        link = _http_url(entry.get("link"))
+        # FeedBurner (TechCrunch...) links through feedproxy.google.com; the article's own address
+        # is feedburner:origLink, the one other sources' copies share
+        link = _http_url(entry.get("feedburner_origlink")) or _http_url(entry.get("link"))
         url = unwrap_redirect(link) if self.preset in ("google_alerts", "google_news") else link
         native = entry.get("id") or url or hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:32]
         if not isinstance(native, str):
