@@ -343,3 +343,22 @@ def test_feedburner_items_link_to_the_article_not_feedproxy(tmp_path):
     assert row["canonical_url"] == "https://techcrunch.com/2026/12/02/acme-raises-40m-series-b"
     assert "feedproxy" not in row["url"]
     assert row["text"].endswith("expand into Europe.")  # content:encoded, longer than the description
+
+
+def test_a_cross_post_is_the_copy_of_the_older_post_not_the_other_way_round(tmp_path):
+    # Reddit lists newest first: the cross-post (an hour later, another subreddit) comes before its original
+    page = fixture_json("reddit/search.json")
+    original = next(c for c in page["data"]["children"] if c["data"]["name"] == "t3_1gx8def")
+    cross = json.loads(json.dumps(original))
+    cross["data"].update(name="t3_1gxacro", id="1gxacro", subreddit="startups",
+                         created_utc=original["data"]["created_utc"] + 3600,
+                         permalink="/r/startups/comments/1gxacro/acme_raises_series_b/",
+                         crosspost_parent="t3_1gx8def")
+    page["data"]["children"].insert(0, cross)
+    with FixtureServer() as server:
+        h = harness("reddit", server, tmp_path)
+        server.routes["/r/all/search"] = Reply(body=json.dumps(page).encode())
+        h.collect()
+    rows = {r["native_id"]: r for r in h.store.query("SELECT id, native_id, duplicate_of FROM mentions")}
+    assert rows["t3_1gx8def"]["duplicate_of"] is None
+    assert rows["t3_1gxacro"]["duplicate_of"] == rows["t3_1gx8def"]["id"]

@@ -195,14 +195,17 @@ class Store:
     def _insert_mention(self, source_key: str, m: Mention, now: str) -> int | None:
         author_id = self._upsert_author(m.author, now) if m.author else None
         canonical = m.canonical_url
-        duplicate_of = None
+        duplicate_of, supersedes = None, False
         if canonical:
+            # the oldest post is the original, whatever order it arrives in (listings come newest
+            # first): a copy older than the present original takes its place, below
             row = self.conn.execute(
-                "SELECT id FROM mentions WHERE canonical_url = ? AND brand = ? AND duplicate_of IS NULL "
+                "SELECT id, created_at FROM mentions WHERE canonical_url = ? AND brand = ? AND duplicate_of IS NULL "
                 "AND NOT (source = ? AND native_id = ?) ORDER BY id LIMIT 1",
                 [canonical, m.brand, m.source, m.native_id],
             ).fetchone()
-            duplicate_of = int(row[0]) if row else None
+            supersedes = row is not None and iso(m.created_at) < row[1]
+            duplicate_of = int(row[0]) if row and not supersedes else None
         cur = self.conn.execute(
             "INSERT INTO mentions (source, source_key, native_id, brand, kind, title, text, url, canonical_url, "
             "duplicate_of, author_id, rating, lang, matched_term, created_at, collected_at, extra) "
@@ -229,6 +232,9 @@ class Store:
             ],
         )
         row = cur.fetchone()
+        if row and supersedes:
+            self.conn.execute("UPDATE mentions SET duplicate_of = ? WHERE canonical_url = ? AND brand = ? AND id != ?",
+                              [int(row[0]), canonical, m.brand, int(row[0])])
         return int(row[0]) if row else None
 
     # ------------------------------------------------------------------ reach lookups
