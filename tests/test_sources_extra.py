@@ -362,3 +362,33 @@ def test_a_cross_post_is_the_copy_of_the_older_post_not_the_other_way_round(tmp_
     rows = {r["native_id"]: r for r in h.store.query("SELECT id, native_id, duplicate_of FROM mentions")}
     assert rows["t3_1gx8def"]["duplicate_of"] is None
     assert rows["t3_1gxacro"]["duplicate_of"] == rows["t3_1gx8def"]["id"]
+
+
+def test_bluesky_links_are_stored_in_full_not_as_their_shortened_display_text(tmp_path):
+    # the app shows a link cut short; the full URI is in the post's link facet, at UTF-8 byte offsets
+    shown = "acme.example.com/blog/2026/11/postm..."
+    text = f"\U0001f6a8 Acme\u2019s outage postmortem: {shown} \u2014 and the status page: here"
+    raw = text.encode()
+    facet_at = raw.index(shown.encode())
+    here = raw.rindex(b"here")
+    page = fixture_json("bluesky/search_posts.json")
+    page["posts"][0]["record"].update(text=text, facets=[
+        {"$type": "app.bsky.richtext.facet",
+         "features": [{"$type": "app.bsky.richtext.facet#link",
+                       "uri": "https://acme.example.com/blog/2026/11/postmortem-nov-19-outage"}],
+         "index": {"byteEnd": facet_at + len(shown.encode()), "byteStart": facet_at}},
+        {"$type": "app.bsky.richtext.facet",
+         "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://status.acme.example.com/"}],
+         "index": {"byteEnd": here + 4, "byteStart": here}},
+        {"features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://evil.example/"}],
+         "index": {"byteEnd": 10_000, "byteStart": 3}},  # outside the text: ignored
+    ])
+    with FixtureServer() as server:
+        h = harness("bluesky", server, tmp_path)
+        server.routes["/xrpc/app.bsky.feed.searchPosts"] = Reply(body=json.dumps(page).encode())
+        h.collect()
+    row = h.store.query("SELECT text, extra FROM mentions WHERE native_id = ?", [page["posts"][0]["uri"]])[0]
+    assert row["text"] == ("\U0001f6a8 Acme\u2019s outage postmortem: https://acme.example.com/blog/2026/11/"
+                           "postmortem-nov-19-outage \u2014 and the status page: here")
+    assert json.loads(row["extra"])["links"] == ["https://acme.example.com/blog/2026/11/postmortem-nov-19-outage",
+                                                 "https://status.acme.example.com/"]

@@ -59,6 +59,62 @@ class _Record(BaseModel):
     createdAt: str
     langs: list[str] | None = None
     reply: dict[str, Any] | None = None
+    facets: Any = None  # read by _with_full_links, which ignores what it cannot use
+
+
+_LINK_FACET = "app.bsky.richtext.facet#link"
+_ELLIPSIS = ("...", "\u2026")
+
+
+def _shown_as(display: str, uri: str) -> bool:
+    """Whether ``display`` is how an app shows ``uri``: without its scheme (and www.),
+    perhaps cut short with an ellipsis."""
+    bare = display.strip()
+    for mark in _ELLIPSIS:
+        bare = bare.removesuffix(mark)
+    target = uri.split("://", 1)[-1]
+    return bool(bare) and (target.startswith(bare) or target.removeprefix("www.").startswith(bare))
+
+
+def _with_full_links(text: str, facets: Any) -> tuple[str, list[str]]:
+    """The post's text with each link's display text (apps cut it: ``acme.example.com/blog/se...``)
+    replaced by the full URI from its link facet, and the URIs in order. The facet indexes
+    are UTF-8 byte offsets. A display text that is not the URI shortened (words a client
+    linked) is kept as written, its URI only listed, so no words are lost; a facet that is
+    malformed, overlaps another or falls outside the text is ignored."""
+    if not isinstance(facets, list):
+        return text, []
+    raw = text.encode("utf-8")
+    found: list[tuple[int, int, str]] = []
+    for facet in facets:
+        index = facet.get("index") if isinstance(facet, dict) else None
+        features = facet.get("features") if isinstance(facet, dict) else None
+        if not isinstance(index, dict) or not isinstance(features, list):
+            continue
+        start, end = index.get("byteStart"), index.get("byteEnd")
+        if type(start) is not int or type(end) is not int or not 0 <= start < end <= len(raw):
+            continue
+        for feature in features:
+            uri = feature.get("uri") if isinstance(feature, dict) else None
+            if feature.get("$type") == _LINK_FACET and isinstance(uri, str) \
+                    and uri.startswith(("http://", "https://")) and len(uri) <= 2_000:
+                found.append((start, end, uri))
+                break
+    found.sort()
+    links, out, pos = [], [], 0
+    for start, end, uri in found:
+        if start < pos:  # overlaps the previous one
+            continue
+        links.append(uri)
+        try:
+            display = raw[start:end].decode("utf-8")
+        except UnicodeDecodeError:  # not on character boundaries
+            continue
+        if _shown_as(display, uri):
+            out += [raw[pos:start], uri.encode("utf-8")]
+            pos = end
+    out.append(raw[pos:])
+    return b"".join(out).decode("utf-8", errors="replace"), links
 
 
 class _Post(BaseModel):
@@ -186,7 +242,9 @@ class BlueskySource(ConfiguredSource):
         return state.model_dump()
 
     def _to_mention(self, p: _Post) -> Mention:
-        text = strip_html(p.record.text)  # plain text, but stored markup-free like every source's
+        # full URLs in the text (where the app showed them cut short), and all of them in extra["links"]
+        full, links = _with_full_links(p.record.text, p.record.facets)
+        text = strip_html(full)  # plain text, but stored markup-free like every source's
         if not text:
             raise ValueError("empty post")
         created, guessed = time_or_none(p.record.createdAt), None
@@ -208,7 +266,8 @@ class BlueskySource(ConfiguredSource):
                           reach=p.author.followersCount,
                           reach_kind="followers" if p.author.followersCount is not None else None),
             extra={k: v for k, v in {"replies": p.replyCount, "reposts": p.repostCount, "likes": p.likeCount,
-                                     "quotes": p.quoteCount, "date_guessed": guessed}.items() if v is not None},
+                                     "quotes": p.quoteCount, "date_guessed": guessed,
+                                     "links": links or None}.items() if v is not None},
         )
 
     def reach(self, handle: str) -> tuple[int, str] | None:
