@@ -314,14 +314,15 @@ def _within_budget(rows: list[PendingMention]) -> list[PendingMention]:
 def _classify_rows(classifier: Classifier, rows: Sequence[PendingMention]) -> list[Classification]:
     texts = [mention_text(r) for r in rows]
     targets: list[str | None] = [r["brand"] for r in rows]
+    langs: list[str | None] = [r["lang"] for r in rows]  # as the source declared it
     try:
-        return classify_texts(classifier, texts, targets)
+        return classify_texts(classifier, texts, targets, langs)
     except Exception:
         logger.exception("classifier failed on a batch of %d; retrying one by one", len(rows))
     out: list[Classification] = []
     for row, text, target in zip(rows, texts, targets, strict=True):
         try:
-            out += classify_texts(classifier, [text], [target])
+            out += classify_texts(classifier, [text], [target], [row["lang"]])
         except Exception as exc:  # one poison text: mark it, never retry it forever
             logger.error("mention %d could not be classified: %s", row["id"], type(exc).__name__)
             out.append(empty_result(classifier.name, "error"))

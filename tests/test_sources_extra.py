@@ -392,3 +392,32 @@ def test_bluesky_links_are_stored_in_full_not_as_their_shortened_display_text(tm
                            "postmortem-nov-19-outage \u2014 and the status page: here")
     assert json.loads(row["extra"])["links"] == ["https://acme.example.com/blog/2026/11/postmortem-nov-19-outage",
                                                  "https://status.acme.example.com/"]
+
+
+def test_a_short_post_a_source_declares_french_is_not_judged_by_the_english_model(tmp_path):
+    from monitor import pipeline
+    from tests.classify.test_classify_engine import ToyEngine
+
+    timeline = fixture_json("mastodon/tag_timeline.json")
+    timeline[0].update(content='<p>Super produit <a href="https://mastodon.social/tags/acme" class="mention hashtag" '
+                               'rel="tag">#<span>acme</span></a>, merci !</p>', language="fr")
+    with FixtureServer() as server:
+        h = harness("mastodon", server, tmp_path)
+        server.routes["/api/v1/timelines/tag/acme"] = Reply(body=json.dumps(timeline).encode())
+        h.collect()
+    pipeline.classify_pending(h.store, ToyEngine())
+    rows = h.store.query("SELECT m.native_id, m.lang, c.status FROM mentions m JOIN classifications c "
+                         "ON c.mention_id = m.id ORDER BY m.id")
+    french = timeline[0]["uri"]
+    assert [(r["lang"], r["status"]) for r in rows if r["native_id"] == french] == [("fr", "unsupported_language")]
+    assert {r["status"] for r in rows if r["native_id"] != french} == {"ok"}
+
+
+def test_a_feed_keeps_the_language_it_declares(tmp_path):
+    body = fixture_bytes("feeds/huffpost_rss.xml").replace(b"<language>en-us</language>",
+                                                           b"<language>fr-FR</language>")
+    with FixtureServer() as server:
+        h = harness("feed-generic", server, tmp_path)
+        server.routes["/feed"] = Reply(body=body, content_type="application/rss+xml")
+        h.collect()
+    assert [r["lang"] for r in h.store.query("SELECT lang FROM mentions")] == ["fr-FR"]

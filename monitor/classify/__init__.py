@@ -72,10 +72,14 @@ def resolve_model(model: str, base_dir: Path) -> str:
 
 
 def classify_texts(classifier: Classifier | TargetedClassifier, texts: Sequence[str],
-                   targets: Sequence[str | None] | None = None) -> list[Classification]:
+                   targets: Sequence[str | None] | None = None,
+                   langs: Sequence[str | None] | None = None) -> list[Classification]:
     """A model that reads brands (``targeted``) gets each text's brand: a mention is stored
-    once per brand it names, and each row gets the stance toward its own brand. Other
-    classifiers (a hub model, a test fake) get the texts alone."""
+    once per brand it names, and each row gets the stance toward its own brand. An engine
+    (``reads_declared_language``) also gets the language each source declared, for its
+    language gate. Other classifiers (a test fake) get the texts alone."""
+    if langs is not None and getattr(classifier, "reads_declared_language", False):
+        return classifier.classify(texts, targets, langs=langs)  # type: ignore[call-arg]
     if targets is not None and getattr(classifier, "targeted", False):
         return cast(TargetedClassifier, classifier).classify(texts, targets)
     return classifier.classify(texts)

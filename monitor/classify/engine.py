@@ -53,6 +53,7 @@ class BatchedEngine:
     pad_id: int = 0
     max_batch_tokens: int = 4096
     language_gate: LanguageGate | None = None
+    reads_declared_language: bool = True  # classify(..., langs=): the language each source declared
     sentiment_map: list[int | None] | None = None  # generic models: output index -> SENTIMENT index
 
     # ---------------------------------------------------------------- engine-specific
@@ -146,16 +147,21 @@ class BatchedEngine:
 
         return [mean(z) for z in heads]
 
-    def classify(self, texts: Sequence[str], targets: Sequence[str | None] | None = None) -> list[Classification]:
+    def classify(self, texts: Sequence[str], targets: Sequence[str | None] | None = None, *,
+                 langs: Sequence[str | None] | None = None) -> list[Classification]:
         """One result per text, in order. ``targets``: the brand each text is about (same
-        length; None or "" for none); a model that reads brands judges the stance toward it."""
+        length; None or "" for none); a model that reads brands judges the stance toward it.
+        ``langs``: the language each text's source declared (``fr``, ``en-US``, None); see
+        ``_gate``."""
         if targets is not None and len(targets) != len(texts):
             raise ValueError(f"{len(targets)} targets for {len(texts)} texts")
+        if langs is not None and len(langs) != len(texts):
+            raise ValueError(f"{len(langs)} languages for {len(texts)} texts")
         results: list[Classification | None] = [None] * len(texts)
         todo: list[int] = []
         cleaned: list[str] = []
         todo_targets: list[str] = []
-        langs: dict[int, str | None] = {}
+        found: dict[int, str | None] = {}
         for i, t in enumerate(texts):
             target = clean_target(targets[i]) if targets is not None and self.targeted else ""
             c = clean(t if isinstance(t, str) else "", target or None)
@@ -163,11 +169,11 @@ class BatchedEngine:
                 results[i] = empty_result(self.name, "empty")
                 continue
             if self.language_gate is not None:
-                lang, confident = self.language_gate.detect(c)
-                if confident and lang not in self.language_gate.supported:
+                lang, supported = _gate(self.language_gate, c, langs[i] if langs is not None else None)
+                if not supported:
                     results[i] = empty_result(self.name, "unsupported_language", lang=lang)
                     continue
-                langs[i] = lang if confident else None
+                found[i] = lang
             todo.append(i)
             cleaned.append(c)
             todo_targets.append(target)
@@ -179,8 +185,29 @@ class BatchedEngine:
             else:
                 done = generic_results(heads[0], self.sentiment_map or [0, 1, 2], self.name, self.uncertain_below)
             for i, r in zip(todo, done, strict=True):
-                results[i] = r if langs.get(i) is None else _with_lang(r, langs[i])
+                results[i] = r if found.get(i) is None else _with_lang(r, found[i])
         return results  # type: ignore[return-value]
+
+
+def declared_language(value: str | None) -> str | None:
+    """A declared language tag as the gate's code: ``en-US`` -> ``en``; None when unusable."""
+    if not isinstance(value, str):
+        return None
+    code = value.strip().replace("_", "-").split("-", 1)[0].lower()
+    return code if code.isascii() and code.isalpha() and 2 <= len(code) <= 3 else None
+
+
+def _gate(gate: LanguageGate, text: str, declared: str | None) -> tuple[str | None, bool]:
+    """(language, whether the model covers it). The detector, when confident, decides (a
+    client's default ``en`` on a French post does not hide it; a post declared French but
+    confidently English is judged). Otherwise the source's declared language does: a short
+    post declared French is not judged by an English model, one declared English (or with
+    nothing declared) is."""
+    lang, confident = gate.detect(text)
+    if confident:
+        return lang, lang in gate.supported
+    code = declared_language(declared)
+    return code, code is None or code in gate.supported
 
 
 def _with_lang(c: Classification, lang: str | None) -> Classification:

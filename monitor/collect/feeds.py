@@ -236,6 +236,24 @@ def _article_text(entry) -> str:
     return best
 
 
+def _language(value) -> str | None:
+    """A declared language tag (``en-us``, ``fr``), or None when there is none worth keeping."""
+    if isinstance(value, str) and 0 < len(value.strip()) <= 35:
+        return value.strip()
+    return None
+
+
+def _entry_language(entry) -> str | None:
+    """The entry's own ``xml:lang`` (on its content, summary or title), if it declares one."""
+    details = [c for c in entry.get("content") or [] if isinstance(c, dict)]
+    details += [entry.get("summary_detail"), entry.get("title_detail")]
+    for detail in details:
+        found = _language(detail.get("language")) if isinstance(detail, dict) else None
+        if found:
+            return found
+    return None
+
+
 class _Cursor(BaseModel):
     model_config = ConfigDict(extra="ignore")
     newest: str = Field(default="", max_length=64)
@@ -294,9 +312,11 @@ class FeedSource(ConfiguredSource):
             bozo = parsed.get("bozo_exception")
             logger.warning("%s: feed is not well-formed (%s); kept %d entries", self.key,
                            type(bozo).__name__ if bozo else "unknown", len(parsed.entries))
+        feed = parsed.get("feed")
+        language = _language(feed.get("language")) if isinstance(feed, dict) else None  # the channel's <language>
         for entry in parsed.entries[: self.settings.max_entries]:
             try:
-                mention = self._to_mention(entry)
+                mention = self._to_mention(entry, language)
             except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed feed entry (%s)", self.key, type(exc).__name__)
@@ -311,7 +331,7 @@ class FeedSource(ConfiguredSource):
             state["newest"] = newest.isoformat()
         return FetchResult(mentions, dump_state(state), done=True, skipped=skipped)
 
-    def _to_mention(self, entry) -> Mention | None:
+    def _to_mention(self, entry, feed_language: str | None = None) -> Mention | None:
         title = strip_html(entry.get("title"))
         text = _article_text(entry)
         if self.preset == "google_news" and title:
@@ -352,5 +372,6 @@ class FeedSource(ConfiguredSource):
             url=url,
             canonical_url=canonical_url(url) if self.preset != "reddit_search" else None,
             author=author,
+            lang=_entry_language(entry) or feed_language,
             extra={"preset": self.preset, **({"date_guessed": guessed} if guessed else {})},
         )

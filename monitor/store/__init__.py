@@ -330,7 +330,7 @@ class Store:
         (``seen`` 0: new mentions, which may alert), then those an earlier model classified
         (``seen`` 1: history a new model catches up on), oldest first within each."""
         return cast("list[PendingMention]", self.query(
-            "SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, "
+            "SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, m.lang, "
             "EXISTS (SELECT 1 FROM classifications o WHERE o.mention_id = m.id) AS seen FROM mentions m "
             "WHERE NOT EXISTS (SELECT 1 FROM classifications c WHERE c.mention_id = m.id AND c.model = ?) "
             "ORDER BY seen, m.id LIMIT ?",
@@ -347,7 +347,7 @@ class Store:
     def mentions_after(self, after_id: int, limit: int) -> list[PendingMention]:
         """Every mention in id order (for re-running a model over the whole history)."""
         return cast("list[PendingMention]", self.query(
-            "SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, 1 AS seen FROM mentions m "
+            "SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, m.lang, 1 AS seen FROM mentions m "
             "WHERE m.id > ? ORDER BY m.id LIMIT ?", [after_id, limit]))
 
     def count_mentions(self) -> int:

@@ -38,6 +38,7 @@ class PendingMention(TypedDict):
     kind: str
     rating: int | None
     brand: str
+    lang: str | None  # the language the source declared
     seen: int
 
 

@@ -175,3 +175,19 @@ def test_hostile_brand_names_and_texts_get_a_result_or_a_status():
     results = engine.classify(texts, brands)
     assert len(results) == 5 and results[4].status == "empty"
     assert all(r.status in ("ok", "empty", "unsupported_language") for r in results)
+
+
+def test_the_language_a_source_declares_decides_when_the_detector_cannot():
+    short_fr, short_en = "Super produit, merci !", "Love it!!"
+    long_en = "I really love this product and I recommend it to all my friends."
+    long_fr = "Ce produit est vraiment nul, je ne le recommande à personne."
+    results = ToyEngine().classify([short_fr, short_fr, short_en, long_en, long_fr],
+                                   langs=["fr", None, "en-US", "fr", "en"])
+    assert [(r.status, r.lang) for r in results] == [
+        ("unsupported_language", "fr"),  # too short to detect: the declared French holds
+        ("ok", None),  # nothing declared: judged, as before
+        ("ok", "en"),  # declared English: short texts go through
+        ("ok", "en"),  # a client's wrong tag does not outweigh a confident detector
+        ("unsupported_language", "fr"),
+    ]
+    assert ToyEngine(languages=("en", "fr")).classify([short_fr], langs=["fr_FR"])[0].status == "ok"
