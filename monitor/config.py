@@ -66,6 +66,7 @@ from monitor.settings_sources import (
     RedditSettings,
     SourceBase,
     SourceSettings,
+    StackExchangeSettings,
     Terms,
 )
 from monitor.settings_types import (
@@ -121,6 +122,7 @@ __all__ = [
     "SourceBase",
     "SourceSettings",
     "SourceSilent",
+    "StackExchangeSettings",
     "Stance",
     "Strict",
     "Terms",

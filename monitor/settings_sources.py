@@ -132,9 +132,19 @@ class MastodonSettings(SourceBase):
         return self
 
 
+class StackExchangeSettings(SourceBase):
+    """Stack Exchange questions and answers naming the brand (API 2.3, one ``site``). No key
+    needed; an app ``key`` (stackapps.com) as ``${ENV}`` raises the daily quota from 300 to
+    10,000 requests."""
+
+    type: Literal["stackexchange"]
+    site: str = Field(default="stackoverflow", pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$")
+    key: Secret | None = None
+
+
 SourceSettings = Annotated[
     HackerNewsSettings | DemoSettings | RedditSettings | FeedSettings | AppStoreSettings | BlueskySettings
-    | MastodonSettings,
+    | MastodonSettings | StackExchangeSettings,
     Field(discriminator="type"),
 ]
 

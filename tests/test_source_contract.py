@@ -123,6 +123,12 @@ CASES: dict[str, Case] = {
         "/api/v2/search", 2, items=lambda d: d["statuses"], text_at=("content",),
         wrong_types=lambda it: {**it, "created_at": 12, "content": ["x"]},
         drop_field=("account",)),
+    "stackexchange": Case(
+        {"type": "stackexchange", "base_url": "{url}/2.3", "site": "stackoverflow"},
+        {"/2.3/search/excerpts": json_reply("stackexchange/search_excerpts.json")},
+        "/2.3/search/excerpts", 3, items=lambda d: d["items"], text_at=("body",),
+        wrong_types=lambda it: {**it, "question_id": {"id": [1]}, "creation_date": "yesterday"},
+        drop_field=("creation_date",)),
 }
 
 
@@ -351,6 +357,8 @@ def _expired(harness) -> None:
         harness.replace_main(Reply(400, json.dumps({"error": "ExpiredToken", "message": "Token has expired"}).encode()))
         harness.server.routes["/xrpc/com.atproto.server.refreshSession"] = Reply(
             400, b'{"error": "ExpiredToken", "message": "Token has expired"}')
+    elif harness.case.settings["type"] == "stackexchange":  # an expired or revoked app key
+        harness.replace_main(Reply(400, fixture_bytes("stackexchange/error_bad_key.json")))
     elif harness.case.settings["type"] == "reddit":
         harness.server.routes["/api/v1/access_token"] = Reply(401, b'{"message": "Unauthorized", "error": 401}')
     else:

@@ -30,12 +30,15 @@ from monitor.collect.feeds import FeedSource
 from monitor.collect.hackernews import HackerNewsSource, html_to_text
 from monitor.collect.mastodon import MastodonSource
 from monitor.collect.reddit import RedditSource, markdown_text
+from monitor.collect.stackexchange import StackExchangeSource
+from monitor.collect.stackexchange import html_to_text as se_html_to_text
 from monitor.config import (
     AppStoreSettings,
     BlueskySettings,
     FeedSettings,
     HackerNewsSettings,
     MastodonSettings,
+    StackExchangeSettings,
     Terms,
 )
 from monitor.errors import SourceError
@@ -111,6 +114,8 @@ SOURCES = {
     "mastodon": (lambda b: _json_source(MastodonSource, MastodonSettings(type="mastodon", hashtags=["acme"]), b),
                  "mastodon/tag_timeline.json", lambda d: d, "tag:acme"),
     "reddit": (_reddit, "reddit/search.json", lambda d: d["data"]["children"], "search:acme"),
+    "stackexchange": (lambda b: _json_source(StackExchangeSource, StackExchangeSettings(type="stackexchange"), b),
+                      "stackexchange/search_excerpts.json", lambda d: d["items"], "acme"),
 }
 
 
@@ -170,8 +175,11 @@ HOSTILE_PATHS = {
                 ("author", "handle"), ("author", "displayName"), ("likeCount",), ("record", "text"), ("uri",)],
     "mastodon": [("account", "followers_count"), ("language",), ("created_at",), ("id",), ("account", "acct"),
                  ("account", "display_name"), ("favourites_count",), ("content",), ("url",), ("uri",)],
+    "stackexchange": [("creation_date",), ("question_id",), ("answer_id",), ("score",), ("owner", "reputation"),
+                      ("owner", "user_id"), ("owner", "display_name"), ("owner", "link"), ("body",), ("title",),
+                      ("item_type",), ("tags",)],
 }
-REACH_PATHS = {("author", "followersCount"), ("account", "followers_count")}
+REACH_PATHS = {("author", "followersCount"), ("account", "followers_count"), ("owner", "reputation")}
 
 
 class OneQuery:
@@ -360,6 +368,7 @@ HTML_TOKENS = ["<script>", "<script", "</script", "</script>", "<style>", "<nosc
                "&amp;lt;", "<!--", "-->", "a", " ", "\n", "acme", "<a href='", "'>", "&#x3c;"]
 ADVERSARIAL_HTML = st.lists(st.sampled_from(HTML_TOKENS), min_size=1, max_size=600).map("".join)
 CLEANERS = {"strip_html": _common.strip_html, "html_to_text": html_to_text,
+            "stackexchange.html_to_text": se_html_to_text,
             "drop_html_tags": lambda t: _common.drop_html_tags(t, entities=True), "markdown_text": markdown_text}
 WORK_PER_CHARACTER = 24  # the bound: a few passes of a few patterns over the text, and no more
 

@@ -56,6 +56,7 @@ REGISTRY: dict[str, str] = {
     "appstore": "monitor.collect.appstore:AppStoreReviewsSource",
     "bluesky": "monitor.collect.bluesky:BlueskySource",
     "mastodon": "monitor.collect.mastodon:MastodonSource",
+    "stackexchange": "monitor.collect.stackexchange:StackExchangeSource",
 }
 
 
