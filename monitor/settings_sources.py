@@ -132,6 +132,16 @@ class MastodonSettings(SourceBase):
         return self
 
 
+class GitHubSettings(SourceBase):
+    """GitHub issues and pull requests naming the brand (REST search API). A token is
+    optional: without one search allows 10 requests a minute, with one 30. ``base_url``:
+    GitHub Enterprise (``https://github.example.com/api/v3``)."""
+
+    type: Literal["github"]
+    token: Secret | None = None
+    fetch_followers: bool = True
+
+
 class StackExchangeSettings(SourceBase):
     """Stack Exchange questions and answers naming the brand (API 2.3, one ``site``). No key
     needed; an app ``key`` (stackapps.com) as ``${ENV}`` raises the daily quota from 300 to
@@ -144,7 +154,7 @@ class StackExchangeSettings(SourceBase):
 
 SourceSettings = Annotated[
     HackerNewsSettings | DemoSettings | RedditSettings | FeedSettings | AppStoreSettings | BlueskySettings
-    | MastodonSettings | StackExchangeSettings,
+    | MastodonSettings | GitHubSettings | StackExchangeSettings,
     Field(discriminator="type"),
 ]
 

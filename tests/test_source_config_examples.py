@@ -21,11 +21,11 @@ def test_commented_source_examples_validate_and_build(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("\n".join(lines), encoding="utf-8")
     env = {"REDDIT_CLIENT_ID": "id", "REDDIT_CLIENT_SECRET": "secret", "BLUESKY_APP_PASSWORD": "pw",
-           "MASTODON_TOKEN": "tok"}
+           "MASTODON_TOKEN": "tok", "GITHUB_TOKEN": "ghp-tok"}
     env["STACKEXCHANGE_KEY"] = "se-key"
     settings = load_settings(path, env=env)
     types = {s.type for s in settings.brands[0].sources}
-    assert types == {"hackernews", "reddit", "feed", "appstore", "bluesky", "mastodon", "stackexchange"}
+    assert types == {"hackernews", "reddit", "feed", "appstore", "bluesky", "mastodon", "github", "stackexchange"}
     factory = HttpFactory(HttpPolicy())
     for brand, ss in settings.source_jobs():
         source = build_source(brand, ss, http_factory=factory, now=lambda: None)

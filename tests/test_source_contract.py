@@ -35,7 +35,7 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <rss version="2.0"><channel><title>&lol3;</title><item><title>Acme &lol3; &xxe;</title>
 <link>https://example.com/a</link><description>acme</description></item></channel></rss>"""
 ENV = {"REDDIT_ID": "reddit-client-id", "REDDIT_SECRET": "reddit-client-secret", "BSKY_PW": "abcd-efgh-ijkl-mnop",
-       "MASTO_TOKEN": "masto-token-123"}
+       "MASTO_TOKEN": "masto-token-123", "GH_TOKEN": "ghp-test-token-123"}
 
 
 def json_reply(name: str) -> Reply:
@@ -129,6 +129,12 @@ CASES: dict[str, Case] = {
         "/2.3/search/excerpts", 3, items=lambda d: d["items"], text_at=("body",),
         wrong_types=lambda it: {**it, "question_id": {"id": [1]}, "creation_date": "yesterday"},
         drop_field=("creation_date",)),
+    "github": Case(
+        {"type": "github", "base_url": "{url}", "token": "${GH_TOKEN}"},
+        {"/search/issues": json_reply("github/search_issues.json"), "/users/*": json_reply("github/user.json")},
+        "/search/issues", 3, items=lambda d: d["items"], text_at=("body",),
+        wrong_types=lambda it: {**it, "id": "not-a-number", "created_at": ["2026"], "user": "mona"},
+        drop_field=("created_at",)),
 }
 
 

@@ -27,6 +27,7 @@ from monitor.collect import _common, feeds, hackernews
 from monitor.collect.appstore import AppStoreReviewsSource
 from monitor.collect.bluesky import BlueskySource
 from monitor.collect.feeds import FeedSource
+from monitor.collect.github import GitHubSource
 from monitor.collect.hackernews import HackerNewsSource, html_to_text
 from monitor.collect.mastodon import MastodonSource
 from monitor.collect.reddit import RedditSource, markdown_text
@@ -36,6 +37,7 @@ from monitor.config import (
     AppStoreSettings,
     BlueskySettings,
     FeedSettings,
+    GitHubSettings,
     HackerNewsSettings,
     MastodonSettings,
     StackExchangeSettings,
@@ -116,6 +118,8 @@ SOURCES = {
     "reddit": (_reddit, "reddit/search.json", lambda d: d["data"]["children"], "search:acme"),
     "stackexchange": (lambda b: _json_source(StackExchangeSource, StackExchangeSettings(type="stackexchange"), b),
                       "stackexchange/search_excerpts.json", lambda d: d["items"], "acme"),
+    "github": (lambda b: _json_source(GitHubSource, GitHubSettings(type="github", fetch_followers=False), b),
+               "github/search_issues.json", lambda d: d["items"], "acme"),
 }
 
 
@@ -178,6 +182,8 @@ HOSTILE_PATHS = {
     "stackexchange": [("creation_date",), ("question_id",), ("answer_id",), ("score",), ("owner", "reputation"),
                       ("owner", "user_id"), ("owner", "display_name"), ("owner", "link"), ("body",), ("title",),
                       ("item_type",), ("tags",)],
+    "github": [("created_at",), ("updated_at",), ("id",), ("number",), ("comments",), ("title",), ("body",),
+               ("user", "login"), ("user", "html_url"), ("html_url",), ("repository_url",), ("state",)],
 }
 REACH_PATHS = {("author", "followersCount"), ("account", "followers_count"), ("owner", "reputation")}
 

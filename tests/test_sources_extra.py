@@ -243,7 +243,7 @@ BAD_CURSORS = {
 }
 
 
-DATED_CURSORS = {"hackernews", "reddit", "bluesky", "mastodon", "mastodon-search"}
+DATED_CURSORS = {"hackernews", "reddit", "bluesky", "mastodon", "mastodon-search", "github"}
 
 
 def _future_cursor(h, query):

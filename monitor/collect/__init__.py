@@ -57,6 +57,7 @@ REGISTRY: dict[str, str] = {
     "bluesky": "monitor.collect.bluesky:BlueskySource",
     "mastodon": "monitor.collect.mastodon:MastodonSource",
     "stackexchange": "monitor.collect.stackexchange:StackExchangeSource",
+    "github": "monitor.collect.github:GitHubSource",
 }
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -34,12 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from monitor.collect._common import (
     ConfiguredSource,
     canonical_url,
-    drop_html_tags,
     dump_state,
     parse_time,
     read_cursor,
-    tidy_text,
 )
+from monitor.collect._markdown import markdown_text
 from monitor.errors import CursorError, MalformedResponseError, SourceAuthError, SourceError
 from monitor.http_client import CappedSession, HttpPolicy
 from monitor.records import TIME_MAX, TIME_MIN, Author, FetchResult, Mention
@@ -53,28 +51,6 @@ AFTER_MAX = 200  # characters of a listing's "after" (a fullname, t3_abc123) kep
 _EPOCH_MIN, _EPOCH_MAX = TIME_MIN.timestamp(), TIME_MAX.timestamp()
 TOKEN_LIFETIME = 3600  # seconds, when a token answer does not say (Reddit's tokens last an hour or more)
 _REDDIT_HOSTS = ("reddit.com", "redd.it")
-# Markdown code, kept verbatim: fenced blocks (to the closing fence or the end), indented blocks,
-# `inline` and ``inline`` spans (one line each; possessive fences: the scan stays linear).
-_MD_CODE = re.compile(r"^ {0,3}(`{3,}+|~{3,}+)[^\n]*\n.*?(?:^ {0,3}\1[`~]*[ \t]*$|\Z)"
-                      r"|(?:^(?: {4}|\t)[^\n]*(?:\n|\Z))+|(`{1,2})[^`\n]+\2", re.MULTILINE | re.DOTALL)
-
-
-def markdown_text(value: str | None) -> str:
-    """Reddit's markdown (``raw_json=1``: not HTML-escaped) -> the text as typed. ``<...>`` is
-    kept ("'config': <praw.Config object at 0x7f...>"); outside code, HTML element tags and
-    script/style blocks are dropped and character references decoded (markdown renders them);
-    code is kept verbatim. Whitespace as ``tidy_text``: blanks at line ends and runs of blank
-    lines go, indentation stays."""
-    if not value:
-        return ""
-    out, pos = [], 0
-    for code in _MD_CODE.finditer(value):
-        out += [drop_html_tags(value[pos:code.start()], entities=True), code.group()]
-        pos = code.end()
-    out.append(drop_html_tags(value[pos:], entities=True))
-    return tidy_text("".join(out))
-
-
 class _Thing(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: str
