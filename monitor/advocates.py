@@ -2,7 +2,8 @@
 
 Each mention gets a stance: promoter, passive or detractor. Its basis says where the
 stance came from: ``corrected`` (a user's label), ``stars`` (a review's rating, the NPS
-way: 5 promoter, 4 passive, 1-3 detractor) or ``text`` (the model's advocacy label,
+way: 5 promoter, 4 passive, 1-3 detractor), ``survey`` (an imported survey's 0-10 score:
+9-10 promoter, 7-8 passive, 0-6 detractor) or ``text`` (the model's advocacy label,
 'none' counting as passive). Unclassified mentions have no stance.
 
 Per person (an author, or authors a user linked as one person) and brand, the stances
@@ -18,7 +19,7 @@ The two shares are shrunk by ``evidence_prior`` (2) imaginary passive mentions a
 one mention gives a share of 1/3, not 1: a score nears 100 only on repeated evidence (one
 detractor mention scores about 45, below the default flag threshold of 50; three in three
 weeks about 65). The explanation keeps the evidence count and where each stance came from
-(``text``, ``stars`` or ``corrected``).
+(``text``, ``stars``, ``survey`` or ``corrected``).
 
 score = 100 * sum(weight * component) / sum(weights). The aggregates live in
 ``author_stats`` and ``advocacy_weekly`` and are brought up to date by ``refresh``.
@@ -55,11 +56,22 @@ def stars_stance(rating: int | None) -> str | None:
     return "promoter" if rating == 5 else "passive" if rating == 4 else "detractor"
 
 
+def survey_stance(score: int | None) -> str | None:
+    """NPS treatment of a 0-10 survey score."""
+    if score is None or not 0 <= score <= 10:
+        return None
+    return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+
+
 def stance_of(advocacy: str | None, kind: str | None, rating: int | None,
-              corrected: bool) -> tuple[str | None, str | None]:
-    """(stance, basis) of one mention: a user's correction, else a review's stars, else the model."""
+              corrected: bool, score: int | None = None) -> tuple[str | None, str | None]:
+    """(stance, basis) of one mention: a user's correction, else a survey's score, else a
+    review's stars, else the model."""
     if corrected and advocacy in STANCE_OF_LABEL:
         return STANCE_OF_LABEL[advocacy], "corrected"
+    survey = survey_stance(score)
+    if survey:
+        return survey, "survey"
     if kind == "review":
         stars = stars_stance(rating)
         if stars:
@@ -90,15 +102,16 @@ class Row:
     advocacy: str | None
     sentiment: str | None
     corrected: bool
+    score: int | None = None
 
     @classmethod
     def of(cls, t: StanceTuple) -> Row:
-        """A row from the store's (id, author_id, person_id, ..., corrected) tuple."""
-        return cls(*t[:10], corrected=bool(t[10]))
+        """A row from the store's (id, author_id, person_id, ..., corrected, score) tuple."""
+        return cls(*t[:10], corrected=bool(t[10]), score=t[11] if len(t) > 11 else None)
 
     @property
     def stance(self) -> tuple[str | None, str | None]:
-        return stance_of(self.advocacy, self.kind, self.rating, self.corrected)
+        return stance_of(self.advocacy, self.kind, self.rating, self.corrected, self.score)
 
 
 def person_stats(person_id: int, brand: str, rows: list[Row], info: Mapping[int, AuthorRow], now: datetime

@@ -15,6 +15,7 @@ from monitor import pipeline
 from monitor.cli_alerts import alerts
 from monitor.cli_common import App, build_sources, make_classifier, parse_since, print_rows
 from monitor.cli_demo import demo
+from monitor.cli_import import import_
 from monitor.cli_model import model
 from monitor.cli_sources import backfill, cursor, preview, status
 from monitor.cli_web import advocates, serve, users
@@ -182,5 +183,5 @@ def run(app: App):
         lock.release()
 
 
-for _command in (status, preview, backfill, cursor, model, alerts, advocates, users, serve, demo):
+for _command in (status, preview, backfill, cursor, model, alerts, advocates, users, serve, demo, import_):
     main.add_command(_command)

@@ -92,7 +92,8 @@ def advocates_refresh(app: App, full):
 @click.pass_obj
 def advocates_index(app: App, brand, weeks, by, fmt):
     """The advocacy index (NPS-style, -100..+100) per week or source, by signal and basis:
-    basis 'text' is the model's label, 'stars' the review ratings (5 promoter, 4 passive, 1-3 detractor)."""
+    basis 'text' is the model's label, 'stars' the review ratings (5 promoter, 4 passive, 1-3 detractor),
+    'survey' imported 0-10 survey scores (9-10 promoter, 7-8 passive, 0-6 detractor)."""
     from monitor import advocates as adv
 
     cfg = app.settings.advocates
@@ -100,7 +101,8 @@ def advocates_index(app: App, brand, weeks, by, fmt):
     out = []
     for b in sorted({r["brand"] for r in rows}):
         brows = [r for r in rows if r["brand"] == b]
-        for signal, basis in (("relationship", "text"), ("transactional", "text"), ("transactional", "stars")):
+        for signal, basis in (("relationship", "text"), ("transactional", "text"), ("transactional", "stars"),
+                              ("relationship", "survey"), ("transactional", "survey")):
             series = adv.index_series(brows, cfg, basis=basis, signal=signal, key=itemgetter(by))
             for key, ix in series.items():
                 out.append({"brand": b, by: key, "signal": signal, "basis": basis, "index": ix["value"],

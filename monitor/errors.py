@@ -11,6 +11,7 @@
     │   └── RequestStopped       (http_client) the process is stopping: a request cut short or not started
     ├── ModelError               a classifier model is missing, corrupt or cannot be loaded
     │   └── FinetuneRefusedError  (classify.finetune) too few or one-sided corrections, or no better
+    ├── ImportFileError          (importer) a `monitor import` file fails as a whole: nothing stored
     ├── InputFileError           (classify.evaluation) a labelled or corrections file is unreadable (exit 2)
     └── DeliveryError            an alert channel failed to deliver (retryable unless .permanent)
 

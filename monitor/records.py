@@ -6,7 +6,7 @@ handle, language, the strings of ``extra``) is cleaned here, in this one place, 
 surrogates and control characters and cut to a length (``textutil.safe_text``); a reach
 outside SQLite's int64 range is dropped as unknown and named in the mention's
 ``extra["out_of_range"]``; a ``created_at`` outside ``TIME_MIN``..``TIME_MAX`` or a rating
-outside 1..5 cannot be built (ValueError: the source skips that item alone).
+outside 1..5 (a survey score outside 0..10) cannot be built (ValueError: the source skips that item alone).
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ class Mention:
     matched_term: str | None = None
     canonical_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    score: int | None = None  # 0-10 survey score (NPS), from `monitor import`
 
     def __post_init__(self) -> None:
         for name, limit in (("source", 100), ("native_id", 500), ("brand", 200), ("kind", 50)):
@@ -137,6 +138,11 @@ class Mention:
             if rating is None:
                 raise ValueError(f"rating out of range: {str(self.rating)[:20]}")
             _set(self, "rating", rating)
+        if self.score is not None:
+            score = bounded_int(self.score, 0, 10)
+            if score is None:
+                raise ValueError(f"score out of range: {str(self.score)[:20]}")
+            _set(self, "score", score)
         extra = _clean_json(dict(self.extra or {}))
         dropped = [f"author.{name}" for name in (self.author.out_of_range if self.author else ())]
         if dropped:
@@ -153,6 +159,9 @@ class FetchResult:
     cursor: str | None
     done: bool = True  # False when more pages are waiting right now
     skipped: int = 0
+    # items the server vouched are as they were (HTTP 304 to a conditional request): counted
+    # as fetched, so an unchanged feed reads as alive in the source's health, not as silent
+    unchanged: int = 0
 
 
 @dataclass(frozen=True)

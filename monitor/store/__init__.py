@@ -208,8 +208,8 @@ class Store:
             duplicate_of = int(row[0]) if row and not supersedes else None
         cur = self.conn.execute(
             "INSERT INTO mentions (source, source_key, native_id, brand, kind, title, text, url, canonical_url, "
-            "duplicate_of, author_id, rating, lang, matched_term, created_at, collected_at, extra) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "duplicate_of, author_id, rating, lang, matched_term, created_at, collected_at, extra, score) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (source, native_id, brand) DO NOTHING RETURNING id",
             [
                 m.source,
@@ -229,6 +229,7 @@ class Store:
                 iso(m.created_at),
                 now,
                 json.dumps(m.extra, ensure_ascii=True, default=str) if m.extra else None,
+                m.score,
             ],
         )
         row = cur.fetchone()

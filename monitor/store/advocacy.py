@@ -37,7 +37,7 @@ WEEK = "date({col}, 'weekday 0', '-6 days')"  # the Monday of the row's ISO week
 def _weekly_sql(where: str) -> str:
     return (
         "WITH s AS (SELECT m.brand, " + WEEK.format(col="m.created_at") + " AS week, m.source, "
-        f"{_SIGNAL} AS signal, m.kind, m.rating, {_ADV} AS adv, {_SENT} AS sent "
+        f"{_SIGNAL} AS signal, m.kind, m.rating, m.score, {_ADV} AS adv, {_SENT} AS sent "
         "FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = :model "
         f"WHERE m.duplicate_of IS NULL AND {where}) "
         "SELECT brand, week, source, signal, 'text' AS basis, count(*) AS mentions, count(adv) AS classified, "
@@ -48,6 +48,9 @@ def _weekly_sql(where: str) -> str:
         "FROM s GROUP BY brand, week, source, signal "
         "UNION ALL SELECT brand, week, source, signal, 'stars', count(*), count(*), total(rating = 5), "
         "total(rating = 4), total(rating <= 3), 0, 0, 0 FROM s WHERE kind = 'review' AND rating BETWEEN 1 AND 5 "
+        "GROUP BY brand, week, source, signal "
+        "UNION ALL SELECT brand, week, source, signal, 'survey', count(*), count(*), total(score >= 9), "
+        "total(score BETWEEN 7 AND 8), total(score <= 6), 0, 0, 0 FROM s WHERE score BETWEEN 0 AND 10 "
         "GROUP BY brand, week, source, signal"
     )
 
@@ -58,8 +61,8 @@ _WEEKLY_COLS = ("brand", "week", "source", "signal", "basis", "mentions", "class
 _STANCE_SELECT = (
     "SELECT m.id, m.author_id, COALESCE(l.person_id, m.author_id) AS person_id, m.brand, m.source, m.kind, m.rating, "
     f"m.created_at, {_ADV} AS advocacy, {_SENT} AS sentiment, "
-    "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'advocacy' LIMIT 1) AS corrected "
-    "FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
+    "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'advocacy' LIMIT 1) AS corrected, "
+    "m.score FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
     "LEFT JOIN author_links l ON l.author_id = m.author_id "
     "WHERE m.duplicate_of IS NULL AND m.author_id IS NOT NULL "
 )
@@ -156,7 +159,7 @@ class AdvocacyStore:
 
     def stance_rows_all(self, model: str | None) -> Iterator[StanceTuple]:
         """Every authored mention as a tuple, ordered by author: (id, author_id, person_id,
-        brand, source, kind, rating, created_at, advocacy, sentiment, corrected). Streams
+        brand, source, kind, rating, created_at, advocacy, sentiment, corrected, score). Streams
         from its own read-only connection, so the store's writes can go on meanwhile."""
         reader = self._store.open_reader()
         try:
@@ -191,8 +194,8 @@ class AdvocacyStore:
         rows = self._store.query(
             "SELECT m.id, m.author_id, m.brand, m.source, m.kind, m.rating, m.created_at, m.title, m.text, m.url, "
             f"{_ADV} AS advocacy, {_SENT} AS sentiment, "
-            "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'advocacy' LIMIT 1) AS corrected "
-            "FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
+            "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'advocacy' LIMIT 1) AS corrected, "
+            "m.score FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
             f"WHERE {where} ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
             [model, *params, limit])
         return cast("list[TimelineRow]", rows), total
@@ -315,7 +318,7 @@ class AdvocacyStore:
                  "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'advocacy' LIMIT 1) "
                  "AS corrected, "
                  "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'sentiment' LIMIT 1) "
-                 "AS sentiment_corrected "
+                 "AS sentiment_corrected, m.score "
                  "FROM mentions m LEFT JOIN authors a ON a.id = m.author_id "
                  "LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
                  f"WHERE {' AND '.join(where)}")

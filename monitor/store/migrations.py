@@ -347,3 +347,10 @@ def m050_reach_waits(db: Database) -> None:
         CREATE INDEX alert_waits_open ON alert_waits (resolved_at, until)
         """,
     )
+
+
+@migrations()
+def m060_survey_score(db: Database) -> None:
+    """A survey's 0-10 score (NPS), for mentions brought in by ``monitor import``: it counts in
+    the advocacy index as its own basis, ``survey``."""
+    run_script(db, "ALTER TABLE mentions ADD COLUMN score INTEGER")

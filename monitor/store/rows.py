@@ -283,7 +283,7 @@ class WeeklyRow(TypedDict):
 
 # One authored mention and its effective labels (a user's correction, else the model's):
 # (id, author_id, person_id, brand, source, kind, rating, created_at, advocacy, sentiment, corrected)
-StanceTuple = tuple[int, int, int, str, str, str, int | None, str, str | None, str | None, int | None]
+StanceTuple = tuple[int, int, int, str, str, str, int | None, str, str | None, str | None, int | None, int | None]
 
 
 class TimelineRow(TypedDict):
@@ -300,6 +300,7 @@ class TimelineRow(TypedDict):
     advocacy: str | None
     sentiment: str | None
     corrected: int | None
+    score: int | None  # 0-10 survey score (imported)
 
 
 class AlertWait(TypedDict):
@@ -407,3 +408,4 @@ class FoundMention(TypedDict):
     sentiment: str | None
     corrected: int | None  # 1: a user corrected the advocacy label
     sentiment_corrected: int | None  # 1: a user corrected the sentiment label
+    score: int | None  # 0-10 survey score (imported)

@@ -86,7 +86,7 @@ def detractors(request: Request, brand: str | None = None, source: str | None = 
 @router.get("/authors/{person_id}")
 def author(request: Request, person_id: RowId, brand: str | None = None) -> dict:
     """One person: identities (linked handles), stats per brand with score components, marks, and the
-    timeline of mentions (newest first) with each mention's stance and its basis (text, stars, corrected)."""
+    timeline of mentions (newest first) with each mention's stance and its basis (text, stars, survey, corrected)."""
     require_user(request)
     data = request.app.state.views.author(person_id, brand)
     if data is None:

@@ -68,7 +68,9 @@ class Views:
             "negative": [per_week[w]["negative"] for w in week_list],
         }
         index: dict[str, dict[str, Any]] = {}
-        for basis, signal in (("text", "relationship"), ("text", "transactional"), ("stars", "transactional")):
+        pairs = [("text", "relationship"), ("text", "transactional"), ("stars", "transactional")]
+        pairs += sorted({("survey", r["signal"]) for r in rows if r["basis"] == "survey"})  # only with imported scores
+        for basis, signal in pairs:
             by_week = advocates.index_series(rows, self.cfg, basis=basis, signal=signal)
             index[f"{basis}:{signal}"] = {
                 "label": index_label(basis, signal),
@@ -147,7 +149,8 @@ class Views:
         rows, total = self.db.advocacy.timeline(self.model(), person, brand)
         timeline = []
         for r in rows:
-            stance, basis = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]))
+            stance, basis = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]),
+                                                r["score"])
             author = info.get(r["author_id"])
             timeline.append({**r, "stance": stance, "basis": basis, "handle": author["handle"] if author else None})
         marks = self.db.accounts.marks_of(person)
@@ -161,7 +164,8 @@ class Views:
         rows = self.db.advocacy.search_mentions(self.model(), limit=limit, offset=(max(page, 1) - 1) * limit, **filters)
         out = []
         for r in rows:
-            stance, basis = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]))
+            stance, basis = advocates.stance_of(r["advocacy"], r["kind"], r["rating"], bool(r["corrected"]),
+                                                r["score"])
             out.append({**r, "stance": stance, "basis": basis})
         return out
 
@@ -194,7 +198,8 @@ def _add(acc: dict[str, float], row: Mapping[str, Any], keys: tuple[str, ...]) -
 
 def index_label(basis: str, signal: str) -> str:
     who = "social mentions (relationship)" if signal == "relationship" else "reviews (transactional)"
-    how = "text model" if basis == "text" else "star ratings (5 promoter, 4 passive, 1-3 detractor)"
+    how = {"text": "text model", "survey": "survey scores (9-10 promoter, 7-8 passive, 0-6 detractor)"}.get(
+        basis, "star ratings (5 promoter, 4 passive, 1-3 detractor)")
     return f"{who}, by {how}"
 
 

@@ -19,9 +19,11 @@
   Chart.defaults.color = "#5b6472";
   Chart.defaults.animation = false;
   var COLORS = {positive: "#1f9d6b", neutral: "#a7b0bd", negative: "#d64545", other: "#e3e7ee",
-                "text:relationship": "#3b6fd8", "text:transactional": "#8a55d6", "stars:transactional": "#e08a12"};
+                "text:relationship": "#3b6fd8", "text:transactional": "#8a55d6", "stars:transactional": "#e08a12",
+                "survey:relationship": "#1f8a8a", "survey:transactional": "#b8467a"};
   var LABELS = {"text:relationship": "Social mentions · text model", "text:transactional": "Reviews · text model",
-                "stars:transactional": "Reviews · star ratings"};
+                "stars:transactional": "Reviews · star ratings", "survey:relationship": "Surveys · scores",
+                "survey:transactional": "Support surveys · scores"};
 
   var o = data("overview-data");
   if (o && document.getElementById("chart-mentions")) {
