@@ -396,6 +396,12 @@ class HttpClient:
     def get_bytes(self, url: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> bytes:
         return self._request("GET", url, params=params, headers=headers)
 
+    def get_conditional(self, url: str, headers: dict[str, str] | None = None) -> tuple[int, httpx.Headers, bytes]:
+        """A GET that may be conditional (``If-None-Match`` / ``If-Modified-Since`` in
+        ``headers``): (status, headers, body), where 304 Not Modified comes back like a
+        success (empty body); every other status as ``get_bytes`` treats it."""
+        return self._exchange("GET", url, headers=headers, not_modified=True)
+
     def get_json(self, url: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
         body = self.get_bytes(url, params=params, headers=headers)
         try:
@@ -413,6 +419,10 @@ class HttpClient:
                 f"{safe_url(url)}: response is not valid JSON ({type(exc).__name__})") from None
 
     def _request(self, method: str, url: str, **kwargs: Any) -> bytes:
+        return self._exchange(method, url, **kwargs)[2]
+
+    def _exchange(self, method: str, url: str, *, not_modified: bool = False,
+                  **kwargs: Any) -> tuple[int, httpx.Headers, bytes]:
         p = self.policy
         attempt = 0
         while True:
@@ -428,8 +438,8 @@ class HttpClient:
                 logger.warning("%s: %s; retrying in %.1fs", safe_url(url), describe(exc), delay)
                 p.sleep(delay)
                 continue
-            if 200 <= status < 300:
-                return body
+            if 200 <= status < 300 or (status == 304 and not_modified):
+                return status, headers, body
             if status in (401, 403):
                 raise SourceAuthError(f"{safe_url(url)}: HTTP {status}: credentials refused or missing",
                                       status=status, detail=_detail(body))

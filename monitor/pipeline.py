@@ -146,7 +146,7 @@ def _collect_query(store: Store, source: Source, query: str, matcher: Matcher, s
                 stats.filtered += 1
             else:
                 kept.append(replace(m, matched_term=term))
-        stats.fetched += len(result.mentions)
+        stats.fetched += len(result.mentions) + result.unchanged
         stats.skipped += result.skipped
         if stats.api_changed is None and page_malformed(len(result.mentions), result.skipped):
             stats.api_changed = api_changed_message(source.key, result.skipped, result.skipped)

@@ -421,3 +421,26 @@ def test_a_feed_keeps_the_language_it_declares(tmp_path):
         server.routes["/feed"] = Reply(body=body, content_type="application/rss+xml")
         h.collect()
     assert [r["lang"] for r in h.store.query("SELECT lang FROM mentions")] == ["fr-FR"]
+
+
+def test_an_unchanged_feed_is_asked_conditionally_and_304_is_nothing_new_not_silence(tmp_path):
+    etag, modified = 'W/"5f1c-1733150000"', "Wed, 02 Dec 2026 16:00:00 GMT"
+
+    def feed(seen):
+        asked = {k.lower(): v for k, v in seen.headers.items()}
+        if asked.get("if-none-match") == etag and asked.get("if-modified-since") == modified:
+            return Reply(304, b"", headers={"ETag": etag})
+        return Reply(body=fixture_bytes("feeds/techcrunch_feedburner.xml"), content_type="application/rss+xml",
+                     headers={"ETag": etag, "Last-Modified": modified})
+
+    with FixtureServer() as server:
+        h = harness("feed-generic", server, tmp_path)
+        server.routes["/feed"] = feed
+        first = h.collect()
+        assert (first.ok, first.fetched, first.new) == (True, 1, 1)
+        runs = [h.collect() for _ in range(8)]
+        assert all(r.ok and r.fetched == 1 and r.new == 0 and not r.errors for r in runs)
+        last = [s for s in server.seen if s.path.startswith("/feed")][-1]
+        assert {k.lower(): v for k, v in last.headers.items()}["if-none-match"] == etag
+        assert h.health().state == "ok"
+    assert len(h.stored()) == 1

@@ -21,7 +21,9 @@ An entry whose date cannot be read is dated when it was fetched, marked
 
 Queries: a feed URL per query (generic, google_alerts) or a search term per query
 (google_news, reddit_search). The cursor records the newest entry seen; entries are
-deduplicated by the store, so a feed is simply read whole on every run.
+deduplicated by the store. The cursor also keeps the last response's ETag and Last-Modified,
+sent back as If-None-Match / If-Modified-Since: a 304 is "nothing new", its entries
+counted as unchanged (alive, not silent).
 """
 
 from __future__ import annotations
@@ -257,6 +259,17 @@ def _entry_language(entry) -> str | None:
 class _Cursor(BaseModel):
     model_config = ConfigDict(extra="ignore")
     newest: str = Field(default="", max_length=64)
+    # the last full response's validators, sent back so an unchanged feed answers 304, and its entry count
+    etag: str | None = Field(default=None, max_length=500)
+    modified: str | None = Field(default=None, max_length=100)
+    entries: int = Field(default=0, ge=0)
+
+
+def _validator(value: str | None, limit: int) -> str | None:
+    """A response's ETag or Last-Modified, if it can be sent back as a header."""
+    if not value or len(value) > limit or not value.isascii() or not value.isprintable():
+        return None
+    return value
 
 
 def _http_url(value) -> str | None:
@@ -296,8 +309,17 @@ class FeedSource(ConfiguredSource):
     def fetch(self, query: str, cursor: str | None) -> FetchResult:
         state = (read_cursor(_Cursor, cursor, self.key) or _Cursor()).model_dump()  # CursorError when unreadable
         url = self.feed_url(query)
-        data = self.http.get_bytes(url, headers={"Accept": "application/atom+xml, application/rss+xml, "
-                                                           "application/xml;q=0.9, */*;q=0.5"})
+        headers = {"Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5"}
+        if state.get("etag"):
+            headers["If-None-Match"] = state["etag"]
+        if state.get("modified"):
+            headers["If-Modified-Since"] = state["modified"]
+        status, answer, data = self.http.get_conditional(url, headers=headers)
+        if status == 304:  # nothing new since the last run: the feed is alive, its entries as they were
+            logger.info("%s: feed not modified since the last run", self.key)
+            return FetchResult([], dump_state(state), done=True, unchanged=state.get("entries", 0))
+        state["etag"] = _validator(answer.get("etag"), 500)
+        state["modified"] = _validator(answer.get("last-modified"), 100)
         safe = harden_feed(data)
         try:
             parsed = feedparser.parse(safe, sanitize_html=True, resolve_relative_uris=False)
@@ -326,6 +348,7 @@ class FeedSource(ConfiguredSource):
                 logger.warning("%s: skipped a feed entry with neither title nor text", self.key)
                 continue
             mentions.append(mention)
+        state["entries"] = len(mentions) + skipped
         newest = max((m.created_at for m in mentions), default=None)
         if newest is not None and newest.isoformat() > state.get("newest", ""):
             state["newest"] = newest.isoformat()
