@@ -13,7 +13,16 @@ import click
 
 from monitor import pipeline
 from monitor.cli_alerts import alerts
-from monitor.cli_common import App, build_sources, make_classifier, parse_since, print_rows
+from monitor.cli_common import (
+    App,
+    accept_config,
+    build_sources,
+    make_classifier,
+    parse_since,
+    print_rows,
+    resolve_brand,
+    resolve_source_pairs,
+)
 from monitor.cli_demo import demo
 from monitor.cli_import import import_
 from monitor.cli_model import model
@@ -27,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 
 class Group(click.Group):
+    def get_command(self, ctx, cmd_name):
+        """Each command, and its sub-commands, also takes -c/--config after its name."""
+        command = super().get_command(ctx, cmd_name)
+        return accept_config(command) if command is not None else None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -127,10 +141,12 @@ def classify(app: App, reclassify, limit):
 
 
 @main.command()
-@click.option("--brand")
-@click.option("--source")
-@click.option("--sentiment", type=click.Choice(["negative", "neutral", "positive"]))
-@click.option("--advocacy", type=click.Choice(["promoter", "detractor", "none"]))
+@click.option("--brand", help="A brand, as configured (any case).")
+@click.option("--source", help="A source's key (Brand:name), its name, or a platform (reddit); any case.")
+@click.option("--sentiment", type=click.Choice(["negative", "neutral", "positive", "unclassified"]),
+              help="unclassified: texts the model did not judge (a language it does not cover, empty) or has not "
+                   "classified yet.")
+@click.option("--advocacy", type=click.Choice(["promoter", "detractor", "none", "unclassified"]))
 @click.option("--since", help="A duration (7d, 12h) or a date (2026-11-01).")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -144,9 +160,16 @@ def mentions(app: App, brand, source, sentiment, advocacy, since, limit, fmt, mo
 
     settings = app.settings
     current = model_name or current_model_name(settings.classifier, settings.base_dir)
-    rows = app.store().mentions(brand=brand, source=source, sentiment=sentiment, advocacy=advocacy,
-                                since=parse_since(since) if since else None, limit=limit, model=current,
-                                strict=bool(model_name))
+    store = app.store()
+    brand = resolve_brand(settings, store, brand)
+    pairs = resolve_source_pairs(settings, store, source, brand) if source else None
+    rows = store.mentions(brand=brand, source_pairs=pairs, sentiment=sentiment, advocacy=advocacy,
+                          since=parse_since(since) if since else None, limit=limit, model=current,
+                          strict=bool(model_name))
+    if not rows and fmt == "table" and not store.count_mentions():
+        click.echo(f"No mentions in {settings.database_path} yet: run `monitor collect --once` to fetch them from "
+                   "the configured sources, or `monitor demo` to see monitor work on sample mentions.")
+        return
     print_rows(rows, fmt, current_model=current)
     other = sum(1 for r in rows if r.get("model") != current)
     if fmt == "table" and current and other:

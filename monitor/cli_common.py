@@ -54,6 +54,8 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] | Redactor | None 
     # httpx logs full URLs at INFO (webhook tokens live in URL paths); prawcore likewise.
     for noisy in ("httpx", "httpcore", "urllib3", "prawcore", "apscheduler.executors", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # APScheduler's "Added job", "Scheduler started", "Running job": for debugging only
+    logging.getLogger("apscheduler").setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
 
 
 class App:
@@ -61,6 +63,11 @@ class App:
         self.config_path = config_path
         self._settings: Settings | None = None
         self.redact = Redactor()
+
+    def use_config(self, config_path: str) -> None:
+        """``-c`` given after a sub-command: that file, read when the command first needs it."""
+        if config_path != self.config_path:
+            self.config_path, self._settings = config_path, None
 
     @property
     def settings(self) -> Settings:
@@ -76,6 +83,29 @@ class App:
         store = Store(self.settings.database_path, readonly=readonly)
         store.redact = self.redact  # errors and alerts are stored without secrets
         return store
+
+
+def _use_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None and (app := ctx.find_object(App)) is not None:
+        app.use_config(value)
+
+
+def config_option() -> click.Option:
+    """``-c/--config`` for a sub-command, so that ``monitor mentions -c config.yaml`` works as
+    ``monitor -c config.yaml mentions`` does (the later one wins). Eager: it is set before any
+    other option's callback or the command itself reads the settings."""
+    return click.Option(["-c", "--config", "config_path"], metavar="PATH", expose_value=False, is_eager=True,
+                        callback=_use_config, help="Path to the config file (as before the command).")
+
+
+def accept_config(command: click.Command) -> click.Command:
+    """Give ``command`` and each of its sub-commands its own ``-c/--config`` (once)."""
+    if not any("--config" in p.opts for p in command.params):
+        command.params.append(config_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_config(sub)
+    return command
 
 
 def http_factory(settings: Settings, stop: threading.Event | None = None):
@@ -100,7 +130,7 @@ def build_sources(settings: Settings, only: str | None = None, stop: threading.E
     factory = http_factory(settings, stop)
     for brand, ss in settings.source_jobs():
         key = source_key(brand.name, ss)
-        if only and only not in (key, ss.type, ss.name):
+        if only and only.casefold() not in {key.casefold(), ss.type.casefold(), (ss.name or ss.type).casefold()}:
             continue
         source = build_source(brand, ss, http_factory=factory, now=now)
         out.append((source, Matcher(ss.terms or brand.terms), ss))
@@ -108,6 +138,90 @@ def build_sources(settings: Settings, only: str | None = None, stop: threading.E
         known = ", ".join(source_key(b.name, s) for b, s in settings.source_jobs()) or "none"
         raise MonitorError(f"no enabled source matches {only!r} (sources: {known})")
     return out
+
+
+def known_brands(settings: Settings, store) -> list[str]:
+    """The configured brands, then those only the database holds mentions of."""
+    names = [b.name for b in settings.brands]
+    return names + sorted({b for b, _key, _type in store.mention_sources()} - set(names))
+
+
+def resolve_brand(settings: Settings, store, value: str | None, hint: str = "--brand") -> str | None:
+    """A brand as the user typed it -> its configured (or stored) spelling, whatever the case.
+    Unknown, or several brands differing only by case: a usage error naming the brands."""
+    if value is None:
+        return None
+    brands = known_brands(settings, store)
+    if value in brands:
+        return value
+    found = [b for b in brands if b.casefold() == value.casefold()]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise click.BadParameter(f"{value!r} could be {', '.join(found)}: write it as one of them", param_hint=hint)
+    raise click.BadParameter(f"no brand {value!r} (brands: {', '.join(brands) or 'none configured or stored'})",
+                             param_hint=hint)
+
+
+def _source_table(settings: Settings, store, brand: str | None) -> list[tuple[str, str, str, str | None]]:
+    """(brand, key, name, configured type or None) of each configured and each stored source."""
+    from monitor.collect import source_key
+
+    table: dict[str, tuple[str, str, str, str | None]] = {}
+    for b, ss in settings.source_jobs():
+        key = source_key(b.name, ss)
+        table[key] = (b.name, key, ss.name or ss.type, ss.type)
+    for b, key, _kind in store.mention_sources():
+        table.setdefault(key, (b, key, key[len(b) + 1:] if key.startswith(b + ":") else key, None))
+    return [row for row in table.values() if brand is None or row[0] == brand]
+
+
+def _no_source(settings: Settings, store, value: str, brand: str | None, hint: str) -> click.BadParameter:
+    table = _source_table(settings, store, brand)
+    known = sorted({key for _b, key, _n, _t in table} | {t for _b, _k, _n, t in table if t}
+                   | {kind for b, _k, kind in store.mention_sources() if brand is None or b == brand})
+    return click.BadParameter(f"no source {value!r}{f' for brand {brand}' if brand else ''} (a source's Brand:name, "
+                              f"name or type: {', '.join(known) or 'none configured or stored'})", param_hint=hint)
+
+
+def resolve_source_pairs(settings: Settings, store, value: str, brand: str | None = None) -> list[tuple[str, str]]:
+    """``--source`` of ``monitor mentions``: a source's key (Brand:name), its name (every brand's
+    source of that name) or a type (``reddit``: the platform a mention comes from, or a
+    configured ``type``), whatever the case -> the stored (key, platform) pairs it covers.
+    Naming nothing configured or stored is a usage error that lists the sources."""
+    want = value.casefold()
+    table = _source_table(settings, store, brand)
+    keys = {key for _b, key, _n, _t in table if key.casefold() == want}
+    if not keys:
+        keys = {key for _b, key, name, kind in table if want in (name.casefold(), (kind or "").casefold())}
+    pairs = [(key, kind) for b, key, kind in store.mention_sources() if brand is None or b == brand]
+    chosen = [(k, t) for k, t in pairs if k in keys or t.casefold() == want]
+    if not keys and not chosen:
+        raise _no_source(settings, store, value, brand, "--source")
+    return chosen
+
+
+def resolve_author_source(settings: Settings, store, value: str | None, brand: str | None = None) -> str | None:
+    """``--source`` of ``monitor advocates`` (an author belongs to one platform): a platform, or
+    a source's key or name whose mentions all come from one platform. A source whose mentions
+    come from several (the demo's) is ambiguous: a usage error that lists them."""
+    if value is None:
+        return None
+    want = value.casefold()
+    pairs = [(key, kind) for b, key, kind in store.mention_sources() if brand is None or b == brand]
+    kinds = sorted({t for _k, t in pairs if t.casefold() == want})
+    if not kinds:
+        keys = {key for _b, key, name, _t in _source_table(settings, store, brand)
+                if want in (key.casefold(), name.casefold())}
+        kinds = sorted({t for k, t in pairs if k in keys})
+        configured = sorted({t for _b, key, _n, t in _source_table(settings, store, brand) if key in keys and t})
+        kinds = kinds or configured
+    if len(kinds) == 1:
+        return kinds[0]
+    if kinds:
+        raise click.BadParameter(f"{value!r} covers authors of several platforms ({', '.join(kinds)}): "
+                                 "name one of them", param_hint="--source")
+    raise _no_source(settings, store, value, brand, "--source")
 
 
 def make_classifier(settings: Settings):
@@ -135,7 +249,14 @@ def parse_since(value: str) -> datetime:
         raise click.BadParameter(f"{value!r} is out of the range of dates") from None
 
 
+def _unjudged(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A mention the model did not judge (status not ok: a language it does not cover, an
+    empty text) shows no labels: its stored 'neutral'/'none' are placeholders, not readings."""
+    return {**row, "sentiment": None, "sentiment_p": None, "advocacy": None, "advocacy_p": None}
+
+
 def print_rows(rows: Sequence[Mapping[str, Any]], fmt: str, current_model: str | None = None) -> None:
+    rows = [_unjudged(r) if r.get("status") not in (None, "ok") else r for r in rows]
     if fmt == "json":
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False))
@@ -151,11 +272,14 @@ def print_rows(rows: Sequence[Mapping[str, Any]], fmt: str, current_model: str |
     for col in ("when", "brand", "source", "author", "sentiment", "advocacy", "text"):
         table.add_column(col, overflow="fold", max_width=70 if col == "text" else None)
     for r in rows:
-        if r.get("sentiment_p") is not None:
+        if r.get("status") not in (None, "ok"):
+            lang = r.get("classified_lang")
+            sent = "unclassified" + (f" ({lang})" if r["status"] == "unsupported_language" and lang else "")
+        elif r.get("sentiment_p") is not None:
             sent = f"{r['sentiment']} {r['sentiment_p']:.2f}"
         else:
             sent = r.get("sentiment") or "-"
-        if r.get("uncertain"):
+        if r.get("uncertain") and r.get("status") in (None, "ok"):
             sent += " ?"
         if current_model and r.get("model") and r["model"] != current_model:
             sent += " *"  # by an earlier model

@@ -174,22 +174,33 @@ def _stream(classifier, texts, total: int | None, batch: int = 512, targets=None
 @model_option
 @click.pass_obj
 def model_predict(app: App, file, fmt, output, target_column, engine, model):
-    """Score a CSV (a 'text' column) or JSONL file (a 'text' field): one result per input, in order.
-    With a brand column, the stance toward that brand."""
+    """Score a CSV (a 'text' column) or JSONL file (a 'text' field): one result per input, in order,
+    each with the input's id (its 'id' column, else 'row': the record's number from 1) and text to
+    join on. With a brand column, the stance toward that brand (and the brand)."""
+    from itertools import count, repeat
+
     from monitor.classify import evaluation
 
     classifier = _model_classifier(app, engine, model)
+    first = next(evaluation.iter_records(file), {})
     total = sum(1 for _ in evaluation.iter_records(file))
     tcol = evaluation.find_target_column(file, target_column)
     results = _stream(classifier, evaluation.iter_texts(file), total,
                       targets=evaluation.iter_targets(file, tcol) if tcol else None)
+    id_col = "id" if "id" in first else "row"
+    ids = (rec.get("id") for rec in evaluation.iter_records(file)) if id_col == "id" else count(1)
+    keys = ({id_col: i, "text": text, **({"brand": brand} if tcol else {})}
+            for i, text, brand in zip(ids, evaluation.iter_texts(file),
+                                      evaluation.iter_targets(file, tcol) if tcol else repeat(None),
+                                      strict=False))
     if fmt == "jsonl":
-        for c in results:
-            output.write(json.dumps(evaluation.result_dict(c), ensure_ascii=False) + "\n")
+        for key, c in zip(keys, results, strict=False):
+            output.write(json.dumps({**key, **evaluation.result_dict(c)}, ensure_ascii=False) + "\n")
         return
-    w = csvsafe.SafeWriter(output, evaluation.CSV_COLUMNS, lineterminator="\n")
-    for c in results:
-        w.writerow(evaluation.csv_row(c))
+    w = csvsafe.SafeWriter(output, [id_col, "text", *(["brand"] if tcol else []), *evaluation.CSV_COLUMNS],
+                           lineterminator="\n")
+    for key, c in zip(keys, results, strict=False):
+        w.writerow({**key, **evaluation.csv_row(c)})
 
 
 @model.command("bench")

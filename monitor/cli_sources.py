@@ -74,14 +74,26 @@ def preview(app, brand, source_name, limit, fmt):
     from monitor.matching import Matcher
 
     settings = app.settings
-    found = [b for b in settings.brands if b.name == brand]
-    if not found:
-        raise MonitorError(f"no brand named {brand!r} (brands: {', '.join(b.name for b in settings.brands)})")
+    found = [b for b in settings.brands if b.name.casefold() == brand.casefold()]
+    if len(found) != 1:  # the brand's terms are needed: a configured brand, any case
+        brands = ", ".join(b.name for b in settings.brands) or "none configured"
+        raise click.BadParameter(f"no configured brand {brand!r} (brands: {brands})" if not found else
+                                 f"{brand!r} could be {', '.join(b.name for b in found)}: write it as one of them",
+                                 param_hint="BRAND")
+    brand = found[0].name
     terms = found[0].terms
     if source_name:
-        match = [s for s in found[0].sources if source_name in (s.name, s.type)]
+        want = source_name.casefold()
+        match = [s for s in found[0].sources if want in
+                 ((s.name or s.type).casefold(), s.type.casefold(), f"{brand}:{s.name or s.type}".casefold())]
         if not match:
-            raise MonitorError(f"brand {brand!r} has no source {source_name!r}")
+            names = ", ".join(s.name or s.type for s in found[0].sources) or "none"
+            raise click.BadParameter(f"brand {brand} has no source {source_name!r} (its sources: {names})",
+                                     param_hint="--source")
+        if len(match) > 1:
+            raise click.BadParameter(f"{source_name!r} matches several of {brand}'s sources ("
+                                     + ", ".join(f"{brand}:{s.name or s.type}" for s in match)
+                                     + "): name one of them", param_hint="--source")
         terms = match[0].terms or terms
     matcher = Matcher(terms)
     seen, scanned, matched, shown = set(), 0, 0, []
@@ -144,6 +156,7 @@ def backfill(app, source_name, since, max_pages):
         raise click.BadParameter("--since must be in the past")
     store = app.store()
     sources = build_sources(app.settings, source_name)
+    done = []  # each walked source's RunStats
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not sys.stderr.isatty()) as bar:
         for source, matcher, _ss in sources:
@@ -178,6 +191,15 @@ def backfill(app, source_name, since, max_pages):
                 bar.update(tasks[q], completed=100)
             click.echo(f"{source.key}: fetched {stats.fetched}, new {stats.new}, skipped {stats.skipped}"
                        + (f", errors: {'; '.join(stats.errors)}" if stats.errors else ""))
+            done.append(stats)
+    failed = [st.source_key for st in done if not st.ok]
+    if done:
+        click.echo(f"backfill: {len(done)} source(s), fetched {sum(st.fetched for st in done)}, new "
+                   f"{sum(st.new for st in done)}; "
+                   + (f"failed: {', '.join(failed)} (errors above)"
+                      if failed else "no errors"))
+    if failed:
+        sys.exit(1)
 
 
 @click.group()

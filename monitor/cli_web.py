@@ -10,7 +10,7 @@ from operator import itemgetter
 import click
 
 from monitor import csvsafe
-from monitor.cli_common import App, print_rows
+from monitor.cli_common import App, print_rows, resolve_author_source, resolve_brand
 from monitor.errors import MonitorError
 from monitor.textutil import mention_text
 
@@ -20,8 +20,8 @@ ADVOCATE_COLUMNS = ["person_id", "brand", "source", "handle", "flag", "score", "
 
 
 @click.group(invoke_without_command=True)
-@click.option("--brand")
-@click.option("--source", help="Source type of the author (e.g. hackernews).")
+@click.option("--brand", help="A brand, as configured (any case).")
+@click.option("--source", help="The authors' platform (e.g. hackernews), or a source whose mentions come from one.")
 @click.option("--flag", type=click.Choice(["advocate", "detractor"]), help="Only flagged authors.")
 @click.option("--detractors", is_flag=True, help="Rank by detractor score instead of advocate score.")
 @click.option("--search", "q", help="Substring of the handle.")
@@ -46,7 +46,10 @@ def advocates(ctx, brand, source, flag, detractors, q, mark, min_score, flipped,
     if not no_refresh:
         adv.refresh(app.store(), settings.advocates)
     kind = "detractor" if detractors else "advocate"
-    rows = Views(app.store(readonly=True), settings).authors(
+    reader = app.store(readonly=True)
+    brand = resolve_brand(settings, reader, brand)
+    source = resolve_author_source(settings, reader, source, brand)
+    rows = Views(reader, settings).authors(
         kind, brand=brand, source=source, flag=flag, q=q, mark=mark, min_score=min_score, flipped=flipped, sort=sort,
         limit=limit)
     for r in rows:
@@ -55,6 +58,10 @@ def advocates(ctx, brand, source, flag, detractors, q, mark, min_score, flipped,
     rows = [{c: r.get(c) for c in ADVOCATE_COLUMNS} for r in rows]
     if fmt != "table":
         print_rows(rows, fmt)
+        return
+    if not rows:
+        click.echo(f"no {kind}s match (monitor mentions shows what is stored; authors count once their mentions "
+                   "are classified)")
         return
     from rich.console import Console
     from rich.table import Table
@@ -85,7 +92,7 @@ def advocates_refresh(app: App, full):
 
 
 @advocates.command("index")
-@click.option("--brand")
+@click.option("--brand", help="A brand, as configured (any case).")
 @click.option("--weeks", type=int, default=12, show_default=True)
 @click.option("--by", type=click.Choice(["week", "source"]), default="week", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -97,7 +104,9 @@ def advocates_index(app: App, brand, weeks, by, fmt):
     from monitor import advocates as adv
 
     cfg = app.settings.advocates
-    rows = app.store(readonly=True).advocacy.weekly(brand, adv.since_week(weeks))
+    reader = app.store(readonly=True)
+    brand = resolve_brand(app.settings, reader, brand)
+    rows = reader.advocacy.weekly(brand, adv.since_week(weeks))
     out = []
     for b in sorted({r["brand"] for r in rows}):
         brows = [r for r in rows if r["brand"] == b]
@@ -108,13 +117,26 @@ def advocates_index(app: App, brand, weeks, by, fmt):
                 out.append({"brand": b, by: key, "signal": signal, "basis": basis, "index": ix["value"],
                             "low": ix["low"], "high": ix["high"], "n": ix["n"], "promoters": ix["promoters"],
                             "passives": ix["passives"], "detractors": ix["detractors"]})
+    if fmt == "table" and not out:
+        click.echo(f"no advocacy figures{f' for {brand}' if brand else ''} in the last {weeks} week(s) (monitor "
+                   "advocates refresh brings them up to date with the classified mentions)")
+        return
     if fmt == "table":
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table()
+        for col in ("brand", by, "signal", "basis", f"index [{cfg.index_confidence:.0%} interval]", "n",
+                    "pro/pas/det"):
+            table.add_column(col, overflow="fold", justify="right" if col in ("n", "pro/pas/det") else "left")
         for r in out:
             if r["index"] is None:
-                shown = f"n<{cfg.index_min_sample}"
+                shown = f"- (n<{cfg.index_min_sample})"
             else:
                 shown = f"{r['index']:+.0f} [{r['low']:+.0f}, {r['high']:+.0f}]"
-            click.echo(f"{r['brand']:<16} {r[by]:<12} {r['signal']:<13} {r['basis']:<5} {shown:<18} n={r['n']}")
+            table.add_row(r["brand"], r[by], r["signal"], r["basis"], shown, str(r["n"]),
+                          f"{r['promoters']}/{r['passives']}/{r['detractors']}")
+        Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
         return
     print_rows(out, fmt)
 
@@ -127,10 +149,17 @@ def advocates_index(app: App, brand, weeks, by, fmt):
 def advocates_link(app: App, person, other, user):
     """Confirm that two handles (SOURCE:HANDLE each) are one person; their mentions then count together."""
     from monitor import advocates as adv
+
+    refs = []
+    for name, ref in (("PERSON", person), ("OTHER", other)):
+        source, colon, handle = (part.strip() for part in ref.partition(":"))
+        if not (colon and source and handle):
+            raise click.BadParameter(f"{ref!r} is not SOURCE:HANDLE (the author's platform, a colon, the handle), "
+                                     "e.g. monitor advocates link hackernews:alice reddit:alice_dev", param_hint=name)
+        refs.append((source, handle))
     store = app.store()
     ids = []
-    for ref in (person, other):
-        source, _, handle = ref.partition(":")
+    for source, handle in refs:
         found = store.accounts.find_author(source, handle)
         if found is None:
             raise MonitorError(f"no author {handle!r} on source {source!r}")
@@ -168,7 +197,8 @@ def users_add(app: App, username, password_stdin, replace):
     if not username.strip() or len(username) > 100:
         raise MonitorError("the user name must be 1 to 100 characters")
     store = app.store()
-    if store.accounts.user_exists(username) and not replace:
+    disabled = store.accounts.user_disabled(username)
+    if disabled is not None and not replace:
         raise MonitorError(f"user {username!r} exists (use --replace to set a new password)")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -177,7 +207,10 @@ def users_add(app: App, username, password_stdin, replace):
     if len(password) < 10:
         raise MonitorError("the password must have at least 10 characters")
     store.accounts.add_user(username, hash_password(password), replace=replace)
-    click.echo(f"user {username!r} {'updated' if replace else 'created'}")
+    if disabled:
+        click.echo(f"user {username!r} updated; still disabled (monitor users enable {username} lets them log in)")
+    else:
+        click.echo(f"user {username!r} {'updated' if disabled is not None else 'created'}")
 
 
 @users.command("list")
@@ -197,12 +230,25 @@ def users_disable(app: App, username):
     click.echo(f"user {username!r} disabled")
 
 
+@users.command("enable")
+@click.argument("username")
+@click.pass_obj
+def users_enable(app: App, username):
+    """Let a disabled user log in again, with the password they had."""
+    if not app.store().accounts.enable_user(username):
+        raise MonitorError(f"no user {username!r}")
+    click.echo(f"user {username!r} enabled")
+
+
 @click.command()
 @click.option("--host", help="Default: web.host in config (127.0.0.1).")
 @click.option("--port", type=int, help="Default: web.port in config (8470).")
 @click.pass_obj
 def serve(app: App, host, port):
     """Serve the web page for marketing teams (log in with a user from `monitor users add`)."""
+    import contextlib
+
     from monitor.web import serve as run_server
 
-    run_server(app.settings, host=host, port=port)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the page is stopped: not an error
+        run_server(app.settings, host=host, port=port)

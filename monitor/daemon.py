@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -65,6 +65,8 @@ class Daemon:
         self.stopping = stopping or threading.Event()
         self._pipeline_lock = threading.Lock()
         self._more = threading.Event()  # new mentions stored since the classify job last looked
+        self._first_runs: dict[str, bool] = {}  # source key -> whether its first run reached it
+        self._first_lock = threading.Lock()
         self.engine = None
         self.retry_policy = None
         self.outbox = None  # delivery: a worker per channel, outside the classification lock
@@ -91,10 +93,42 @@ class Daemon:
                                      health=health_check_for(self.settings, source))
         except Exception:  # isolation: one broken source never stops the others
             logger.exception("%s: collection failed", source.key)
+            self._after_run(source, ok=False)
             return
+        self._after_run(source, ok=stats.ok)
         if stats.new and not self.stopping.is_set() and not self.collect_only:
             self._more.set()
             self.scheduler.modify_job("classify", next_run_time=datetime.now(UTC))
+
+    def _after_run(self, source, ok: bool) -> None:
+        """After a failed run, when the source is tried next; once every source's first run is
+        over and none reached its service, a hint that the demo needs no network."""
+        if not ok and not self.stopping.is_set():
+            when = self.next_try(source)
+            if when is not None:
+                wait = max(0, round((when - self.now()).total_seconds()))
+                logger.warning("%s: run failed; next try at %s (in %s)", source.key,
+                               when.astimezone().strftime("%H:%M"), _short(wait))
+        with self._first_lock:
+            if source.key in self._first_runs:
+                return
+            self._first_runs[source.key] = ok
+            if len(self._first_runs) < len(self.sources) or any(self._first_runs.values()):
+                return
+        logger.warning("no source could be reached on the first run (errors above: the network, a proxy or the "
+                       "sources' settings). Meanwhile, `monitor demo` shows monitor at work on sample mentions, no "
+                       "network needed.")
+
+    def next_try(self, source) -> datetime | None:
+        """The scheduler's next run of the source's job (after ``now``); None without a job."""
+        job = self.scheduler.get_job(f"collect:{source.key}")
+        if job is None:
+            return None
+        now = self.now()
+        when = job.next_run_time
+        if when is None or when <= now:  # the scheduler has not moved it past this run yet
+            when = job.trigger.get_next_fire_time(when, now)
+        return cast("datetime | None", when)
 
     def classify_job(self) -> None:
         """Classify and queue alerts; again while new mentions arrived meanwhile (a run
@@ -193,3 +227,10 @@ class Daemon:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def _short(seconds: int) -> str:
+    """90 -> '1m 30s', 3600 -> '1h', 5 -> '5s'."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return " ".join(f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v) or "0s"

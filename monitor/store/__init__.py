@@ -308,6 +308,12 @@ class Store:
     def run_source_keys(self) -> list[str]:
         return [str(r["source_key"]) for r in self.query("SELECT DISTINCT source_key FROM source_runs ORDER BY 1")]
 
+    def mention_sources(self) -> list[tuple[str, str, str]]:
+        """Each (brand, source key, source type) stored mentions come from, sorted: what the
+        CLI's --brand and --source resolve against besides the configured ones."""
+        return [(str(r["brand"]), str(r["source_key"]), str(r["source"])) for r in self.query(
+            "SELECT DISTINCT brand, source_key, source FROM mentions ORDER BY 1, 2, 3")]
+
     def set_cursor(self, source_key: str, query: str, cursor: str | None) -> None:
         with self.transaction():
             self.conn.execute(_SET_CURSOR, [source_key, query, cursor, iso(self.now())])
@@ -384,10 +390,17 @@ class Store:
 
     def mentions(self, *, brand: str | None = None, source: str | None = None, sentiment: str | None = None,
                  advocacy: str | None = None, since: datetime | None = None, limit: int = 50,
-                 model: str | None = None, strict: bool = False) -> list[MentionRow]:
+                 model: str | None = None, strict: bool = False,
+                 source_pairs: Sequence[tuple[str, str]] | None = None) -> list[MentionRow]:
         """Newest mentions with their author and one classification (its ``model`` column
         says whose): ``model``'s (the current model) where it has one, else the latest of
-        another model; with ``strict``, ``model``'s or none. Without ``model``, the latest."""
+        another model; with ``strict``, ``model``'s or none. Without ``model``, the latest.
+
+        ``source``: a source type or key; ``source_pairs``: any of these (source key, source type)
+        pairs (as ``mention_sources`` lists them; none: no mention). ``sentiment`` and
+        ``advocacy`` match only what the model judged (status ok): a text it did not judge (an
+        unsupported language, empty) or has not classified yet is ``"unclassified"``, never
+        neutral or none."""
         where: list[str] = ["1 = 1"]
         params: list[Any] = []
         if model and strict:
@@ -403,8 +416,17 @@ class Store:
         if source:
             where.append("(m.source = ? OR m.source_key = ?)")
             params += [source, source]
-        add_filters(where, params, ("m.created_at >= ?", since and iso(since)), ("c.sentiment = ?", sentiment),
-                    ("c.advocacy = ?", advocacy))
+        if source_pairs is not None:
+            pairs = ", ".join("(?, ?)" for _ in source_pairs)
+            where.append(f"(m.source_key, m.source) IN (VALUES {pairs})" if pairs else "0")
+            params += [v for pair in source_pairs for v in pair]
+        add_filters(where, params, ("m.created_at >= ?", since and iso(since)))
+        for column, label in (("sentiment", sentiment), ("advocacy", advocacy)):
+            if label == "unclassified":
+                where.append("(c.id IS NULL OR c.status <> 'ok')")
+            elif label:
+                where.append(f"(c.{column} = ? AND c.status = 'ok')")  # fixed names
+                params.append(label)
         params.append(limit)
         return cast("list[MentionRow]", self.query(
             "SELECT m.id, m.brand, m.source, m.source_key, m.kind, m.title, m.text, m.url, m.created_at, m.rating, "

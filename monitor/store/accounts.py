@@ -26,12 +26,14 @@ class AccountStore:
     # ---------------------------------------------------------------------- users
 
     def add_user(self, username: str, password_hash: str, *, replace: bool = False) -> None:
+        """A new user; ``replace``: or a new password for an existing one, who stays disabled if
+        disabled (``enable_user`` lets them in again) and is logged out."""
         store = self._store
         with store.transaction():
             if replace:
                 store.execute(
                     "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (username) "
-                    "DO UPDATE SET password_hash = excluded.password_hash, disabled = 0",
+                    "DO UPDATE SET password_hash = excluded.password_hash",
                     [username, password_hash, self._now()])
                 store.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
                               [username])
@@ -41,6 +43,11 @@ class AccountStore:
 
     def user_exists(self, username: str) -> bool:
         return bool(self._store.query("SELECT 1 FROM users WHERE username = ?", [username]))
+
+    def user_disabled(self, username: str) -> bool | None:
+        """Whether the user is disabled; None when there is no such user."""
+        rows = self._store.query("SELECT disabled FROM users WHERE username = ?", [username])
+        return bool(rows[0]["disabled"]) if rows else None
 
     def get_user(self, username: str) -> User | None:
         """An enabled user."""
@@ -57,6 +64,11 @@ class AccountStore:
             n = store.execute("UPDATE users SET disabled = 1 WHERE username = ?", [username]).rowcount
             store.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)", [username])
         return bool(n)
+
+    def enable_user(self, username: str) -> bool:
+        """Let a disabled user log in again (with the password they had)."""
+        with self._store.transaction():
+            return bool(self._store.execute("UPDATE users SET disabled = 0 WHERE username = ?", [username]).rowcount)
 
     # ------------------------------------------------------------------- sessions
 

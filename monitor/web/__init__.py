@@ -48,11 +48,13 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
 
     advocates.refresh(store, settings.advocates)
     threading.Thread(target=refresher, name="advocates-refresh", daemon=True).start()
-    logger.warning("web page on http://%s:%d", server.config.host, server.config.port)
+    url = f"http://{server.config.host}:{server.config.port}"
+    logger.info("web page on %s", url)
     try:
         server.run()
     finally:
         stop.set()
+        logger.info("web page on %s stopped", url)
 
 
 def start_in_thread(settings: Settings, writer) -> tuple:

@@ -125,16 +125,35 @@ def test_model_predict_gives_one_result_per_input_in_order(tmp_path, tiny_model,
     assert out.exit_code == 0, out.output
     if fmt == "jsonl":
         rows = [json.loads(line) for line in out.stdout.splitlines()]
-        assert set(rows[0]) == {"sentiment", "advocacy", "stance", "stance_score", "model", "uncertain", "status",
-                                "lang"}
+        assert set(rows[0]) == {"id", "text", "sentiment", "advocacy", "stance", "stance_score", "model", "uncertain",
+                                "status", "lang"}
         assert rows[0]["model"] == "tiny-bert@local" and set(rows[0]["sentiment"]["probabilities"]) == {
             "negative", "neutral", "positive"}
         statuses = [r["status"] for r in rows]
     else:
         rows = list(csv.DictReader(io.StringIO(out.stdout)))
-        assert list(rows[0]) == evaluation.CSV_COLUMNS
+        assert list(rows[0]) == ["id", "text", *evaluation.CSV_COLUMNS]
         statuses = [r["status"] for r in rows]
     assert statuses == ["ok", "ok", "empty", "ok", "ok", "ok"]
+    # each result carries the input's id and text, to join on
+    assert [str(r["id"]) for r in rows] == [str(i) for i in range(len(TEXTS))]
+    assert [r["text"] for r in rows] == TEXTS
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_model_predict_numbers_the_rows_of_a_file_without_ids(tmp_path, tiny_model, fmt):
+    path = tmp_path / "in.csv"
+    path.write_text("text\nfirst\nsecond\n=1+1 third\n")
+    out = CliRunner().invoke(main, ["model", "predict", str(path), "--format", fmt, "--engine", "torch", "--model",
+                                    str(tiny_model), "-c", str(tmp_path / "none.yaml")])
+    assert out.exit_code == 0, out.output
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in out.stdout.splitlines()]
+        assert [(r["row"], r["text"]) for r in rows] == [(1, "first"), (2, "second"), (3, "=1+1 third")]
+    else:
+        rows = list(csv.DictReader(io.StringIO(out.stdout)))
+        assert list(rows[0])[:2] == ["row", "text"]
+        assert [(r["row"], r["text"]) for r in rows] == [("1", "first"), ("2", "second"), ("3", "'=1+1 third")]
 
 
 def test_model_predict_on_a_file_without_text(tmp_path, tiny_model):
