@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import pytest
+import yaml
 
 from monitor import errors
 from monitor.cli import main
@@ -173,3 +174,35 @@ def test_every_command_and_option_the_readme_shows_exists(usage):
     # the options shown belong to the command named, or to one of the subcommands named
     known = options(main).union(*(options(find(path)) for path in (paths if len(paths) == 1 else paths[1:])))
     assert not set(shown) - known, f"{usage!r}: no such option {sorted(set(shown) - known)}"
+
+
+@pytest.mark.parametrize("sentence", re.findall(
+    r"((?:`[a-z]+`(?:, | and ))*`[a-z]+`) (?:also )?takes? ((?:`--[a-z-]+`/?)+)", README))
+def test_options_the_readme_says_commands_take_exist(sentence):
+    """"`eval` and `predict` also take `--engine`/`--model`": each command named has each option."""
+    names, opts = sentence
+    for name in re.findall(r"`([a-z]+)`", names):
+        paths = [p for p in command_paths(main) if p[-1] == name]
+        assert paths, f"{sentence}: no command {name}"
+        missing = [set(re.findall(r"`(--[a-z-]+)`", opts)) - options(find(p)) for p in paths]
+        assert not all(missing), f"{sentence}: monitor {' '.join(paths[0])} has no {sorted(missing[0])}"
+
+
+def test_the_readme_web_settings_are_the_shipped_configs():
+    shipped = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))["web"]
+    blocks = [yaml.safe_load(b) for b in re.findall(r"^```yaml\n(.*?)^```", README, flags=re.S | re.M)]
+    shown = [b["web"] for b in blocks if isinstance(b, dict) and isinstance(b.get("web"), dict)]
+    assert shown, "the README shows no web: settings"
+    for web in shown:
+        for key in set(web) & set(shipped):
+            assert web[key] == shipped[key], f"web.{key}: README {web[key]!r}, config.yaml {shipped[key]!r}"
+
+
+def test_the_quick_start_installs_to_run_and_to_test_apart_and_names_the_browser():
+    quick = README.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    lines = [ln for b in re.findall(r"^```sh\n(.*?)^```", quick, flags=re.S | re.M) for ln in b.splitlines()]
+    run = next(ln for ln in lines if "monitor run" in ln)
+    assert "pip install ." in run and "[test]" not in run  # running needs no test tools
+    test_install = next(ln for ln in lines if "[test]" in ln)
+    assert "pip install" in test_install and any("pytest" in ln for ln in lines)
+    assert "chromium" in quick and "scripts/install-test-browser.sh" in quick
