@@ -168,6 +168,7 @@ def serve_demo(settings: Settings) -> None:
     store = Store(settings.database_path)
     try:
         store.accounts.add_user(USER, hash_password(password), replace=True)
+        store.accounts.enable_user(USER)  # the demo's own user: its new password must let it in
     finally:
         store.close()
     url = f"http://{settings.web.host}:{settings.web.port}/overview?{urlencode({'brand': BRAND})}"
