@@ -280,6 +280,19 @@ def dump_state(state: dict | BaseModel) -> str:
     return json.dumps(state, sort_keys=True)
 
 
+def window_step(state: dict[str, Any], times: list[int], full: bool) -> tuple[dict[str, Any], bool]:
+    """The next cursor of a newest-first walk down a time window (``since`` .. ``upto``, with
+    ``top`` the newest item seen), from one page's item times: a full page moves ``upto``
+    below its oldest item; the last page closes the window at ``top``. Returns (state, done)."""
+    top = state["top"] if state["top"] is not None else (max(times) if times else None)
+    if full and times:
+        upto = min(times)
+        if state["upto"] is not None and upto >= state["upto"]:
+            upto = state["upto"] - 1  # a full page within one second: move on rather than loop
+        return {"since": state["since"], "upto": upto, "top": top}, False
+    return {"since": max(state["since"], top or 0), "upto": None, "top": None}, True
+
+
 class ConfiguredSource:
     """What every source built from config shares (brand, key, terms, client, clock)."""
 

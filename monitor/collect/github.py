@@ -34,7 +34,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import ConfiguredSource, dump_state, parse_time, read_cursor
+from monitor.collect._common import ConfiguredSource, dump_state, parse_time, read_cursor, window_step
 from monitor.collect._markdown import markdown_text
 from monitor.errors import CursorError, MalformedResponseError, SourceAuthError, SourceError
 from monitor.http_client import parse_retry_after, safe_url
@@ -187,16 +187,7 @@ class GitHubSource(ConfiguredSource):
             if mention is not None:
                 mentions.append(mention)
         full = len(page.items) >= PER_PAGE
-        top = state["top"] if state["top"] is not None else (max(times) if times else None)
-        if full and times:
-            upto = min(times)
-            if state["upto"] is not None and upto >= state["upto"]:
-                upto = state["upto"] - 1  # >100 items in one second: move on rather than loop
-            next_state = {"since": state["since"], "upto": upto, "top": top}
-            done = False
-        else:
-            next_state = {"since": max(state["since"], top or 0), "upto": None, "top": None}
-            done = True
+        next_state, done = window_step(state, times, full)
         if headers.get("x-ratelimit-remaining") == "0":
             done = True  # the rest waits for the next run (the cursor keeps the window)
         return FetchResult(mentions, dump_state(next_state), done=done, skipped=skipped)

@@ -35,6 +35,7 @@ from monitor.collect._common import (
     parse_time,
     read_cursor,
     replace_tags,
+    window_step,
 )
 from monitor.errors import CursorError, MalformedResponseError
 from monitor.records import TIME_MAX, TIME_MIN, Author, FetchResult, Mention
@@ -145,16 +146,7 @@ class HackerNewsSource(ConfiguredSource):
             if mention is not None:
                 mentions.append(mention)
         full = len(page.hits) >= HITS_PER_PAGE
-        top = state["top"] if state["top"] is not None else (max(times) if times else None)
-        if full and times:
-            upto = min(times)
-            if state["upto"] is not None and upto >= state["upto"]:
-                upto = state["upto"] - 1  # >100 hits in one second: move on rather than loop
-            next_state = {"since": state["since"], "upto": upto, "top": top}
-            done = False
-        else:
-            next_state = {"since": max(state["since"], top or 0), "upto": None, "top": None}
-            done = True
+        next_state, done = window_step(state, times, full)
         return FetchResult(mentions, dump_state(next_state), done=done, skipped=skipped)
 
     def _parse_cursor(self, cursor: str | None) -> dict:
