@@ -171,8 +171,8 @@ def _source_table(settings: Settings, store, brand: str | None) -> list[tuple[st
     for b, ss in settings.source_jobs():
         key = source_key(b.name, ss)
         table[key] = (b.name, key, ss.name or ss.type, ss.type)
-    for b, key, _kind in store.mention_sources():
-        table.setdefault(key, (b, key, key[len(b) + 1:] if key.startswith(b + ":") else key, None))
+    for stored, key, _kind in store.mention_sources():
+        table.setdefault(key, (stored, key, key[len(stored) + 1:] if key.startswith(stored + ":") else key, None))
     return [row for row in table.values() if brand is None or row[0] == brand]
 
 
