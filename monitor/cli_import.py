@@ -57,7 +57,7 @@ def import_(ctx: click.Context, file: Path, brand, name, fmt, text_col, author_c
     with bar if bar is not None else contextlib.nullcontext():
         result = importer.read_file(file, mapping, brand=brand, name=name, fmt=fmt,
                                     kind=kind or ("survey" if score_col else "feedback"), delimiter=delimiter,
-                                    encoding=encoding, progress=bar.update if bar is not None else _no_progress)
+                                    encoding=encoding, progress=bar.update if bar is not None else None)
     for line, why in result.bad[:SHOW_BAD]:
         click.echo(f"{file.name}: line {line}: skipped: {why}", err=True)
     if len(result.bad) > SHOW_BAD:
@@ -81,7 +81,3 @@ def import_(ctx: click.Context, file: Path, brand, name, fmt, text_col, author_c
     from monitor import advocates
 
     advocates.refresh(store, settings.advocates)
-
-
-def _no_progress(n: int) -> None:
-    """Progress when no bar is shown (not a terminal)."""

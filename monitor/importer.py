@@ -186,9 +186,10 @@ def _jsonl_rows(lines: Iterator[tuple[int, str]], bad: list[tuple[int, str]]
 
 def read_file(path: Path, mapping: Mapping, *, brand: str, name: str, fmt: str | None = None, kind: str = "survey",
               delimiter: str = ",", encoding: str = "utf-8", now: datetime | None = None,
-              max_bytes: int = MAX_BYTES, progress: Callable[[int], None] = lambda n: None) -> ImportResult:
+              max_bytes: int = MAX_BYTES, progress: Callable[[int], None] | None = None) -> ImportResult:
     """Every row of the file, checked: mentions to store and bad rows (skipped). Raises
-    ImportFileError when the file fails as a whole."""
+    ImportFileError when the file fails as a whole. ``progress`` gets the bytes read."""
+    progress = progress or (lambda n: None)
     size = os.stat(path).st_size
     if size > max_bytes:
         raise ImportFileError(f"{path.name}: {size:,} bytes, over the limit of {max_bytes:,}; "
