@@ -6,6 +6,7 @@
     ├── SourceError              a source could not be fetched this time (retry later)
     │   ├── SourceAuthError      credentials were refused: retrying will not help
     │   ├── MalformedResponseError  the response could not be parsed
+    │   │   └── ApiChangedError  the response's shape changed (envelope, RPC, positions): health alerts at once
     │   ├── CursorError          a stored cursor is unreadable (reset to the query's start)
     │   ├── BlockedAddressError  a user-configured URL resolves to a forbidden address (SSRF guard)
     │   └── RequestStopped       (http_client) the process is stopping: a request cut short or not started
@@ -58,6 +59,11 @@ class SourceAuthError(SourceError):
 
 class MalformedResponseError(SourceError):
     pass
+
+
+class ApiChangedError(MalformedResponseError):
+    """The response is whole but no longer has the shape the source reads (a wrapper gone, a
+    method renamed, every item's fields moved): the pipeline marks the run ``api changed``."""
 
 
 class CursorError(SourceError):

@@ -418,6 +418,11 @@ class HttpClient:
             raise MalformedResponseError(
                 f"{safe_url(url)}: response is not valid JSON ({type(exc).__name__})") from None
 
+    def post_form(self, url: str, fields: dict[str, str], params: dict[str, Any] | None = None,
+                  headers: dict[str, str] | None = None) -> bytes:
+        """A POST of form-encoded ``fields`` (application/x-www-form-urlencoded); the raw body back."""
+        return self._request("POST", url, data=fields, params=params, headers=headers)
+
     def _request(self, method: str, url: str, **kwargs: Any) -> bytes:
         return self._exchange(method, url, **kwargs)[2]
 
@@ -447,7 +452,7 @@ class HttpClient:
                 retry_after = parse_retry_after(headers.get("retry-after"))
                 if attempt > p.retries or (retry_after is not None and retry_after > p.max_retry_after):
                     raise SourceError(f"{safe_url(url)}: HTTP {status} after {attempt} attempts",
-                                      retry_after=retry_after)
+                                      retry_after=retry_after, status=status)
                 delay = retry_after if retry_after is not None else self._backoff(attempt)
                 logger.warning("%s: HTTP %d; retrying in %.1fs", safe_url(url), status, delay)
                 p.sleep(delay)
@@ -476,6 +481,7 @@ class HttpClient:
             if status == 303 or (status in (301, 302) and method == "POST"):
                 method = "GET"
                 kwargs.pop("json", None)
+                kwargs.pop("data", None)
             current = nxt
         raise SourceError(f"{safe_url(url)}: more than {self.policy.max_redirects} redirects")
 

@@ -17,7 +17,7 @@ from monitor.alerts.outbox import deliver_due
 from monitor.classify import Classifier, classify_texts
 from monitor.classify.labels import empty_result
 from monitor.collect import Source
-from monitor.errors import CursorError, SourceAuthError, SourceError
+from monitor.errors import ApiChangedError, CursorError, SourceAuthError, SourceError
 from monitor.health import API_CHANGED, HealthCheck, api_changed_message, page_malformed, run_malformed
 from monitor.matching import Matcher
 from monitor.records import Classification, FetchResult, Mention, bounded_int
@@ -127,6 +127,12 @@ def _collect_query(store: Store, source: Source, query: str, matcher: Matcher, s
             stats.errors.append(str(exc))
             stats.auth_failed = True
             logger.error("%s: %s", source.key, exc)
+            break
+        except ApiChangedError as exc:  # a changed shape, told by the source itself: alerted like all-invalid pages
+            if stats.api_changed is None:
+                stats.api_changed = str(exc)
+            else:
+                stats.errors.append(str(exc))
             break
         except SourceError as exc:
             stats.errors.append(str(exc))

@@ -152,9 +152,23 @@ class StackExchangeSettings(SourceBase):
     key: Secret | None = None
 
 
+class GooglePlaySettings(SourceBase):
+    """Google Play reviews of an app (package id), per language and country, newest first.
+    Experimental and unofficial (the web store's own batchexecute RPC; Google Play's terms do
+    not allow automated access): no key, stars kept like the App Store's."""
+
+    type: Literal["googleplay"]
+    app_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$", max_length=200)]] = (
+        Field(min_length=1))
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]] = Field(
+        default=["en"], min_length=1)
+    countries: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = Field(default=["us"], min_length=1)
+    match_all: bool = True  # reviews of the brand's own app are about the brand
+
+
 SourceSettings = Annotated[
     HackerNewsSettings | DemoSettings | RedditSettings | FeedSettings | AppStoreSettings | BlueskySettings
-    | MastodonSettings | GitHubSettings | StackExchangeSettings,
+    | MastodonSettings | GitHubSettings | StackExchangeSettings | GooglePlaySettings,
     Field(discriminator="type"),
 ]
 

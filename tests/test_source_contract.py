@@ -24,6 +24,7 @@ from monitor.health import assess, health_check_for
 from monitor.http_client import HttpFactory, HttpPolicy
 from monitor.matching import Matcher
 from monitor.store import Store
+from tests.fakes.googleplay import rewrap, unwrap
 from tests.fakes.sources import FakeResolver, FixtureServer, Reply, big_body, fixture_bytes
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -58,6 +59,8 @@ class Case:
     drop_field: tuple = ()  # JSON: path of a required field
     xml_needle: str = ""  # XML: text in the fixture replaced by the payload
     extra_routes: dict = field(default_factory=dict)
+    decode: Callable[[bytes], object] = json.loads  # the main body -> what items() reads (not plain JSON: Google Play)
+    encode: Callable[[bytes, object], bytes] = lambda body, data: json.dumps(data).encode()  # and back
 
 
 def _search(d):
@@ -135,6 +138,13 @@ CASES: dict[str, Case] = {
         "/search/issues", 3, items=lambda d: d["items"], text_at=("body",),
         wrong_types=lambda it: {**it, "id": "not-a-number", "created_at": ["2026"], "user": "mona"},
         drop_field=("created_at",)),
+    "googleplay": Case(
+        {"type": "googleplay", "base_url": "{url}", "app_ids": ["com.acme.notes"], "languages": ["en"],
+         "countries": ["us"]},
+        {"/_/PlayStoreUi/data/batchexecute": json_reply("googleplay/reviews_newest.txt")},
+        "/_/PlayStoreUi/data/batchexecute", 3, items=lambda d: d[0], text_at=(4,),
+        wrong_types=lambda it: [{"id": it[0]}, "Jane", "5", *it[3:]], drop_field=(0,),
+        decode=unwrap, encode=rewrap),
 }
 
 
@@ -181,7 +191,10 @@ class Harness:
 
     # ---- bad-input bodies
     def main_json(self):
-        return json.loads(self._main_reply().body)
+        return self.case.decode(self._main_reply().body)
+
+    def encode(self, data) -> bytes:
+        return self.case.encode(self._main_reply().body, data)
 
     def _main_reply(self) -> Reply:
         return self.case.routes[self.case.main]
@@ -277,7 +290,7 @@ def _add_bad_item(harness, make_bad) -> None:
     data = harness.main_json()
     items = harness.case.items(data)
     items.insert(1, make_bad(copy.deepcopy(items[0])))
-    harness.replace_main_body(json.dumps(data).encode())
+    harness.replace_main_body(harness.encode(data))
 
 
 XML_WRONG_TYPES = {
@@ -335,7 +348,7 @@ def test_html_and_script_in_text_are_made_plain(harness):
     else:
         data = harness.main_json()
         _set(harness.case.items(data)[0], harness.case.text_at, PAYLOAD)
-        harness.replace_main_body(json.dumps(data).encode())
+        harness.replace_main_body(harness.encode(data))
     stats = harness.collect()
     assert stats.ok, stats.errors
     rows = harness.stored()

@@ -58,6 +58,7 @@ REGISTRY: dict[str, str] = {
     "mastodon": "monitor.collect.mastodon:MastodonSource",
     "stackexchange": "monitor.collect.stackexchange:StackExchangeSource",
     "github": "monitor.collect.github:GitHubSource",
+    "googleplay": "monitor.collect.googleplay:GooglePlayReviewsSource",
 }
 
 
