@@ -166,9 +166,60 @@ class GooglePlaySettings(SourceBase):
     match_all: bool = True  # reviews of the brand's own app are about the brand
 
 
+def _server_url(settings: SourceBase, field: str, what: str) -> None:
+    """``field`` (``instance``, ``forum``) and ``base_url`` both name the server of a source that
+    has no default one: one of them is needed, and two different ones are a mistake."""
+    own = getattr(settings, field)
+    if settings.base_url:
+        if own is not None and own != settings.base_url:
+            raise ValueError(f"{field} ({own}) and base_url ({settings.base_url}) name different servers: give one "
+                             f"of them (both mean the {what})")
+        object.__setattr__(settings, field, settings.base_url)  # frozen model: set once, while validating
+    elif own is None:
+        raise ValueError(f"{field} is required: the URL of the {what}")
+
+
+class LemmySettings(SourceBase):
+    """Lemmy posts and comments naming the brand (API v3 search, any instance, no login).
+    ``instance`` (or ``base_url``): the server searched; with ``listing_type: All`` it searches
+    what it federates from other instances too."""
+
+    type: Literal["lemmy"]
+    instance: BaseUrl | None = None
+    types: list[Literal["posts", "comments"]] = Field(default=["posts", "comments"], min_length=1)
+    listing_type: Literal["All", "Local"] = "All"
+    searches_per_10min: int = Field(default=50, ge=1, le=10_000)  # Lemmy's default limit is 60
+
+    @model_validator(mode="after")
+    def _instance(self) -> LemmySettings:
+        _server_url(self, "instance", "Lemmy instance")
+        return self
+
+
+class DiscourseSettings(SourceBase):
+    """A Discourse forum's posts naming the brand (``mode: search``) or all its new posts
+    (``mode: latest``, for the brand's own forum). ``forum`` (or ``base_url``): the forum's URL.
+    ``api_key``/``api_username`` (``${ENV}``, both or neither) for a forum that needs a login."""
+
+    type: Literal["discourse"]
+    forum: BaseUrl | None = None
+    mode: Literal["search", "latest"] = "search"
+    full_text: bool = True  # search: fetch the whole posts of the hits (one request per topic), not only excerpts
+    api_key: Secret | None = None
+    api_username: Secret | None = None
+
+    @model_validator(mode="after")
+    def _forum(self) -> DiscourseSettings:
+        _server_url(self, "forum", "Discourse forum")
+        if (self.api_key is None) != (self.api_username is None):
+            raise ValueError("api_key and api_username go together: Discourse needs both")
+        return self
+
+
 SourceSettings = Annotated[
     HackerNewsSettings | DemoSettings | RedditSettings | FeedSettings | AppStoreSettings | BlueskySettings
-    | MastodonSettings | GitHubSettings | StackExchangeSettings | GooglePlaySettings,
+    | MastodonSettings | GitHubSettings | StackExchangeSettings | GooglePlaySettings | LemmySettings
+    | DiscourseSettings,
     Field(discriminator="type"),
 ]
 

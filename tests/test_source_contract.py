@@ -37,6 +37,7 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <link>https://example.com/a</link><description>acme</description></item></channel></rss>"""
 ENV = {"REDDIT_ID": "reddit-client-id", "REDDIT_SECRET": "reddit-client-secret", "BSKY_PW": "abcd-efgh-ijkl-mnop",
        "MASTO_TOKEN": "masto-token-123", "GH_TOKEN": "ghp-test-token-123"}
+ENV.update(DISCOURSE_KEY="discourse-key-123", DISCOURSE_USER="monitor_bot")
 
 
 def json_reply(name: str) -> Reply:
@@ -138,6 +139,25 @@ CASES: dict[str, Case] = {
         "/search/issues", 3, items=lambda d: d["items"], text_at=("body",),
         wrong_types=lambda it: {**it, "id": "not-a-number", "created_at": ["2026"], "user": "mona"},
         drop_field=("created_at",)),
+    "lemmy": Case(
+        {"type": "lemmy", "instance": "{url}"},
+        {"/api/v3/search": json_reply("lemmy/search.json")},
+        "/api/v3/search", 4, items=lambda d: d["posts"], text_at=("post", "body"),
+        wrong_types=lambda it: {**it, "post": ["not", "an", "object"], "counts": "many"},
+        drop_field=("post",)),
+    "discourse-search": Case(
+        {"type": "discourse", "forum": "{url}", "full_text": False},
+        {"/search.json": json_reply("discourse/search.json")},
+        "/search.json", 3, items=lambda d: d["posts"], text_at=("blurb",),
+        wrong_types=lambda it: {**it, "id": {"id": [1]}, "created_at": ["2026"]},
+        drop_field=("id",)),
+    "discourse-latest": Case(
+        {"type": "discourse", "forum": "{url}", "mode": "latest", "api_key": "${DISCOURSE_KEY}",
+         "api_username": "${DISCOURSE_USER}"},
+        {"/posts.json": json_reply("discourse/latest_posts.json")},
+        "/posts.json", 3, items=lambda d: d["latest_posts"], text_at=("cooked",),
+        wrong_types=lambda it: {**it, "id": "forty-two", "cooked": ["<p>x</p>"]},
+        drop_field=("id",)),
     "googleplay": Case(
         {"type": "googleplay", "base_url": "{url}", "app_ids": ["com.acme.notes"], "languages": ["en"],
          "countries": ["us"]},

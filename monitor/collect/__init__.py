@@ -58,6 +58,8 @@ REGISTRY: dict[str, str] = {
     "mastodon": "monitor.collect.mastodon:MastodonSource",
     "stackexchange": "monitor.collect.stackexchange:StackExchangeSource",
     "github": "monitor.collect.github:GitHubSource",
+    "lemmy": "monitor.collect.lemmy:LemmySource",
+    "discourse": "monitor.collect.discourse:DiscourseSource",
     "googleplay": "monitor.collect.googleplay:GooglePlayReviewsSource",
 }
 
