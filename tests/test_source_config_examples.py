@@ -25,7 +25,8 @@ def test_commented_source_examples_validate_and_build(tmp_path):
     env["STACKEXCHANGE_KEY"] = "se-key"
     settings = load_settings(path, env=env)
     types = {s.type for s in settings.brands[0].sources}
-    assert types == {"hackernews", "reddit", "feed", "appstore", "bluesky", "mastodon", "github", "stackexchange"}
+    assert types == {"hackernews", "reddit", "feed", "appstore", "bluesky", "mastodon", "github", "stackexchange",
+                     "googleplay"}
     factory = HttpFactory(HttpPolicy())
     for brand, ss in settings.source_jobs():
         source = build_source(brand, ss, http_factory=factory, now=lambda: None)

@@ -28,6 +28,7 @@ from monitor.collect.appstore import AppStoreReviewsSource
 from monitor.collect.bluesky import BlueskySource
 from monitor.collect.feeds import FeedSource
 from monitor.collect.github import GitHubSource
+from monitor.collect.googleplay import GooglePlayReviewsSource
 from monitor.collect.hackernews import HackerNewsSource, html_to_text
 from monitor.collect.mastodon import MastodonSource
 from monitor.collect.reddit import RedditSource, markdown_text
@@ -38,6 +39,7 @@ from monitor.config import (
     BlueskySettings,
     FeedSettings,
     GitHubSettings,
+    GooglePlaySettings,
     HackerNewsSettings,
     MastodonSettings,
     StackExchangeSettings,
@@ -48,6 +50,7 @@ from monitor.http_client import HttpFactory, HttpPolicy
 from monitor.matching import Matcher
 from monitor.records import FetchResult
 from monitor.store import Store
+from tests.fakes.googleplay import rewrap, unwrap, wrap
 from tests.fakes.sources import fixture_bytes, fixture_json
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -432,3 +435,113 @@ def test_cleaning_patterns_cannot_scan_past_their_next_start(module):
         assert not re.search(r"(?<!\\)\.[*+]", source), f"unbounded '.*' in {source!r}"
         for negated in re.findall(r"\[\^((?:\\.|[^\]])*)\][*+]", source):
             assert "<" in negated, f"[^{negated}]* runs past the next '<' in {source!r}"
+
+
+# ------------------------------------------------------------------------------ Google Play
+
+GP_APP, GP_QUERY, GP_FIXTURE = "com.acme.notes", "com.acme.notes:en:us", "googleplay/reviews_newest.txt"
+# where a review's fields sit (google-play-scraper's positions): id, name, stars, text, time, thumbs, reply, version
+GP_PATHS = [(0,), (1, 0), (2,), (4,), (5, 0), (5,), (6,), (7, 1), (7, 2, 0), (10,)]
+
+
+def _googleplay(body: bytes) -> GooglePlayReviewsSource:
+    return _json_source(GooglePlayReviewsSource, GooglePlaySettings(type="googleplay", app_ids=[GP_APP]), body)
+
+
+def _list_paths(node, prefix=()):
+    if isinstance(node, list):
+        for i, v in enumerate(node):
+            yield prefix + (i,)
+            yield from _list_paths(v, prefix + (i,))
+
+
+def _damage(review, draw):
+    review = copy.deepcopy(review)
+    for path in draw(st.lists(st.sampled_from(list(_list_paths(review))), min_size=1, max_size=4, unique=True)):
+        target = review
+        try:
+            for i in path[:-1]:
+                target = target[i]
+            if draw(st.booleans()):
+                target[path[-1]] = draw(values)
+            else:
+                del target[path[-1]]
+        except (IndexError, KeyError, TypeError):
+            continue
+    return review
+
+
+def _put_at(review, path, value):
+    """``review[p0][p1]... = value``, making the arrays on the way where there are none."""
+    for i in path[:-1]:
+        review += [None] * (i + 1 - len(review))
+        if not isinstance(review[i], list):
+            review[i] = []
+        review = review[i]
+    review += [None] * (path[-1] + 1 - len(review))
+    review[path[-1]] = value
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=st.data())
+def test_googleplay_review_damage_is_contained(data, tmp_path_factory):
+    body = fixture_bytes(GP_FIXTURE)
+    payload = unwrap(body)
+    reviews = payload[0]
+    good = len(reviews)
+    reviews.append(_damage(reviews[0], data.draw))
+    reviews.insert(0, _damage(reviews[-2], data.draw))
+    result = _googleplay(rewrap(body, payload)).fetch(GP_QUERY, None)  # two bad reviews of five: no API change
+    assert len(result.mentions) + result.skipped <= good + 2
+    assert len(result.mentions) >= good
+    store = Store(tmp_path_factory.mktemp("gp") / "m.db", now=lambda: NOW)
+    store.save_batch("Acme:googleplay", GP_QUERY, result)
+    for m in result.mentions:
+        assert m.text and m.created_at.tzinfo is not None and 1 <= (m.rating or 0) <= 5
+    store.close()
+
+
+GP_ANSWERS = st.one_of(
+    st.binary(max_size=300),
+    st.binary(max_size=300).map(lambda b: b")]}'\n\n" + b),
+    values.map(lambda v: b")]}'\n\n" + json.dumps(v).encode()),
+    values.map(lambda v: wrap(v)),
+    st.lists(values, max_size=4).map(lambda v: wrap([v, [None, "tok"]])),
+    st.lists(st.lists(values, max_size=12), max_size=4).map(lambda rs: wrap([rs, [None, "CsIBCr8B"]])),
+    st.sampled_from([b")]}'", b")]}'\n\n[", b")]}'\n\n[[\"wrb.fr\"]]", b")]}'\n\n[[\"wrb.fr\",\"oCPfdb\",7]]",
+                     b")]}'\n\n[[\"wrb.fr\",\"oCPfdb\",\"[\"]]", b"\xef\xbb\xbf)]}'\n\n[]", b")]}'" + b"[" * 5000]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=GP_ANSWERS)
+def test_any_googleplay_answer_parses_or_fails_as_a_source_error(body):
+    try:
+        result = _googleplay(body).fetch(GP_QUERY, None)
+    except SourceError:
+        return
+    assert isinstance(result, FetchResult)
+    for m in result.mentions:
+        assert m.text and m.created_at.tzinfo is not None and 1 <= (m.rating or 0) <= 5
+        m.text.encode("utf-8")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=st.data())
+def test_an_out_of_range_googleplay_value_costs_its_review_at_most(data, tmp_path_factory):
+    body = fixture_bytes(GP_FIXTURE)
+    payload = unwrap(body)
+    payload[1] = [None, None]  # one page
+    good = len(payload[0])
+    _put_at(payload[0][0], data.draw(st.sampled_from(GP_PATHS), label="path"), data.draw(HOSTILE, label="value"))
+    source = _googleplay(rewrap(body, payload))
+    store = Store(tmp_path_factory.mktemp("gp-hostile") / "m.db", now=lambda: NOW)
+    stats = pipeline.collect(store, OneQuery(source, GP_QUERY), Matcher(BRAND.terms))
+    (run,) = store.recent_runs(source.key)
+    assert stats.ok and run["ok"] == 1, stats.errors
+    assert stats.new >= good - 1
+    assert store.get_cursor(source.key, GP_QUERY) is not None
+    _stored_strings_are_clean(store)
+    store.close()

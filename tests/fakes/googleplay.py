@@ -14,7 +14,7 @@ def wrap(payload: Any, rpc: str = "oCPfdb") -> bytes:
     inner = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     rows = [["wrb.fr", rpc, inner, None, None, None, "generic"], ["di", 71],
             ["af.httprm", 70, "-4203874541226531957", 12]]
-    return (PREFIX + json.dumps(rows, ensure_ascii=False, separators=(",", ":"))).encode()
+    return (PREFIX + json.dumps(rows, separators=(",", ":"))).encode()  # ASCII: a lone surrogate travels escaped
 
 
 def unwrap(body: bytes) -> Any:
@@ -29,4 +29,4 @@ def rewrap(body: bytes, payload: Any) -> bytes:
     text = body.decode()
     rows = json.loads(text[len(PREFIX):])
     rows[0][2] = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return (PREFIX + json.dumps(rows, ensure_ascii=False, separators=(",", ":"))).encode()
+    return (PREFIX + json.dumps(rows, separators=(",", ":"))).encode()  # ASCII: a lone surrogate travels escaped
