@@ -63,7 +63,8 @@ def collect(store: Store, source: Source, matcher: Matcher, *, max_pages: int = 
 
     A page whose items all failed validation (or a run where nearly all did) is no pile
     of skipped items but a changed API: the run is recorded as failed, marked ``api changed``,
-    and health alerts on it at once.
+    and health alerts on it at once. A source that tells a changed shape itself raises
+    ``ApiChangedError`` (its message names what changed); that is recorded the same way.
 
     Whatever happens inside (a source bug, an item the store refuses, an unreadable cursor),
     the run ends in a recorded outcome: a ``source_runs`` row, with the error when there was

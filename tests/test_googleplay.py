@@ -245,7 +245,8 @@ def _moved(body: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(("body", "says"), [
-    (b'<!doctype html><html><title>Google Play</title><script>x</script></html>', "does not start with )]}'"),
+    (b'<!doctype html><html><title>Google Play</title><script>x</script></html>',
+     "does not start with )]}' (got an HTML page"),
     (fixture_bytes(NEWEST).replace(b'"oCPfdb"', b'"Xy7Qqz"'), "no oCPfdb row in the answer (rows for Xy7Qqz): "
                                                             "the RPC was renamed"),
     (b")]}'\n\n" + json.dumps({"rows": []}).encode(), "not a list of rows"),
@@ -282,6 +283,17 @@ def test_one_broken_review_costs_only_itself(server, tmp_path):
     stats = collect(store, make(server))
     assert stats.ok and stats.api_changed is None and stats.skipped >= 1 and stats.new == 3
     store.close()
+
+
+def test_user_names_gone_from_every_review_are_logged(server, caplog):
+    body = fixture_bytes(NEWEST)
+    payload = unwrap(body)
+    for review in payload[0]:
+        review[1] = None
+    serve(server, rewrap(body, payload))
+    result = make(server).fetch(QUERY, None)
+    assert len(result.mentions) == 3 and all(m.author is None for m in result.mentions)
+    assert "userName [1, 0] missing in all 3 reviews" in caplog.text
 
 
 def test_reviews_failing_for_different_reasons_are_counted_not_named(server, tmp_path):

@@ -125,9 +125,9 @@ def parse_reply(body: bytes, key: str) -> tuple[list[Any], str | None]:
     changed shape, MalformedResponseError for a body cut short, SourceError for an error row."""
     text = body.decode("utf-8", "replace").lstrip("\ufeff")
     if not text.startswith(PREFIX):
-        what = "an HTML page" if text.lstrip()[:1] == "<" else "something else"
-        raise ApiChangedError(f"{key}: the answer does not start with {PREFIX} (got {what}): "
-                              "the batchexecute format changed")
+        what = "an HTML page: a consent, sign-in or error page?" if text.lstrip()[:1] == "<" else "something else"
+        raise ApiChangedError(f"{key}: the answer does not start with {PREFIX} (got {what}); "
+                              "else the batchexecute format changed")
     try:
         rows = json.loads(text[len(PREFIX):])
     except (ValueError, RecursionError) as exc:
@@ -234,6 +234,9 @@ class GooglePlayReviewsSource(ConfiguredSource):
                 mentions.append(mention)
         if skipped:
             self._check_drift(missing, skipped, len(raws))
+        if len(mentions) >= API_CHANGED_PAGE_MIN and not any(isinstance(at(r, 1, 0), str) for r in raws):
+            logger.warning("%s: field userName [1, 0] missing in all %d reviews of the page: stored without "
+                           "authors (the positions may have moved)", self.key, len(raws))
         reached_known = any(t < state.since for t in times)
         top = max([state.top or 0, *times]) or None
         if token is None and len(raws) >= PAGE_SIZE and not reached_known:
