@@ -72,6 +72,7 @@ from monitor.settings_sources import (
     SourceSettings,
     StackExchangeSettings,
     Terms,
+    YouTubeSettings,
 )
 from monitor.settings_types import (
     Duration,
@@ -138,6 +139,7 @@ __all__ = [
     "WebSettings",
     "WebhookChannelSettings",
     "WindowCondition",
+    "YouTubeSettings",
     "load_settings",
     "parse_duration",
     "user_data_dir",

@@ -75,6 +75,9 @@ def collect(store: Store, source: Source, matcher: Matcher, *, max_pages: int = 
     started = store.now()
     try:
         match_all = bool(getattr(source, "match_all", False))
+        prime = getattr(source, "prime", None)
+        if prime is not None:  # state a source keeps across its queries (collect/__init__.py)
+            prime({q: store.get_cursor(source.key, q) for q in source.queries()})
         for query in source.queries():
             _collect_query(store, source, query, matcher, stats, match_all=match_all,
                            max_pages=max_pages, should_stop=should_stop, on_page=on_page)

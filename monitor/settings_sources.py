@@ -142,6 +142,31 @@ class GitHubSettings(SourceBase):
     fetch_followers: bool = True
 
 
+class YouTubeSettings(SourceBase):
+    """YouTube comments (Data API v3, an API ``key`` as ``${ENV}``): the comment threads of the
+    new videos of ``channels`` (channel ids, ``UC...``), of ``videos`` (video ids) and, with
+    ``search``, of the videos a search for each term finds (at most every ``search_every``: a
+    search costs 100 of the ``daily_quota`` units, the other calls 1)."""
+
+    type: Literal["youtube"]
+    key: Secret
+    channels: list[Annotated[str, Field(pattern=r"^UC[A-Za-z0-9_-]{22}$")]] = []
+    videos: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{11}$")]] = []
+    search: bool = True
+    search_every: Duration = timedelta(hours=6)
+    video_days: int = Field(default=7, ge=1, le=365)  # a new video's comments are followed this long
+    max_videos: int = Field(default=20, ge=1, le=200)  # videos followed per channel or search
+    daily_quota: int = Field(default=10_000, ge=1, le=100_000_000)  # units a day (midnight Pacific time)
+    fetch_subscribers: bool = True
+    max_pages: int = Field(default=30, ge=1, le=1000)  # requests per query and run (one video page each)
+
+    @model_validator(mode="after")
+    def _something_to_watch(self) -> YouTubeSettings:
+        if not (self.channels or self.videos or self.search):
+            raise ValueError("youtube needs channels, videos or search: true")
+        return self
+
+
 class StackExchangeSettings(SourceBase):
     """Stack Exchange questions and answers naming the brand (API 2.3, one ``site``). No key
     needed; an app ``key`` (stackapps.com) as ``${ENV}`` raises the daily quota from 300 to
@@ -188,7 +213,7 @@ class LemmySettings(SourceBase):
     instance: BaseUrl | None = None
     types: list[Literal["posts", "comments"]] = Field(default=["posts", "comments"], min_length=1)
     listing_type: Literal["All", "Local"] = "All"
-    searches_per_10min: int = Field(default=50, ge=1, le=10_000)  # Lemmy's default limit is 60
+    search_budget: int = Field(default=50, ge=1, le=10_000)  # searches in any 10 minutes (Lemmy allows 60)
 
     @model_validator(mode="after")
     def _instance(self) -> LemmySettings:
@@ -218,7 +243,7 @@ class DiscourseSettings(SourceBase):
 
 SourceSettings = Annotated[
     HackerNewsSettings | DemoSettings | RedditSettings | FeedSettings | AppStoreSettings | BlueskySettings
-    | MastodonSettings | GitHubSettings | StackExchangeSettings | GooglePlaySettings | LemmySettings
+    | MastodonSettings | GitHubSettings | StackExchangeSettings | YouTubeSettings | GooglePlaySettings | LemmySettings
     | DiscourseSettings,
     Field(discriminator="type"),
 ]

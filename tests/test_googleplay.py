@@ -163,7 +163,7 @@ def test_the_walk_follows_the_token_and_ends_at_older_reviews(server):
     assert freq_args(calls(server)[1])[1][2] == [100, None, state["token"]]
     # the lookback is 7 days: one review of the older page is in it, the two before are not
     assert [m.created_at.date().isoformat() for m in second.mentions] == ["2026-11-16"]
-    assert second.done
+    assert second.done and second.unchanged == 2  # read, known to be older: the source is alive
     assert json.loads(second.cursor) == {"since": 1795166067, "token": None, "top": None, "wait_until": None}
     source.fetch(QUERY, second.cursor)
     assert freq_args(calls(server)[2])[1][2] == [100]  # a new walk starts at the newest

@@ -234,7 +234,7 @@ def test_backfill_cursor_starts_at_the_date(server):
 def test_the_source_keeps_to_its_search_budget(server):
     clock = Clock()
     server.routes[SEARCH] = Reply(body=fixture_bytes("lemmy/search.json"))
-    source = make(server, clock=clock, searches_per_10min=2)
+    source = make(server, clock=clock, search_budget=2)
     source.fetch("acme", None)
     source.fetch("acme", None)
     held = source.fetch("acme", '{"since": 1795100000, "page": 3, "top": 1795168000}')

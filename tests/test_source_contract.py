@@ -166,6 +166,17 @@ CASES: dict[str, Case] = {
         wrong_types=lambda it: [{"id": it[0]}, "Jane", "5", *it[3:]], drop_field=(0,),
         decode=unwrap, encode=rewrap),
 }
+# YouTube: a search finds two videos (one request), each video's comment threads are a page (the
+# same fixture for both: four of its five comments and replies name Acme); reach is batched.
+CASES["youtube"] = Case(
+    {"type": "youtube", "base_url": "{url}/youtube/v3", "key": "${YT_KEY}"},
+    {"/youtube/v3/search": json_reply("youtube/search.json"),
+     "/youtube/v3/commentThreads": json_reply("youtube/comment_threads.json"),
+     "/youtube/v3/channels": json_reply("youtube/channels_statistics.json")},
+    "/youtube/v3/commentThreads", 4, items=lambda d: d["items"],
+    text_at=("snippet", "topLevelComment", "snippet", "textOriginal"),
+    wrong_types=lambda it: {**it, "id": {"x": [1]}, "snippet": "a thread"}, drop_field=("snippet",))
+ENV.update(YT_KEY="AIzaSy-contract-youtube-key-123")
 
 
 def _fill(value, url):
@@ -398,6 +409,8 @@ def _expired(harness) -> None:
             400, b'{"error": "ExpiredToken", "message": "Token has expired"}')
     elif harness.case.settings["type"] == "stackexchange":  # an expired or revoked app key
         harness.replace_main(Reply(400, fixture_bytes("stackexchange/error_bad_key.json")))
+    elif harness.case.settings["type"] == "youtube":  # Google's answer to an expired API key
+        harness.replace_main(Reply(400, fixture_bytes("youtube/error_key_expired.json")))
     elif harness.case.settings["type"] == "reddit":
         harness.server.routes["/api/v1/access_token"] = Reply(401, b'{"message": "Unauthorized", "error": 401}')
     else:

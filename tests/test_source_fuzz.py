@@ -21,29 +21,36 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from monitor import pipeline
 from monitor.collect import _common, feeds, hackernews
 from monitor.collect.appstore import AppStoreReviewsSource
 from monitor.collect.bluesky import BlueskySource
+from monitor.collect.discourse import DiscourseSource
 from monitor.collect.feeds import FeedSource
 from monitor.collect.github import GitHubSource
 from monitor.collect.googleplay import GooglePlayReviewsSource
 from monitor.collect.hackernews import HackerNewsSource, html_to_text
+from monitor.collect.lemmy import LemmySource
 from monitor.collect.mastodon import MastodonSource
 from monitor.collect.reddit import RedditSource, markdown_text
 from monitor.collect.stackexchange import StackExchangeSource
 from monitor.collect.stackexchange import html_to_text as se_html_to_text
+from monitor.collect.youtube import YouTubeSource
 from monitor.config import (
     AppStoreSettings,
     BlueskySettings,
+    DiscourseSettings,
     FeedSettings,
     GitHubSettings,
     GooglePlaySettings,
     HackerNewsSettings,
+    LemmySettings,
     MastodonSettings,
     StackExchangeSettings,
     Terms,
+    YouTubeSettings,
 )
 from monitor.errors import SourceError
 from monitor.http_client import HttpFactory, HttpPolicy
@@ -54,6 +61,7 @@ from tests.fakes.googleplay import rewrap, unwrap, wrap
 from tests.fakes.sources import fixture_bytes, fixture_json
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+YT_VIDEO = "kJ3xVnT8pQa"
 BRAND = SimpleNamespace(name="Acme", terms=Terms(include=["acme"]))
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
@@ -107,6 +115,22 @@ def _reddit(body):
     return source
 
 
+def _lemmy(body: bytes) -> LemmySource:
+    return _json_source(LemmySource, LemmySettings(type="lemmy", instance="https://lemmy.example"), body)
+
+
+def _alone(page: dict, fuzzed: str, other: str) -> list:
+    """The fuzzed list of a Lemmy page with the other list emptied (its items would count as extra)."""
+    page[other] = []
+    return page[fuzzed]
+
+
+def _posts_only(page: dict) -> list:
+    """The posts of /posts.json without its small action ("closed the topic"), which is no mention."""
+    page["latest_posts"] = [p for p in page["latest_posts"] if p.get("post_type") != 3]
+    return page["latest_posts"]
+
+
 SOURCES = {
     "hackernews": (lambda b: _json_source(HackerNewsSource, HackerNewsSettings(type="hackernews"), b),
                    "hackernews/search_acme.json", lambda d: d["hits"], "acme"),
@@ -123,7 +147,19 @@ SOURCES = {
                       "stackexchange/search_excerpts.json", lambda d: d["items"], "acme"),
     "github": (lambda b: _json_source(GitHubSource, GitHubSettings(type="github", fetch_followers=False), b),
                "github/search_issues.json", lambda d: d["items"], "acme"),
+    "lemmy": (_lemmy, "lemmy/search.json", lambda d: _alone(d, "posts", "comments"), "acme"),
+    "lemmy-comments": (_lemmy, "lemmy/search.json", lambda d: _alone(d, "comments", "posts"), "acme"),
+    "discourse-search": (lambda b: _json_source(DiscourseSource, DiscourseSettings(
+        type="discourse", forum="https://forum.example.org", full_text=False), b),
+        "discourse/search.json", lambda d: d["posts"], "acme"),
+    "discourse-latest": (lambda b: _json_source(DiscourseSource, DiscourseSettings(
+        type="discourse", forum="https://forum.example.org", mode="latest"), b),
+        "discourse/latest_posts.json", _posts_only, "latest"),
 }
+SOURCES["youtube"] = (  # one followed video: the fetch is its page of comment threads
+    lambda b: _json_source(YouTubeSource, YouTubeSettings(type="youtube", key=SecretStr("yt-key"), videos=[YT_VIDEO],
+                                                          search=False, fetch_subscribers=False), b),
+    "youtube/comment_threads_page2.json", lambda d: d["items"], f"video:{YT_VIDEO}")
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
@@ -187,7 +223,21 @@ HOSTILE_PATHS = {
                       ("item_type",), ("tags",)],
     "github": [("created_at",), ("updated_at",), ("id",), ("number",), ("comments",), ("title",), ("body",),
                ("user", "login"), ("user", "html_url"), ("html_url",), ("repository_url",), ("state",)],
+    "lemmy": [("post", "published"), ("post", "id"), ("post", "ap_id"), ("post", "name"), ("post", "body"),
+              ("post", "url"), ("creator", "name"), ("creator", "actor_id"), ("creator", "display_name"),
+              ("community", "name"), ("community", "actor_id"), ("counts", "score"), ("counts", "published")],
+    "lemmy-comments": [("comment", "published"), ("comment", "content"), ("comment", "ap_id"), ("comment", "id"),
+                       ("post", "name"), ("post", "ap_id"), ("counts", "child_count"), ("creator", "name")],
+    "discourse-search": [("id",), ("created_at",), ("blurb",), ("topic_id",), ("post_number",), ("username",),
+                         ("name",), ("like_count",)],
+    "discourse-latest": [("id",), ("created_at",), ("cooked",), ("topic_id",), ("topic_slug",), ("topic_title",),
+                         ("post_number",), ("trust_level",), ("username",), ("post_type",), ("category_id",)],
 }
+_YT = ("snippet", "topLevelComment", "snippet")
+HOSTILE_PATHS["youtube"] = [("id",), ("snippet", "totalReplyCount"), ("snippet", "topLevelComment", "id"),
+                            (*_YT, "publishedAt"), (*_YT, "updatedAt"), (*_YT, "likeCount"), (*_YT, "textOriginal"),
+                            (*_YT, "textDisplay"), (*_YT, "authorDisplayName"), (*_YT, "authorChannelId", "value"),
+                            (*_YT, "authorChannelUrl"), (*_YT, "parentId")]
 REACH_PATHS = {("author", "followersCount"), ("account", "followers_count"), ("owner", "reputation")}
 
 

@@ -12,6 +12,9 @@ Contract (every source passes tests/test_source_contract.py):
   cursor it cannot read raises ``CursorError`` before any request: the pipeline reports
   it and starts the query afresh.
 * ``reach(handle)`` (optional) looks up an author's reach when the page did not carry it.
+* ``prime(cursors)`` (optional) is shown every query's stored cursor ({query: cursor or
+  None}) before a run's first fetch: state a source keeps across its queries (YouTube's
+  daily quota tally) is read from all of them.
 * ``cursor_since(query, when)`` (optional) returns a cursor that makes the next fetch
   start at ``when`` (``monitor backfill``); None when the source cannot go back.
 * ``match_all`` (optional, default False): every item is about the brand (its own app's
@@ -58,6 +61,7 @@ REGISTRY: dict[str, str] = {
     "mastodon": "monitor.collect.mastodon:MastodonSource",
     "stackexchange": "monitor.collect.stackexchange:StackExchangeSource",
     "github": "monitor.collect.github:GitHubSource",
+    "youtube": "monitor.collect.youtube:YouTubeSource",
     "lemmy": "monitor.collect.lemmy:LemmySource",
     "discourse": "monitor.collect.discourse:DiscourseSource",
     "googleplay": "monitor.collect.googleplay:GooglePlayReviewsSource",

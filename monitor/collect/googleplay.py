@@ -33,7 +33,8 @@ No review has a URL of its own: ``url`` is the app's page with ``reviewId`` adde
 Query: ``"<app id>:<lang>:<country>"``. Cursor: ``{"since", "token", "top", "wait_until"}``:
 reviews at or after ``since`` are stored; ``token`` continues a walk down the pages (``top``: the
 newest review time of that walk, which becomes ``since`` when the walk meets older reviews or
-ends); ``wait_until``: no request before it (throttled).
+ends); ``wait_until``: no request before it (throttled). Reviews older than ``since`` on a page
+count as fetched (``FetchResult.unchanged``): the answer was whole, only nothing was new.
 """
 
 from __future__ import annotations
@@ -247,7 +248,10 @@ class GooglePlayReviewsSource(ConfiguredSource):
         else:
             next_state = _Cursor(since=max(state.since, top or 0))
             done = True
-        return FetchResult(mentions, dump_state(next_state), done=done, skipped=skipped)
+        # reviews older than the cursor were read whole: counted as fetched (unchanged), so a
+        # quiet app whose newest page holds only known reviews reads as alive, not as silent
+        older = sum(1 for t in times if t < state.since)
+        return FetchResult(mentions, dump_state(next_state), done=done, skipped=skipped, unchanged=older)
 
     def _check_drift(self, missing: Counter[str], skipped: int, seen: int) -> None:
         """Every review of the page failed: when one field is what they all lack, the positions

@@ -18,7 +18,7 @@ Only API v3 is read (Lemmy 0.19 and most instances). Lemmy 1.0 serves ``/api/v4`
 pagination); an instance without v3 answers 404, reported as such (not yet supported).
 
 Rate limits are per instance (Lemmy's default allows 60 searches in 10 minutes per IP): the
-source makes at most ``searches_per_10min`` searches in any 10 minutes (default 50) and then
+source makes at most ``search_budget`` searches in any 10 minutes (default 50) and then
 ends the run, its cursor kept; a 429 (after the client's retries, which honour Retry-After) or
 a ``rate_limit_error`` body means no request to the instance until the wait is over.
 
@@ -47,7 +47,7 @@ PAGE = 50  # the most v3 search returns per list
 FIRST_RUN_LOOKBACK = timedelta(days=2)
 OVERLAP = 600  # seconds: federation brings items in a little after they were published
 MAX_CLOCK_SKEW = timedelta(hours=1)
-THROTTLE_WINDOW = 600.0  # seconds: searches_per_10min counts within this window
+THROTTLE_WINDOW = 600.0  # seconds: search_budget counts within this window
 RATE_LIMIT_WAIT = 60.0  # seconds, after a rate_limit_error body that names no wait
 MAX_WAIT = 3600.0
 AUTH_ERRORS = {"not_logged_in", "instance_is_private", "incorrect_login"}  # a private instance: login needed
@@ -142,7 +142,7 @@ class LemmySource(ConfiguredSource):
             return FetchResult([], dump_state(state), done=True)
         while self._searches and self._searches[0] <= now - THROTTLE_WINDOW:
             self._searches.popleft()
-        if len(self._searches) >= self.settings.searches_per_10min:
+        if len(self._searches) >= self.settings.search_budget:
             logger.info("%s: %d searches in 10 minutes made: the rest waits for the next run", self.key,
                         len(self._searches))
             return FetchResult([], dump_state(state), done=True)
