@@ -23,10 +23,12 @@ def test_commented_source_examples_validate_and_build(tmp_path):
     env = {"REDDIT_CLIENT_ID": "id", "REDDIT_CLIENT_SECRET": "secret", "BLUESKY_APP_PASSWORD": "pw",
            "MASTODON_TOKEN": "tok", "GITHUB_TOKEN": "ghp-tok"}
     env["STACKEXCHANGE_KEY"] = "se-key"
+    env["YOUTUBE_API_KEY"] = "yt-key"
     env.update(DISCOURSE_API_KEY="dc-key", DISCOURSE_API_USERNAME="monitor_bot")
     settings = load_settings(path, env=env)
     types = {s.type for s in settings.brands[0].sources}
-    assert types == {"hackernews", "reddit", "feed", "appstore", "bluesky", "mastodon", "github", "stackexchange",
+    assert types == {"hackernews", "reddit", "feed", "appstore", "bluesky", "mastodon", "github", "youtube",
+                     "stackexchange",
                      "lemmy", "discourse", "googleplay"}
     factory = HttpFactory(HttpPolicy())
     for brand, ss in settings.source_jobs():
