@@ -27,6 +27,7 @@ from monitor.cli_demo import demo
 from monitor.cli_import import import_
 from monitor.cli_model import model
 from monitor.cli_sources import backfill, cursor, preview, status
+from monitor.cli_topics import topics
 from monitor.cli_web import advocates, serve, users
 from monitor.errors import ConfigError, MonitorError
 
@@ -208,3 +209,4 @@ def run(app: App):
 
 for _command in (status, preview, backfill, cursor, model, alerts, advocates, users, serve, demo, import_):
     main.add_command(_command)
+main.add_command(topics)

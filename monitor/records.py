@@ -184,6 +184,9 @@ class Classification:
     status: str = "ok"  # ok, unsupported_language, empty
     stance: int | None = None  # -2..+2 toward the target brand (models with a stance head)
     stance_score: float | None = None  # its calibrated expectation, -2.0..+2.0
+    # the encoder's sentence vector (monitor.vectors: int8 direction, 384 bytes for MiniLM);
+    # None where the engine gives none (a generic hub model, a fake)
+    embedding: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from monitor.classify.labels import empty_result, generic_results, two_head_resu
 from monitor.classify.language import LanguageGate
 from monitor.classify.textprep import TARGET_MAX_TOKENS, clean, clean_target, head_tail
 from monitor.records import Classification
+from monitor.vectors import pack
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class BatchedEngine:
     language_gate: LanguageGate | None = None
     reads_declared_language: bool = True  # classify(..., langs=): the language each source declared
     sentiment_map: list[int | None] | None = None  # generic models: output index -> SENTIMENT index
+    embeds: bool = False  # _forward gives the pooled sentence vector as its last output
+    keep_embeddings: bool = True  # attach it to each result (False: drop it; the benchmark's baseline)
 
     # ---------------------------------------------------------------- engine-specific
 
@@ -64,7 +67,8 @@ class BatchedEngine:
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
         """int64 (batch, seq) ids and mask -> the logits of each head: sentiment first, then
-        (two-head models) advocacy and, where the model has one, stance."""
+        (two-head models) advocacy and, where the model has one, stance; where ``embeds``
+        and ``keep_embeddings``, the mean-pooled sentence vector last."""
         raise NotImplementedError
 
     def _target_ids(self, targets: list[str]) -> list[list[int]]:
@@ -123,6 +127,15 @@ class BatchedEngine:
 
     def text_logits(self, cleaned: list[str], targets: list[str] | None = None) -> list[np.ndarray]:
         """One row of logits per cleaned text (and head), long texts averaged over their windows."""
+        outs = self.text_outputs(cleaned, targets)
+        return outs[:-1] if self._gives_vectors() else outs
+
+    def _gives_vectors(self) -> bool:
+        return self.embeds and self.keep_embeddings
+
+    def text_outputs(self, cleaned: list[str], targets: list[str] | None = None) -> list[np.ndarray]:
+        """``text_logits`` and, where the engine keeps them, the sentence vectors last (a long
+        text's the mean over its windows)."""
         owners: list[int] = []
         windows: list[list[int]] = []
         target_ids: list[list[int]] = [[] for _ in cleaned]
@@ -178,10 +191,12 @@ class BatchedEngine:
             cleaned.append(c)
             todo_targets.append(target)
         if todo:
-            heads = self.text_logits(cleaned, todo_targets)
+            heads = self.text_outputs(cleaned, todo_targets)
+            vectors = pack(heads.pop()) if self._gives_vectors() else None
             if self.two_head and len(heads) >= 2:
                 stance = heads[2] if len(heads) > 2 and "stance_offsets" in self.meta else None
-                done = two_head_results(heads[0], heads[1], self.meta, self.name, self.uncertain_below, stance)
+                done = two_head_results(heads[0], heads[1], self.meta, self.name, self.uncertain_below, stance,
+                                        vectors)
             else:
                 done = generic_results(heads[0], self.sentiment_map or [0, 1, 2], self.name, self.uncertain_below)
             for i, r in zip(todo, done, strict=True):

@@ -39,7 +39,8 @@ def stance_scores(st_logits: np.ndarray, meta: dict) -> tuple[np.ndarray, np.nda
 
 
 def two_head_results(s_logits: np.ndarray, a_logits: np.ndarray, meta: dict, model: str,
-                     uncertain_below: float, st_logits: np.ndarray | None = None) -> list[Classification]:
+                     uncertain_below: float, st_logits: np.ndarray | None = None,
+                     embeddings: list[bytes] | None = None) -> list[Classification]:
     s = softmax(offset(s_logits, meta, "sentiment") / meta.get("sentiment_temperature", 1.0))
     a = softmax(offset(a_logits, meta, "advocacy") / meta.get("advocacy_temperature", 1.0))
     stance = stance_scores(st_logits, meta) if st_logits is not None else None
@@ -49,7 +50,8 @@ def two_head_results(s_logits: np.ndarray, a_logits: np.ndarray, meta: dict, mod
         adv = label_score(ADVOCACY, ap)
         st = (int(stance[0][i]), round(float(stance[1][i]), 3)) if stance is not None else (None, None)
         out.append(Classification(sent, adv, model, uncertain=bool(sent.confidence < uncertain_below),
-                                  stance=st[0], stance_score=st[1]))
+                                  stance=st[0], stance_score=st[1],
+                                  embedding=embeddings[i] if embeddings is not None else None))
     return out
 
 

@@ -43,13 +43,16 @@ class TwoHeadModel(nn.Module):
         self.advocacy_head = nn.Linear(hidden, len(ADVOCACY_LABELS))
         self.stance_head = nn.Linear(hidden, len(STANCE_LABELS))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, with_pooled: bool = False):
+        """The logits of each head; ``with_pooled``: the mean-pooled sentence vector (before
+        dropout) as a fourth output, for the engines that keep it as the mention's embedding."""
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
         tokens = out.last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
-        pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        pooled = self.dropout(pooled)
-        return self.sentiment_head(pooled), self.advocacy_head(pooled), self.stance_head(pooled)
+        sentence = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = self.dropout(sentence)
+        heads = self.sentiment_head(pooled), self.advocacy_head(pooled), self.stance_head(pooled)
+        return (*heads, sentence) if with_pooled else heads
 
 
 def from_base(base_dir: str | Path) -> TwoHeadModel:

@@ -28,7 +28,10 @@ from monitor.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "2"  # bump when the export changes: every cached file is then rebuilt
+# bump when the export changes: every cached file is then rebuilt (3: the pooled sentence
+# vector as a fourth output; an older file that is still loaded gives no embeddings)
+EXPORT_FORMAT = "3"
+POOLED_OUTPUT = "pooled"
 EXPORT_TIMEOUT_S = 1800
 
 
@@ -126,6 +129,9 @@ class OnnxClassifier(BatchedEngine):
                               int(config.get("max_position_embeddings", 512)))
         self.path, _ = ensure_onnx(folder, cache_dir or default_cache_dir())
         self.session = self._session(self.path, threads)
+        names = [o.name for o in self.session.get_outputs()]
+        self.embeds = POOLED_OUTPUT in names
+        self._heads = [n for n in names if n != POOLED_OUTPUT]
 
     @staticmethod
     def _session(path: Path, threads: int):
@@ -155,4 +161,5 @@ class OnnxClassifier(BatchedEngine):
         return [e.ids for e in self.tokenizer.encode_batch(targets, add_special_tokens=False)]
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(self.session.run(None, {"input_ids": ids, "attention_mask": mask}))
+        wanted = [*self._heads, POOLED_OUTPUT] if self._gives_vectors() else self._heads
+        return tuple(self.session.run(wanted, {"input_ids": ids, "attention_mask": mask}))

@@ -1,5 +1,5 @@
-"""Model folder -> ONNX (fp32, every head's logits, dynamic batch and sequence
-axes) -> int8 (onnxruntime dynamic quantisation, per-channel weights).
+"""Model folder -> ONNX (fp32, every head's logits and the mean-pooled sentence vector,
+dynamic batch and sequence axes) -> int8 (onnxruntime dynamic quantisation, per-channel weights).
 
 Run as ``python -m monitor.classify.onnx_export MODEL_DIR OUT.onnx``: the engine starts it
 in a child process so the torch memory it needs is returned when it ends.
@@ -15,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-OUTPUTS = ("sentiment_logits", "advocacy_logits", "stance_logits")
+OUTPUTS = ("sentiment_logits", "advocacy_logits", "stance_logits", "pooled")  # pooled: the embedding
 INPUTS = ("input_ids", "attention_mask")
 OPSET = 17
 
@@ -33,7 +33,7 @@ def export_fp32(model_dir: Path, out: Path) -> None:
             self.inner = inner
 
         def forward(self, input_ids, attention_mask):
-            return self.inner(input_ids, attention_mask)
+            return self.inner(input_ids, attention_mask, with_pooled=True)
 
     sample = tokenizer(["a short one", "a somewhat longer sample text for tracing"], padding=True, return_tensors="pt")
     axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS} | {name: {0: "batch"} for name in OUTPUTS}

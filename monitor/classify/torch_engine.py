@@ -68,6 +68,7 @@ class TorchClassifier(BatchedEngine):
                 self.targeted = bool(self.meta.get("targeted"))
                 self.name = model_name(self.meta)
                 self.language_gate = model_languages(self.meta, languages, default=("en",))
+                self.embeds = True
             else:
                 self.tokenizer = AutoTokenizer.from_pretrained(source)
                 self.model, info = AutoModelForSequenceClassification.from_pretrained(source, output_loading_info=True)
@@ -107,5 +108,5 @@ class TorchClassifier(BatchedEngine):
         x, m = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
             if self.two_head:
-                return tuple(z.float().numpy() for z in self.model(x, m))
+                return tuple(z.float().numpy() for z in self.model(x, m, with_pooled=self._gives_vectors()))
             return (self.model(input_ids=x, attention_mask=m).logits.float().numpy(),)

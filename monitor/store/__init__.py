@@ -8,6 +8,7 @@ classifications; ``mentions`` for listing); one sub-object per other area:
 * ``store.alerts``    rules' input, noise-control ledger, the outbox, delivery attempts
 * ``store.advocacy``  advocate aggregates and the web page's reads
 * ``store.accounts``  the web page's own writes: users, sessions, marks, corrections, links
+* ``store.themes``    sentence vectors of a brand's mentions, the themes found in them
 
 Rows come back as the TypedDicts of ``monitor.store.rows``. One writer connection per
 process (WAL, busy timeout, synchronous=FULL); readers such as the web page open the file
@@ -36,6 +37,7 @@ from monitor.store.advocacy import AdvocacyStore
 from monitor.store.alerts import AlertStore
 from monitor.store.migrations import migrations
 from monitor.store.rows import MentionRow, MentionText, PendingMention, ReachLookup, SourceRun
+from monitor.store.themes import ThemeStore
 from monitor.textutil import safe_optional, safe_text
 
 __all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "Store", "iso", "parse_iso"]
@@ -76,6 +78,7 @@ class Store:
         self.alerts = AlertStore(self)
         self.advocacy = AdvocacyStore(self)
         self.accounts = AccountStore(self)
+        self.themes = ThemeStore(self)
         if not readonly:
             try:
                 migrations.apply(self.db)
@@ -361,7 +364,8 @@ class Store:
         return self.count("SELECT count(*) FROM mentions")
 
     def save_classifications(self, results: Sequence[tuple[int, Classification]]) -> None:
-        """Store (or replace) classifications. To commit them with the alerts they trigger,
+        """Store (or replace) classifications, each with its sentence vector where it has one
+        (``Classification.embedding``). To commit them with the alerts they trigger,
         call this and ``alerts.insert`` inside one ``transaction()`` (as pipeline does)."""
         now = iso(self.now())
         dumps = json.dumps
@@ -369,20 +373,21 @@ class Store:
             (mention_id, c.model,
              c.sentiment.label, c.sentiment.confidence, dumps(c.sentiment.probabilities),
              c.advocacy.label, c.advocacy.confidence, dumps(c.advocacy.probabilities),
-             int(c.uncertain), c.status, c.lang, c.stance, c.stance_score, now)
+             int(c.uncertain), c.status, c.lang, c.stance, c.stance_score, c.embedding, now)
             for mention_id, c in results
         ]
         with self.transaction():
             self.conn.executemany(
                 "INSERT INTO classifications (mention_id, model, sentiment, sentiment_p, sentiment_probs, advocacy, "
-                "advocacy_p, advocacy_probs, uncertain, status, lang, stance, stance_score, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "advocacy_p, advocacy_probs, uncertain, status, lang, stance, stance_score, embedding, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (mention_id, model) DO UPDATE SET sentiment = excluded.sentiment, "
                 "sentiment_p = excluded.sentiment_p, sentiment_probs = excluded.sentiment_probs, "
                 "advocacy = excluded.advocacy, advocacy_p = excluded.advocacy_p, "
                 "advocacy_probs = excluded.advocacy_probs, "
                 "uncertain = excluded.uncertain, status = excluded.status, lang = excluded.lang, "
-                "stance = excluded.stance, stance_score = excluded.stance_score, created_at = excluded.created_at",
+                "stance = excluded.stance, stance_score = excluded.stance_score, embedding = excluded.embedding, "
+                "created_at = excluded.created_at",
                 rows,
             )
 

@@ -354,3 +354,27 @@ def m060_survey_score(db: Database) -> None:
     """A survey's 0-10 score (NPS), for mentions brought in by ``monitor import``: it counts in
     the advocacy index as its own basis, ``survey``."""
     run_script(db, "ALTER TABLE mentions ADD COLUMN score INTEGER")
+
+
+@migrations()
+def m080_embeddings_themes(db: Database) -> None:
+    """Each classification's sentence vector (``monitor.vectors``: int8, 384 bytes for the
+    shipped model; NULL where the engine gives none), and the themes ``monitor topics`` found,
+    with their centroids, so a theme that persists keeps its id from one run to the next."""
+    run_script(
+        db,
+        """
+        ALTER TABLE classifications ADD COLUMN embedding BLOB;
+        CREATE TABLE themes (
+            id INTEGER PRIMARY KEY,
+            brand TEXT NOT NULL,
+            model TEXT NOT NULL,
+            label TEXT NOT NULL,
+            centroid BLOB NOT NULL,
+            size INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL
+        );
+        CREATE INDEX themes_brand_model ON themes (brand, model)
+        """,
+    )

@@ -191,3 +191,38 @@ def test_the_language_a_source_declares_decides_when_the_detector_cannot():
         ("unsupported_language", "fr"),
     ]
     assert ToyEngine(languages=("en", "fr")).classify([short_fr], langs=["fr_FR"])[0].status == "ok"
+
+
+class VectorToyEngine(ToyEngine):
+    """The toy network with a sentence vector: (200, mean code point, -1, 0), so a text's
+    direction tells its characters."""
+
+    embeds = True
+
+    def _forward(self, ids, mask):
+        s, a = super()._forward(ids, mask)
+        mean = (ids * mask).sum(1) / mask.sum(1)
+        pooled = np.stack([np.full_like(mean, 200), mean, -np.ones_like(mean), np.zeros_like(mean)], axis=1)
+        return (s, a, pooled.astype(np.float32)) if self.keep_embeddings else (s, a)
+
+
+def test_an_engine_with_sentence_vectors_attaches_them_packed_and_in_order():
+    from monitor.vectors import unpack
+
+    texts = ["zzzz", "", "aaaaaaaa", "b" * 30]
+    engine = VectorToyEngine(batch_size=2, languages=None)
+    results = engine.classify(texts)
+    assert results[1].status == "empty" and results[1].embedding is None
+    vectors = unpack([r.embedding for r in results if r.embedding is not None])
+    assert vectors.shape == (3, 4) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert vectors[0][1] > vectors[1][1]  # "zzzz" has the higher code points, in its own row
+    s, a = engine.text_logits(["zzzz"])  # the logits alone, as before
+    assert s.shape == a.shape == (1, 3)
+    engine.keep_embeddings = False  # the baseline: the same labels, no vectors
+    plain = engine.classify(texts)
+    assert all(r.embedding is None for r in plain)
+    assert [(r.sentiment, r.advocacy) for r in plain] == [(r.sentiment, r.advocacy) for r in results]
+
+
+def test_engines_without_sentence_vectors_give_none():
+    assert all(r.embedding is None for r in ToyEngine(languages=None).classify(["hello there", "x"]))

@@ -33,6 +33,7 @@ def test_torch_engine_loads_a_tiny_hf_model_from_a_folder(tiny_model):
         assert set(r.sentiment.probabilities) == {"negative", "neutral", "positive"}
         assert abs(sum(r.sentiment.probabilities.values()) - 1) < 1e-3
         assert r.advocacy.label == "none" and r.advocacy.probabilities == {}
+        assert r.embedding is None  # a generic hub model gives no sentence vector
     assert results == [c.classify([t])[0] for t in TEXTS]  # order and padding do not matter
     assert len({r.sentiment.probabilities["positive"] for r in ok}) > 1  # outputs depend on the text
 

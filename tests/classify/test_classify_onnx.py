@@ -146,3 +146,30 @@ def test_the_shipped_model_reads_each_brand_and_survives_hostile_input(engines):
             leaving, joining = engine.classify([texts[5]] * 2, ["BigCo", "Acme"])
             assert leaving.advocacy.probabilities != joining.advocacy.probabilities
             assert all(r.stance in (-2, -1, 0, 1, 2) for r in ok)
+
+
+def test_both_engines_keep_the_sentence_vector_of_each_judged_text(engines):
+    from monitor.vectors import unpack
+
+    onnx, torch_engine = engines
+    a, b = onnx.classify(TEXTS), torch_engine.classify(TEXTS)
+    assert [r.embedding is None for r in a] == [r.embedding is None for r in b] == [
+        False, False, False, True, False, False]  # the empty text has none
+    va = unpack([r.embedding for r in a if r.embedding])
+    vb = unpack([r.embedding for r in b if r.embedding])
+    assert va.shape == vb.shape == (5, 384)
+    assert (va * vb).sum(axis=1).min() > 0.95  # int8 weights move the direction only a little
+    sims = vb @ vb.T
+    assert sims[0, 1] < 0.99  # different texts, different vectors
+
+
+def test_an_export_without_the_sentence_vector_is_not_taken_from_the_cache(shipped_model, onnx_cache):
+    from monitor.classify import onnx_engine
+
+    path = onnx_path(shipped_model, onnx_cache)
+    assert path.name.endswith(f"-f{onnx_engine.EXPORT_FORMAT}.int8.onnx") and onnx_engine.EXPORT_FORMAT >= "3"
+    engine = OnnxClassifier(shipped_model, cache_dir=onnx_cache)
+    assert engine.embeds and onnx_engine.POOLED_OUTPUT in [o.name for o in engine.session.get_outputs()]
+    engine.embeds = False  # as an engine on an older export (no such output) is: labels, no vectors
+    (r,) = engine.classify([TEXTS[0]])
+    assert r.status == "ok" and r.embedding is None
