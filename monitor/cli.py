@@ -24,6 +24,7 @@ from monitor.cli_common import (
     resolve_source_pairs,
 )
 from monitor.cli_demo import demo
+from monitor.cli_governance import forget, retention
 from monitor.cli_import import import_
 from monitor.cli_model import model
 from monitor.cli_sources import backfill, cursor, preview, status
@@ -207,6 +208,7 @@ def run(app: App):
         lock.release()
 
 
-for _command in (status, preview, backfill, cursor, model, alerts, advocates, users, serve, demo, import_):
+for _command in (status, preview, backfill, cursor, model, alerts, advocates, users, serve, demo, import_, retention,
+                 forget):
     main.add_command(_command)
 main.add_command(topics)

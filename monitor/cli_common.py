@@ -82,6 +82,10 @@ class App:
 
         store = Store(self.settings.database_path, readonly=readonly)
         store.redact = self.redact  # errors and alerts are stored without secrets
+        if self.settings.privacy.redact_contacts:  # mentions are stored without e-mail addresses and phone numbers
+            from monitor.privacy import redact_contacts
+
+            store.clean_text = redact_contacts
         return store
 
 

@@ -119,6 +119,7 @@ __all__ = [
     "KeyPart",
     "LemmySettings",
     "MastodonSettings",
+    "PrivacySettings",
     "PromoterTurnedNegative",
     "QuietHours",
     "RedditSettings",
@@ -164,6 +165,15 @@ class ClassifierSettings(Strict):
     languages: list[str] | None = None
 
 
+# -------------------------------------------------------------------------- privacy
+
+
+class PrivacySettings(Strict):
+    # replace e-mail addresses and phone numbers in a mention's title and text by [email] and
+    # [phone] before it is stored (monitor.privacy); mentions stored earlier stay as they are
+    redact_contacts: bool = False
+
+
 # --------------------------------------------------------------------------- top level
 
 
@@ -179,6 +189,7 @@ class Settings(Strict):
     health: HealthSettings = HealthSettings()
     advocates: AdvocateSettings = AdvocateSettings()
     web: WebSettings = WebSettings()
+    privacy: PrivacySettings = PrivacySettings()
     # set by the loader: the folder relative paths are resolved against
     base_dir: Path = Field(default=Path("."), exclude=True)
 

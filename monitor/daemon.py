@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO, cast
 
@@ -186,6 +186,17 @@ class Daemon:
         except Exception:
             logger.exception("alert evaluation failed")
 
+    def retention_job(self) -> None:
+        """Daily: delete mentions older than their retention (between classification runs:
+        a mention is never deleted while it is being classified)."""
+        from monitor import governance
+
+        with self._pipeline_lock:
+            try:
+                governance.run_retention(self.store, self.settings, should_stop=self.stopping.is_set)
+            except Exception:  # the next day's run tries again; nothing else is affected
+                logger.exception("retention failed")
+
     # ----------------------------------------------------------------- running
 
     def schedule(self) -> None:
@@ -204,6 +215,11 @@ class Daemon:
         self.scheduler.add_job(self.evaluate_job, "interval",
                                seconds=self.settings.alerts.evaluate_every.total_seconds(), id="evaluate",
                                next_run_time=start)
+        from monitor.governance import retention_rules
+
+        if retention_rules(self.settings):  # first an hour after the start, then daily
+            self.scheduler.add_job(self.retention_job, "interval", days=1, id="retention",
+                                   next_run_time=start + timedelta(hours=1))
 
     def run(self, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or ``stop()``); running jobs finish their current page."""

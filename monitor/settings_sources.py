@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.settings_types import BaseUrl, Duration, HttpUrl, Secret, Strict, Term
+from monitor.settings_types import BaseUrl, Duration, HttpUrl, Retention, Secret, Strict, Term
 
 
 class Terms(Strict):
@@ -30,6 +30,7 @@ class SourceBase(Strict):
     enabled: bool = True
     max_pages: int = Field(default=5, ge=1, le=1000)
     match_all: bool = False  # keep every item, not only those matching the terms (e.g. the brand's own feed)
+    retention: Retention | None = None  # delete this source's mentions older than this (default: the brand's)
 
 
 class HackerNewsSettings(SourceBase):
@@ -282,6 +283,7 @@ class Brand(Strict):
     name: str = Field(min_length=1)
     terms: Terms
     sources: list[SourceSettings] = []
+    retention: Retention | None = None  # delete mentions older than this (a source's own retention wins)
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> Brand:

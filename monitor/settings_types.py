@@ -46,6 +46,17 @@ def parse_duration(value: Any) -> timedelta:
 # Every duration of the settings: positive, at least a second, at most ten years.
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
+
+def _retention(value: timedelta) -> timedelta:
+    if value < timedelta(days=1):
+        raise ValueError("a retention must be at least 1 day (1d): shorter would delete mentions before they are "
+                         "classified and alerted on")
+    return value
+
+
+# How long mentions are kept (``retention: 400d``): a duration of at least a day.
+Retention = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_retention)]
+
 # ---------------------------------------------------------------------------------- terms
 
 

@@ -55,3 +55,6 @@ class WebSettings(Strict):
     login_max_failures_per_address: int = Field(default=20, ge=0)
     login_failure_window: Duration = timedelta(minutes=15)
     public_url: BaseUrl | None = None  # e.g. https://monitor.example.com, for links in alerts
+    # /metrics (Prometheus text format): operational counts and per-source health, no text;
+    # served without login (a scraper has no session) like /healthz, so only when turned on
+    metrics: bool = False

@@ -9,6 +9,7 @@ classifications; ``mentions`` for listing); one sub-object per other area:
 * ``store.advocacy``  advocate aggregates and the web page's reads
 * ``store.accounts``  the web page's own writes: users, sessions, marks, corrections, links
 * ``store.themes``    sentence vectors of a brand's mentions, the themes found in them
+* ``store.governance`` retention and erasure deletes, kept figures, erasure records, metrics
 
 Rows come back as the TypedDicts of ``monitor.store.rows``. One writer connection per
 process (WAL, busy timeout, synchronous=FULL); readers such as the web page open the file
@@ -35,12 +36,13 @@ from monitor.store._sql import add_filters, iso, marks, parse_iso
 from monitor.store.accounts import AccountStore
 from monitor.store.advocacy import AdvocacyStore
 from monitor.store.alerts import AlertStore
+from monitor.store.governance import GovernanceStore
 from monitor.store.migrations import migrations
 from monitor.store.rows import MentionRow, MentionText, PendingMention, ReachLookup, SourceRun
 from monitor.store.themes import ThemeStore
 from monitor.textutil import safe_optional, safe_text
 
-__all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "Store", "iso", "parse_iso"]
+__all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "GovernanceStore", "Store", "iso", "parse_iso"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ class Store:
         # errors and alert texts pass through it before they are stored: the CLI hands in the
         # redaction of the configured secrets (monitor.redaction), so no secret is kept
         self.redact: Callable[[str], str] = _unchanged
+        # a mention's title and text pass through it before they are stored: the CLI hands in
+        # the redaction of e-mail addresses and phone numbers with privacy.redact_contacts
+        self.clean_text: Callable[[str], str] = _unchanged
         self.readonly = readonly
         try:
             if readonly:
@@ -78,6 +83,7 @@ class Store:
         self.alerts = AlertStore(self)
         self.advocacy = AdvocacyStore(self)
         self.accounts = AccountStore(self)
+        self.governance = GovernanceStore(self)
         self.themes = ThemeStore(self)
         if not readonly:
             try:
@@ -220,8 +226,8 @@ class Store:
                 safe_text(m.native_id, 500),
                 m.brand,
                 m.kind,
-                safe_optional(m.title),
-                safe_text(m.text),
+                None if m.title is None else safe_text(self.clean_text(safe_text(m.title, 2_000)), 2_000),
+                safe_text(self.clean_text(safe_text(m.text))),
                 safe_optional(m.url),
                 safe_optional(canonical),
                 duplicate_of,

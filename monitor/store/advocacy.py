@@ -34,9 +34,11 @@ _SIGNAL = "CASE WHEN m.kind IN ('review', 'support') THEN 'transactional' ELSE '
 WEEK = "date({col}, 'weekday 0', '-6 days')"  # the Monday of the row's ISO week
 
 
-def _weekly_sql(where: str) -> str:
+def weekly_sql(where: str, period: str = WEEK.format(col="m.created_at")) -> str:
+    """advocacy_weekly's rows of the mentions ``where`` selects; ``period`` (the ``week``
+    column) is the Monday of each mention's week, or e.g. its day (``date(m.created_at)``)."""
     return (
-        "WITH s AS (SELECT m.brand, " + WEEK.format(col="m.created_at") + " AS week, m.source, "
+        f"WITH s AS (SELECT m.brand, {period} AS week, m.source, "
         f"{_SIGNAL} AS signal, m.kind, m.rating, m.score, {_ADV} AS adv, {_SENT} AS sent "
         "FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = :model "
         f"WHERE m.duplicate_of IS NULL AND {where}) "
@@ -55,8 +57,20 @@ def _weekly_sql(where: str) -> str:
     )
 
 
-_WEEKLY_COLS = ("brand", "week", "source", "signal", "basis", "mentions", "classified", "promoters", "passives",
+WEEKLY_COLS = ("brand", "week", "source", "signal", "basis", "mentions", "classified", "promoters", "passives",
                 "detractors", "positive", "neutral", "negative")
+
+
+
+def _with_retained(live: str) -> str:
+    """The live mentions' weekly rows plus the figures kept of deleted ones (``retained_daily``:
+    retention and erasures keep the counts, not the mentions) for the same brand and week."""
+    counts = WEEKLY_COLS[5:]
+    return (f"SELECT brand, week, source, signal, basis, {', '.join(f'sum({c}) AS {c}' for c in counts)} FROM ("
+            f"{live} UNION ALL SELECT brand, {WEEK.format(col='day')} AS week, source, signal, basis, "
+            f"{', '.join(counts)} FROM retained_daily WHERE brand = :brand AND day >= :start "
+            "AND day < date(:start, '+7 days')) GROUP BY brand, week, source, signal, basis")
+
 
 _STANCE_SELECT = (
     "SELECT m.id, m.author_id, COALESCE(l.person_id, m.author_id) AS person_id, m.brand, m.source, m.kind, m.rating, "
@@ -126,12 +140,13 @@ class AdvocacyStore:
     def rebuild_weekly(self, model: str | None, keys: Iterable[tuple[str, str]] | None = None) -> int:
         """Recompute advocacy_weekly: everything (keys None) or the given (brand, week) keys."""
         store = self._store
-        insert = (f"INSERT OR REPLACE INTO advocacy_weekly ({', '.join(_WEEKLY_COLS)}) "
-                  f"SELECT {', '.join(_WEEKLY_COLS)} FROM ({{q}})")
+        insert = (f"INSERT OR REPLACE INTO advocacy_weekly ({', '.join(WEEKLY_COLS)}) "
+                  f"SELECT {', '.join(WEEKLY_COLS)} FROM ({{q}})")
         n = 0
         if keys is None:  # every group, each in its own short transaction; stale groups go
             keys = {(r["brand"], r["week"]) for r in store.query(
-                f"SELECT DISTINCT brand, {WEEK.format(col='created_at')} AS week FROM mentions")}
+                f"SELECT DISTINCT brand, {WEEK.format(col='created_at')} AS week FROM mentions UNION "
+                f"SELECT DISTINCT brand, {WEEK.format(col='day')} FROM retained_daily")}
             stale = {(r["brand"], r["week"])
                      for r in store.query("SELECT DISTINCT brand, week FROM advocacy_weekly")} - keys
             with store.transaction():
@@ -140,8 +155,8 @@ class AdvocacyStore:
             with store.transaction():
                 store.execute("DELETE FROM advocacy_weekly WHERE brand = ? AND week = ?", [brand, week])
                 n += store.execute(
-                    insert.format(q=_weekly_sql("m.brand = :brand AND m.created_at >= :start AND m.created_at < "
-                                                "date(:start, '+7 days')")),
+                    insert.format(q=_with_retained(weekly_sql(
+                        "m.brand = :brand AND m.created_at >= :start AND m.created_at < date(:start, '+7 days')"))),
                     {"model": model, "brand": brand, "start": week}).rowcount
         return n
 

@@ -378,3 +378,61 @@ def m080_embeddings_themes(db: Database) -> None:
         CREATE INDEX themes_brand_model ON themes (brand, model)
         """,
     )
+
+
+@migrations()
+def m090_governance(db: Database) -> None:
+    """Data governance: the figures of mentions deleted by retention or an erasure (so the
+    overview's history stays whole), the record that an erasure happened (without the data),
+    and the store's own small settings (the erasure hash's salt)."""
+    run_script(
+        db,
+        """
+        -- Per brand, source, signal, basis and day: what advocacy_weekly counted of mentions that
+        -- are gone. rebuild_weekly adds these to the live mentions' counts.
+        CREATE TABLE retained_daily (
+            brand TEXT NOT NULL,
+            day TEXT NOT NULL,
+            source TEXT NOT NULL,
+            signal TEXT NOT NULL,
+            basis TEXT NOT NULL,
+            mentions INTEGER NOT NULL,
+            classified INTEGER NOT NULL,
+            promoters INTEGER NOT NULL,
+            passives INTEGER NOT NULL,
+            detractors INTEGER NOT NULL,
+            positive INTEGER NOT NULL,
+            neutral INTEGER NOT NULL,
+            negative INTEGER NOT NULL,
+            PRIMARY KEY (brand, day, source, signal, basis)
+        ) WITHOUT ROWID;
+        -- One row per `monitor forget`: when, a salted hash of the handle (never the handle), the
+        -- source it was limited to, and how many rows of each table went.
+        CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY,
+            erased_at TEXT NOT NULL,
+            subject_hash TEXT NOT NULL,
+            source TEXT,
+            authors INTEGER NOT NULL,
+            mentions INTEGER NOT NULL,
+            rows TEXT NOT NULL DEFAULT '{}'
+        );
+        -- One row per retention pass that deleted something (or a dry run's would-be counts).
+        CREATE TABLE retention_runs (
+            id INTEGER PRIMARY KEY,
+            ran_at TEXT NOT NULL,
+            dry_run INTEGER NOT NULL,
+            mentions INTEGER NOT NULL,
+            rows TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE governance_state (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE INDEX mentions_source_key_created ON mentions (source_key, created_at);
+        CREATE INDEX mentions_duplicate_of ON mentions (duplicate_of);
+        CREATE INDEX alert_holds_mention ON alert_holds (mention_id);
+        CREATE INDEX alert_waits_mention ON alert_waits (mention_id)
+        """,
+    )
+

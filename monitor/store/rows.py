@@ -409,3 +409,50 @@ class FoundMention(TypedDict):
     corrected: int | None  # 1: a user corrected the advocacy label
     sentiment_corrected: int | None  # 1: a user corrected the sentiment label
     score: int | None  # 0-10 survey score (imported)
+
+
+# --------------------------------------------------------------------------- governance
+
+
+class ErasureRow(TypedDict):
+    """That an erasure happened (``monitor forget``): never whose data it was."""
+
+    id: int
+    erased_at: str
+    subject_hash: str  # salted SHA-256 of the handle as given, lower-cased
+    source: str | None
+    authors: int
+    mentions: int
+    rows: str  # JSON {table: rows deleted or rewritten}
+
+
+class RetentionRun(TypedDict):
+    """One pass of retention (``dry_run`` 1: counted, nothing deleted)."""
+
+    id: int
+    ran_at: str
+    dry_run: int
+    mentions: int
+    rows: str  # JSON {table: rows}
+
+
+class ForgetCandidate(TypedDict):
+    """An author ``monitor forget`` would erase (the named handle, or one linked to it)."""
+
+    id: int
+    source: str
+    handle: str
+    mentions: int
+
+
+class MetricsCounts(TypedDict):
+    """The operational counts /metrics exposes (no text)."""
+
+    collected: int  # new mentions the source runs stored, in all (grows; retention does not lower it)
+    mentions: int
+    classifications: int
+    backlog: int
+    deliveries_pending: int
+    deliveries_failing: int
+    deliveries_dead: int
+    deliveries_sent: int

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from monitor.config import Settings
 from monitor.records import utcnow
 from monitor.store import Store
-from monitor.web import api, pages, security
+from monitor.web import api, metrics, pages, security
 from monitor.web.deps import LoginRequired, render
 from monitor.web.views import Views, format_when
 
@@ -71,6 +71,7 @@ def create_app(settings: Settings, reader: Store, writer: Store | Callable[[], S
 
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(metrics.router)
     # outermost last: the host check runs first, every response gets the headers
     app.add_middleware(security.HostAllowList, allowed_hosts=list(web.allowed_hosts))
     app.add_middleware(security.SecurityHeaders, secure=web.secure_cookies)
