@@ -260,6 +260,20 @@ def test_429_fails_the_run_and_no_request_goes_out_until_the_wait_is_over(server
     store.close()
 
 
+@pytest.mark.parametrize(("status", "headers", "wait", "why"), [
+    (429, {}, 60, "rate limited"), (503, {"Retry-After": "90"}, 90, r"unavailable \(HTTP 503\)")])
+def test_a_429_without_retry_after_or_a_503_naming_its_wait_hold_requests(server, status, headers, wait, why):
+    clock = Clock()
+    server.routes[SEARCH] = Reply(status, b"", headers=headers)
+    source = make(server, clock=clock)
+    with pytest.raises(SourceError, match=why) as info:
+        source.fetch("acme", None)
+    assert info.value.retry_after == wait
+    clock.now = NOW + timedelta(seconds=wait - 1)
+    source.fetch("acme", None)
+    assert len(searches(server)) == 1
+
+
 def test_a_rate_limit_error_body_waits_too(server):
     clock = Clock()
     server.routes[SEARCH] = Reply(400, fixture_bytes("lemmy/error_rate_limit.json"))

@@ -198,11 +198,12 @@ class LemmySource(ConfiguredSource):
                 f"{self.key}: {self.instance} has no Lemmy API v3 (HTTP 404 from /api/v3/search): Lemmy 1.0 and "
                 "later serve only /api/v4, which this source does not read yet; or the instance URL is wrong",
                 status=404)
-        if "rate_limit" in detail or exc.retry_after is not None:
+        limited = exc.status == 429 or "rate_limit" in detail
+        if limited or exc.retry_after is not None:  # 429, a rate_limit_error body, or a 503 naming its wait
             wait = min(exc.retry_after if exc.retry_after is not None else RATE_LIMIT_WAIT, MAX_WAIT)
             self._wait_until = max(self._wait_until, now + wait)
-            return SourceError(f"{self.key}: rate limited by {self.instance}, retry in {wait:.0f}s",
-                               retry_after=wait, status=exc.status)
+            why = f"rate limited by {self.instance}" if limited else f"{self.instance} unavailable (HTTP {exc.status})"
+            return SourceError(f"{self.key}: {why}, retry in {wait:.0f}s", retry_after=wait, status=exc.status)
         error = None
         try:
             body = json.loads(detail) if detail.startswith("{") else None
