@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 MIN_MENTIONS = 20  # fewer mentions in the window: not enough data
 MIN_DISTINCT = 10  # fewer different texts (duplicates, copy-paste campaigns): not enough data
 MAX_K = 12
-FIT_SAMPLE = 20_000  # vectors the clustering is fitted on; the rest are assigned to the nearest centroid
+FIT_SAMPLE = 10_000  # vectors the clustering is fitted on; the rest are assigned to the nearest centroid
 MAX_MENTIONS = 200_000  # newest mentions read per window
 MERGE_AT = 0.92  # centroid cosine at which two clusters are one theme
 MATCH_AT = 0.80  # centroid cosine at which a cluster continues a stored theme
@@ -124,7 +124,7 @@ def cluster(vectors: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.
     k = max(1, min(k, n))
     rng = np.random.default_rng(seed)
     fit = vectors if n <= FIT_SAMPLE else vectors[np.sort(rng.choice(n, FIT_SAMPLE, replace=False))]
-    km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048, max_iter=100)
+    km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=2, batch_size=2048, max_iter=100)
     km.fit(fit)
     centroids = normalise(km.cluster_centers_.astype(np.float32))
     centroids = _merge(centroids)

@@ -276,6 +276,28 @@ def mentions_page(request: Request):
         "export": "/export/mentions.csv?" + urlencode(filters)}))
 
 
+TOPIC_PERIODS = ((7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"), (182, "Last 6 months"),
+                 (365, "Last year"))
+
+
+@router.get("/topics")
+def topics_page(request: Request):
+    """Themes of one brand's mentions (monitor.topics): the brand chosen, else the one chosen
+    last; all brands at once have no themes (each brand is clustered on its own)."""
+    require_user(request)
+    if "brand" in request.query_params:
+        brand = request.query_params["brand"].strip()[:200] or None
+    else:
+        brand = _chosen_brand(request)
+    days = _int(request, "days", 30, 1, 3650)
+    stance = request.query_params.get("stance")
+    stance = stance if stance in ("detractor", "promoter") else None
+    views = request.app.state.views
+    data = views.topics(brand, days, stance, writer(request)) if brand in views.brands() else None
+    return _remember_brand(request, render(request, "topics.html", {
+        "t": data, "brand": brand, "days": days, "stance": stance, "periods": TOPIC_PERIODS}))
+
+
 @router.get("/alerts/{alert_id}")
 def alert_page(request: Request, alert_id: RowId):
     """An alert and the mention(s) it was raised for, each with its correction forms."""

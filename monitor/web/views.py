@@ -190,6 +190,27 @@ class Views:
         hours = delta.seconds // 3600
         return f"{hours}h ago" if hours else "just now"
 
+    # ------------------------------------------------------------------ themes
+
+    def topics(self, brand: str, days: int, stance: str | None, writer: Store | None) -> dict[str, Any]:
+        """The themes of ``brand``'s mentions of the last ``days`` days (monitor.topics), and
+        each theme's mentions per week for the chart. ``writer``: where the themes are stored
+        (so that a theme keeps its id); None: not stored."""
+        from datetime import timedelta
+
+        from monitor import topics
+        from monitor.classify import current_model_name
+
+        until = self.now()
+        model = topics.pick_model(self.db, brand, current_model_name(self.settings.classifier,
+                                                                     self.settings.base_dir))
+        report = topics.find_themes(self.db, brand, since=until - timedelta(days=days), until=until, model=model,
+                                    stance=stance, save_to=writer)
+        weeks = sorted({w for t in report.themes for w in t.weeks})
+        series = {"weeks": weeks, "themes": [
+            {"id": t.id, "label": t.label, "counts": [t.weeks.get(w, 0) for w in weeks]} for t in report.themes]}
+        return {"report": report, "series": series}
+
 
 def _add(acc: dict[str, float], row: Mapping[str, Any], keys: tuple[str, ...]) -> None:
     for k in keys:

@@ -77,4 +77,18 @@
                          x: {grid: {display: false}}}}
     });
   }
+
+  var topics = data("topics-data");
+  if (topics && document.getElementById("chart-topics") && topics.weeks.length) {
+    var PALETTE = ["#3b6fd8", "#e08a12", "#1f9d6b", "#d64545", "#8a55d6", "#1f8a8a", "#b8467a", "#7a8a1f", "#5b6472",
+                   "#c9a227", "#2f4858", "#a0522d"];
+    new Chart(document.getElementById("chart-topics"), {
+      type: "bar",
+      data: {labels: topics.weeks, datasets: topics.themes.map(function (t, i) {
+        return {label: t.label, data: t.counts, backgroundColor: PALETTE[i % PALETTE.length], stack: "t"};
+      })},
+      options: {maintainAspectRatio: false, scales: {x: {stacked: true, grid: {display: false}}, y: {stacked: true, beginAtZero: true}},
+                plugins: {legend: {position: "bottom", labels: {boxWidth: 12}}}}
+    });
+  }
 })();
