@@ -56,12 +56,12 @@ def topic_posts(seen: Seen) -> Reply:
     return Reply(body=json.dumps(data).encode())
 
 
-def make(server, *, clock=None, sleeps=None, key: str | None = None, **settings):
+def make(server, *, clock=None, sleeps=None, key: str | None = None, forum: str | None = None, **settings):
     if key is not None:
         settings.update(api_key=SecretStr(key), api_username=SecretStr("monitor_bot"))
-    settings = DiscourseSettings(type="discourse", forum=server.url, **settings)
-    policy = HttpPolicy(allow_networks=("127.0.0.1/32",), resolve=FakeResolver(), retries=0,
-                        sleep=(sleeps.append if sleeps is not None else lambda s: None))
+    settings = DiscourseSettings(type="discourse", forum=forum or server.url, **settings)
+    policy = HttpPolicy(allow_networks=("127.0.0.1/32",), resolve=FakeResolver({"forum.internal": ["10.0.0.7"]}),
+                        retries=0, sleep=(sleeps.append if sleeps is not None else lambda s: None))
     return DiscourseSource(brand=BRAND, settings=settings, http_factory=HttpFactory(policy),
                            now=clock or (lambda: NOW))
 
@@ -336,6 +336,13 @@ def test_a_redirect_names_where_the_forum_lives(server):
     server.routes[SEARCH] = Reply(301, b"", headers={"Location": "https://forum.example.org/search.json?q=acme"})
     with pytest.raises(SourceError, match="redirects to https://forum.example.org/search.json"):
         make(server).fetch("acme", None)
+
+
+def test_a_forum_on_a_private_address_is_refused(server, tmp_path):
+    store, stats = collect(tmp_path, make(server, forum="http://forum.internal"))
+    assert not stats.ok and "non-public" in stats.errors[0] and "10.0.0.7" in stats.errors[0]
+    assert server.seen == []
+    store.close()
 
 
 def test_not_a_discourse_forum(server):
