@@ -206,7 +206,8 @@ def _look_up_reach(store: Store, source: Source, should_stop: Callable[[], bool]
     a run: authors whose mentions wait for it (alert rules with ``min_reach``) first, then
     the longest queued; the queue is in the store, so the rest (or what a kill cut off)
     comes next run. A failed lookup is tried again after ``REACH_RETRY`` (doubling),
-    ``REACH_ATTEMPTS`` times in all; an out-of-range or odd answer counts as no reach.
+    ``REACH_ATTEMPTS`` times in all (a source that asks to wait, ``retry_after``, ends the
+    lookups of the run without spending an attempt); an out-of-range or odd answer counts as no reach.
     Each outcome commits alone; none fails the run."""
     lookup: Callable[[str], tuple[int, str] | None] | None = getattr(source, "reach", None)
     if lookup is None:
@@ -218,6 +219,11 @@ def _look_up_reach(store: Store, source: Source, should_stop: Callable[[], bool]
         try:
             found = lookup(handle)
         except SourceError as exc:
+            if exc.retry_after is not None and not isinstance(exc, SourceAuthError):
+                # the source asks to wait (a rate limit, a spent quota): no author's fault, none of
+                # their attempts spent; the queue waits for the next run
+                logger.info("%s: reach lookups wait for the next run: %s", source.key, exc)
+                return
             _reach_failed(store, source, item, str(exc))
             if isinstance(exc, SourceAuthError):
                 return

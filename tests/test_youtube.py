@@ -332,6 +332,28 @@ def test_each_call_is_charged_and_the_tally_kept_in_the_cursor(server):
     assert fresh.quota_used() == 102
 
 
+def test_a_run_starts_from_the_highest_tally_of_all_its_queries(server, tmp_path):
+    terms = Terms(include=["acme", "other"])
+    source = make(server, daily_quota=150, terms=terms)
+    _, cursor = walk(source, "search:acme")  # 102 units; a search is not due again for 6 h
+    state = json.loads(cursor)
+    store = store_for(tmp_path)
+    store.set_cursor(source.key, "search:acme", cursor)
+    # another query of the source, written later in the day, saw 149 units spent
+    store.set_cursor(source.key, "search:other", json.dumps({**state, "quota_used": 149}))
+    restarted = make(server, daily_quota=150, terms=terms)
+    assert restarted.queries() == ["search:acme", "search:other"]
+    stats = pipeline.collect(store, restarted, Matcher(BRAND.terms), max_pages=1)
+    assert json.loads(store.get_cursor(source.key, "search:acme") or "{}")["quota_used"] == 150  # 149 + 1 page
+    assert len(calls(server, "commentThreads")) == 3  # the first query's one page; the second's would pass 150
+    assert stats.errors == [f"{source.key}: YouTube daily quota: 150 of 150 units used, the next call needs 1; it "
+                            "resets at midnight Pacific time, in 20.0 h"]
+    # the reach lookups wait for the quota too, without spending the authors' attempts
+    lookups = store.query("SELECT attempts FROM reach_lookups")
+    assert lookups and all(r["attempts"] == 0 for r in lookups)
+    store.close()
+
+
 def test_a_call_the_quota_cannot_pay_for_is_not_sent(server, tmp_path):
     clock = Clock()
     source = make(server, daily_quota=150, clock=clock)
@@ -481,7 +503,8 @@ def test_damaged_listings_and_statistics_fail_cleanly(data):
     body = {"search": "search.json", "playlistItems": "playlist_items.json",
             "channels": "channels_statistics.json"}[which]
     damaged = json.dumps(_damaged(fixture_json(f"youtube/{body}"), data.draw)).encode()
-    routes = {"search": fixture_bytes("youtube/search.json"), "channels": fixture_bytes("youtube/channels_uploads.json"),
+    routes = {"search": fixture_bytes("youtube/search.json"),
+              "channels": fixture_bytes("youtube/channels_uploads.json"),
               "playlistItems": fixture_bytes("youtube/playlist_items.json"),
               "commentThreads": fixture_bytes("youtube/comment_threads.json"), which: damaged}
     try:

@@ -18,7 +18,8 @@ Each ``fetch`` makes one request, a step of a cycle kept in the query's cursor:
 
 Quota: ``daily_quota`` units a day (YouTube's default 10,000), each call charged before it is
 sent (a refused call costs too): search.list 100, the others 1. The tally is kept in every
-query's cursor (``quota_day``, ``quota_used``) and read from all of them before a run (``prime``),
+query's cursor (``quota_day``, ``quota_used``) and read from all of them before a run (``prime``;
+the units of reach lookups after a run's last page are written with the next page's cursor),
 and resets at midnight Pacific time, YouTube's quota day. A call the quota cannot pay for is not
 sent: the run fails with a SourceError naming the quota and when it resets (so ``monitor
 status`` and source health tell it); a 403 ``quotaExceeded`` stops every call until the reset.
