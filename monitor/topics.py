@@ -203,12 +203,17 @@ def label_terms(docs_by_cluster: list[list[str]], exclude: set[str], n_terms: in
             if row[j] <= 0 or len(picked) >= n_terms:
                 break
             term = str(words[j])
-            parts = set(term.split())
-            if parts & exclude or any(term in p or p in term for p in picked):
+            if any(_names(w, exclude) for w in term.split()) or any(term in p or p in term for p in picked):
                 continue
             picked.append(term)
         out.append(tuple(picked))
     return out
+
+
+def _names(word: str, exclude: set[str]) -> bool:
+    """Whether ``word`` is one of the brand's words, possessive or compound: acme, acme's, acmeconf."""
+    base = word.removesuffix("'s").removesuffix("\u2019s")
+    return base in exclude or any(len(e) >= 3 and base.startswith(e) for e in exclude)
 
 
 def clean_label(text: str, limit: int = 80) -> str:

@@ -143,3 +143,12 @@ def test_labels_are_made_safe_for_a_terminal():
     assert topics.clean_label("bat\x1b[31mtery\u202e drains\n\tfast\x9b") == "bat[31mtery drains fast"
     assert len(topics.clean_label("x" * 200)) == 80
     assert topics.choose_k(20) == 2 and topics.choose_k(100_000) == topics.MAX_K
+
+
+def test_labels_leave_out_the_brand_in_every_form_and_prefer_distinctive_terms():
+    docs = [["Acme's battery drains", "acme battery dies overnight", "AcmeConf battery talk"],
+            ["Acme support answered", "support at acme's desk answered fast", "support was kind"]]
+    battery, support = topics.label_terms(docs, {"acme"})
+    assert battery[0] == "battery" and support[0] == "support"
+    assert not any("acme" in t for t in battery + support)
+    assert topics.label_terms([["the and of"], ["a an the"]], {"acme"}) == [(), ()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from monitor import advocates
@@ -14,6 +15,7 @@ from monitor.store import Store, parse_iso
 from monitor.store.rows import Correction
 
 PAGE = 50
+TOPICS_FRESH = timedelta(minutes=5)  # a Topics view is reused this long
 BASIS_TEXT = {"text": "the model", "stars": "stars", "corrected": "corrections"}
 COMPONENT_TEXT = {
     "stance": "share of classified mentions that are {side}, counting {prior:g} extra passive ones "
@@ -31,6 +33,7 @@ class Views:
         self.settings = settings
         self.cfg = settings.advocates
         self.now = now
+        self._topics: dict[tuple[str, int, str | None], tuple[Any, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ basics
 
@@ -195,13 +198,16 @@ class Views:
     def topics(self, brand: str, days: int, stance: str | None, writer: Store | None) -> dict[str, Any]:
         """The themes of ``brand``'s mentions of the last ``days`` days (monitor.topics), and
         each theme's mentions per week for the chart. ``writer``: where the themes are stored
-        (so that a theme keeps its id); None: not stored."""
-        from datetime import timedelta
-
+        (so that a theme keeps its id); None: not stored. Clustering takes seconds on a large
+        brand: the same view is computed again only after ``TOPICS_FRESH``."""
         from monitor import topics
         from monitor.classify import current_model_name
 
         until = self.now()
+        key = (brand, days, stance)
+        cached = self._topics.get(key)
+        if cached and timedelta(0) <= until - cached[0] < TOPICS_FRESH:
+            return cached[1]
         model = topics.pick_model(self.db, brand, current_model_name(self.settings.classifier,
                                                                      self.settings.base_dir))
         report = topics.find_themes(self.db, brand, since=until - timedelta(days=days), until=until, model=model,
@@ -209,7 +215,9 @@ class Views:
         weeks = sorted({w for t in report.themes for w in t.weeks})
         series = {"weeks": weeks, "themes": [
             {"id": t.id, "label": t.label, "counts": [t.weeks.get(w, 0) for w in weeks]} for t in report.themes]}
-        return {"report": report, "series": series}
+        data = {"report": report, "series": series}
+        self._topics[key] = (until, data)
+        return data
 
 
 def _add(acc: dict[str, float], row: Mapping[str, Any], keys: tuple[str, ...]) -> None:
