@@ -140,8 +140,8 @@ def main() -> int:
         template = folder / "template.db"
         build_database(template, texts, settings.brands[0].name)
         timings: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-        for _ in range(repeats):
-            for keep in (True, False):
+        for r in range(repeats):
+            for keep in ((True, False) if r % 2 == 0 else (False, True)):  # neither always goes first
                 classifier.keep_embeddings = keep
                 timings[keep].append(run_stage(template, folder / f"work-{keep}.db", classifier, settings))
         classifier.keep_embeddings = True
