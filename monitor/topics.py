@@ -5,11 +5,11 @@ classifications (``monitor.vectors``), so no second model pass.
 length), clusters them, labels each cluster by its distinctive terms and matches it to
 the themes found before, so that a theme that persists keeps its id.
 
-* Clustering: k-means (scikit-learn's MiniBatchKMeans, fixed seed) on unit vectors, k
-  growing with the number of mentions (``choose_k``), fitted on at most ``FIT_SAMPLE``
-  of them; every mention then goes to its nearest centroid. Clusters whose centroids
-  are near-parallel (cosine >= ``MERGE_AT``) are one theme; clusters under ``min_size``
-  are left out as "other".
+* Clustering: k-means (scikit-learn's KMeans, k-means++ with a fixed seed) on unit
+  vectors, k growing with the number of mentions (``choose_k``), fitted on a sample of at
+  most ``FIT_SAMPLE`` of them; every mention then goes to its nearest centroid. Clusters
+  whose centroids are near-parallel (cosine >= ``MERGE_AT``) are one theme; clusters
+  under ``min_size`` are left out as "other".
 * Labels: c-TF-IDF (each cluster's texts as one document, term weight against the other
   clusters, as BERTopic does), the brand's own name left out.
 * Stability: the new centroids are matched one-to-one to the stored ones, most similar
@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 MIN_MENTIONS = 20  # fewer mentions in the window: not enough data
 MIN_DISTINCT = 10  # fewer different texts (duplicates, copy-paste campaigns): not enough data
 MAX_K = 12
-FIT_SAMPLE = 10_000  # vectors the clustering is fitted on; the rest are assigned to the nearest centroid
+FIT_SAMPLE = 5_000  # vectors the clustering is fitted on; the rest are assigned to the nearest centroid
 MAX_MENTIONS = 200_000  # newest mentions read per window
 MERGE_AT = 0.92  # centroid cosine at which two clusters are one theme
 MATCH_AT = 0.80  # centroid cosine at which a cluster continues a stored theme
@@ -118,14 +119,16 @@ def choose_k(n: int) -> int:
 def cluster(vectors: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(unit centroids (m, dim), each row's cluster) for unit ``vectors``; near-parallel
     centroids merged, so m <= k. Deterministic for the same input."""
-    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.cluster import KMeans
 
     n = len(vectors)
     k = max(1, min(k, n))
     rng = np.random.default_rng(seed)
     fit = vectors if n <= FIT_SAMPLE else vectors[np.sort(rng.choice(n, FIT_SAMPLE, replace=False))]
-    km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=2, batch_size=2048, max_iter=100)
-    km.fit(fit)
+    km = KMeans(n_clusters=k, random_state=seed, n_init=1, max_iter=100)
+    with warnings.catch_warnings():  # fewer distinct points than k (many duplicates): fewer clusters, merged below
+        warnings.simplefilter("ignore")
+        km.fit(fit)
     centroids = normalise(km.cluster_centers_.astype(np.float32))
     centroids = _merge(centroids)
     labels = assign(vectors, centroids)
@@ -270,14 +273,15 @@ def find_themes(store: Store, brand: str, *, since: datetime, until: datetime, m
         return _with(base, note=f"not enough data: {len(rows)} {who} of {brand} with sentence vectors in this "
                                 f"period (themes need at least {MIN_MENTIONS}; mentions get a vector when the "
                                 "shipped model classifies them)")
-    if _distinct(rows) < MIN_DISTINCT:
+    distinct = _distinct(rows)
+    if distinct < MIN_DISTINCT:
         return _with(base, note=f"not enough data: the {len(rows)} {who} of {brand} in this period say nearly the "
                                 f"same thing (fewer than {MIN_DISTINCT} different texts)")
     try:
         vectors = unpack([r["embedding"] for r in rows])
     except ValueError:
         return _with(base, note=f"the stored vectors of {model} have different sizes: classify again")
-    centroids, labels = cluster(vectors, choose_k(len(rows)))
+    centroids, labels = cluster(vectors, min(choose_k(len(rows)), distinct))
     sizes = np.bincount(labels, minlength=len(centroids))
     if sizes.max() >= GIANT_SHARE * len(rows):
         return _with(base, note=f"no distinct themes: the {len(rows)} {who} of {brand} in this period are all "

@@ -152,3 +152,12 @@ def test_labels_leave_out_the_brand_in_every_form_and_prefer_distinctive_terms()
     assert battery[0] == "battery" and support[0] == "support"
     assert not any("acme" in t for t in battery + support)
     assert topics.label_terms([["the and of"], ["a an the"]], {"acme"}) == [(), ()]
+
+
+def test_identical_vectors_cluster_without_warnings(store):
+    # two themes whose mentions all have the very same vector: more clusters asked for than distinct points
+    for copy in range(130):
+        add_themes(store, {"battery": 6, "support": 6}, seed=copy, start_id=copy * 100, same_text=False,
+                   noise=0.0)
+    report = run(store)  # warnings are errors in the tests
+    assert report.mentions == 1560 and len(report.themes) == 2
