@@ -158,7 +158,9 @@ def _collect_query(store: Store, source: Source, query: str, matcher: Matcher, s
                 kept.append(replace(m, matched_term=term))
         stats.fetched += len(result.mentions) + result.unchanged
         stats.skipped += result.skipped
-        if stats.api_changed is None and page_malformed(len(result.mentions), result.skipped):
+        # items the source read as already stored (unchanged) are valid items: a page of known
+        # items and a few odd ones is no changed API
+        if stats.api_changed is None and page_malformed(len(result.mentions) + result.unchanged, result.skipped):
             stats.api_changed = api_changed_message(source.key, result.skipped, result.skipped)
         ids = _save_page(store, source.key, query, cursor,
                          FetchResult(kept, result.cursor, result.done, result.skipped), stats,

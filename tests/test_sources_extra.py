@@ -111,7 +111,8 @@ def test_appstore_keeps_star_ratings_and_stops_at_the_last_review(tmp_path):
         assert [r["rating"] for r in rows] == [5, 1, 3]
         assert {r["kind"] for r in rows} == {"review"} and {r["matched_term"] for r in rows} == {"*"}
         assert json.loads(h.store.get_cursor(h.source.key, "1234567890:us")) == {"last_id": 11093456781}
-        assert h.collect().fetched == 0
+        again = h.collect()  # the same page: its reviews known, read as unchanged (alive, not silent)
+        assert again.new == 0 and again.fetched == 3 and again.skipped == 0
 
 
 def _cli_config(tmp_path, server_url, sources):

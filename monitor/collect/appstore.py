@@ -9,7 +9,15 @@ itself (no ``im:rating``): it is not a review and is passed over.
 Some storefronts (seen on ``jp``) send entries without ``updated``. The date then comes
 from the entry's other date fields (``published``, ``im:releaseDate``), else the feed's own
 ``updated``, else the fetch time; a guessed date is marked in ``Mention.extra["date_guessed"]``
-(``"feed"`` or ``"fetched"``). One optional field missing never costs the review.
+(``"feed"`` or ``"fetched"``). One optional field missing never costs the review: a
+title, text or version whose ``{"label": ...}`` wrapper is empty or of another type reads
+as absent (only the id and the star rating are required, and some text).
+
+A review with a rating but no text (neither title nor content) is passed over, not counted
+as malformed: it cannot be a mention, yet it is no sign of a changed feed. Reviews already
+stored (ids at or below the cursor's) count as fetched but unchanged, so a quiet app whose
+newest page holds only known reviews reads as alive, and a few odd reviews among known ones
+are not taken for a changed API.
 
 Query: ``"<app id>:<country>"``. Cursor: ``{"last_id": N}``, the newest review id
 stored; a run walks pages until it meets it. Star ratings land in ``Mention.rating``.
@@ -44,20 +52,23 @@ class _Review(BaseModel):
 
     id: _Label
     rating: _Label | None = None
-    title: _Label | None = None
-    content: _Label | None = None
-    updated: _Label | None = None
-    version: _Label | None = None
+    title: str | None = None  # optional fields: read leniently (_label), an odd wrapper is an absent value
+    content: str | None = None
+    version: str | None = None
     author: dict[str, Any] | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> _Review:
         if not isinstance(raw, dict):
             raise TypeError("review entry is not an object")
-        data = dict(raw)
-        data["rating"] = raw.get("im:rating")
-        data["version"] = raw.get("im:version")
+        data = {"id": raw.get("id"), "rating": raw.get("im:rating"), "title": _label(raw.get("title")),
+                "content": _label(raw.get("content")), "version": _label(raw.get("im:version")),
+                "author": raw.get("author")}
         return cls.model_validate(data)
+
+
+class _NoText(ValueError):
+    """A review with a rating but neither title nor text: passed over, not malformed."""
 
 
 class _Cursor(BaseModel):
@@ -126,7 +137,7 @@ class AppStoreReviewsSource(ConfiguredSource):
             raise MalformedResponseError(f"{self.key}: 'feed.entry' is neither a list nor an object")
         feed_date = _date_of(feed.get("updated"))
         fetched_at = self.now() if self.now is not None else datetime.now(UTC)
-        mentions, skipped, reached_known = [], 0, False
+        mentions, skipped, known, reached_known = [], 0, 0, False
         for raw in entries:
             if isinstance(raw, dict) and "im:rating" not in raw and "im:name" in raw:
                 continue  # the app's own description, not a review
@@ -135,15 +146,20 @@ class AppStoreReviewsSource(ConfiguredSource):
                 rid = int(review.id.label)
                 if not 0 <= rid <= INT64_MAX:
                     raise ValueError("review id out of range")
+                if rid <= last_id:  # stored in an earlier run: read, unchanged
+                    reached_known = True
+                    known += 1
+                    continue
                 mention = self._to_mention(review, raw, app, country, feed_date, fetched_at)
+            except _NoText:
+                top = max(top, rid)  # passed over for good: the cursor moves past it
+                logger.debug("%s: passed over a review without text", self.key)
+                continue
             except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 if skipped == 1:  # one sample a page, what failed and where, never the values
                     logger.warning("%s: skipped a malformed review, first on page %d: %s", self.key, page,
                                    _describe(exc))
-                continue
-            if rid <= last_id:
-                reached_known = True
                 continue
             top = max(top, rid)
             mentions.append(mention)
@@ -152,7 +168,7 @@ class AppStoreReviewsSource(ConfiguredSource):
                            page)
         more = len(entries) >= 50 and page < MAX_PAGE and not reached_known
         next_state = {"last_id": last_id, "page": page + 1, "top": top} if more else {"last_id": max(last_id, top)}
-        return FetchResult(mentions, dump_state(next_state), done=not more, skipped=skipped)
+        return FetchResult(mentions, dump_state(next_state), done=not more, skipped=skipped, unchanged=known)
 
     def _to_mention(self, r: _Review, raw: dict, app: str, country: str, feed_date: datetime | None,
                     fetched_at: datetime) -> Mention:
@@ -164,10 +180,10 @@ class AppStoreReviewsSource(ConfiguredSource):
         created, guessed = _entry_date(raw), None
         if created is None:
             created, guessed = (feed_date, "feed") if feed_date is not None else (fetched_at, "fetched")
-        title = strip_html(r.title.label if r.title else None)
-        text = strip_html(r.content.label if r.content else None)
+        title = strip_html(r.title)
+        text = strip_html(r.content)
         if not title and not text:
-            raise ValueError("empty review")
+            raise _NoText("review without text")
         author = None
         name = _label((r.author or {}).get("name"))
         if name:
@@ -187,7 +203,7 @@ class AppStoreReviewsSource(ConfiguredSource):
             f"https://apps.apple.com/{country}/app/id{app}?see-all=reviews",
             rating=rating,
             author=author,
-            extra={"app_id": app, "country": country, "version": r.version.label if r.version else None,
+            extra={"app_id": app, "country": country, "version": r.version or None,
                    "votes": _label(raw.get("im:voteCount")),
                    **({"date_guessed": guessed} if guessed else {})},
         )

@@ -13,6 +13,8 @@ post seen) becomes the next ``since``.
 
 ``createdAt`` is the client's clock and may be anything; a post whose ``createdAt`` cannot
 be read is dated by ``indexedAt`` (the server's), marked ``extra["date_guessed"] = "indexed"``.
+A post without text (an image whose alt text matched) is passed over, not counted as
+malformed, and still moves ``top``: a window of only such posts is not fetched again every run.
 """
 
 from __future__ import annotations
@@ -129,6 +131,10 @@ class _Post(BaseModel):
     quoteCount: int | None = None
 
 
+class _NoText(ValueError):
+    """A post without text (an image whose alt text matched the search): no mention, not malformed."""
+
+
 class _Cursor(BaseModel):
     model_config = ConfigDict(extra="ignore")
     since: str = Field(max_length=64)
@@ -213,9 +219,14 @@ class BlueskySource(ConfiguredSource):
         for raw in posts:
             try:
                 post = _Post.model_validate(raw)
-                mention = self._to_mention(post)
                 # indexedAt is the server's clock; createdAt is the client's and may lie (future dates)
-                stamp = min(time_or_none(post.indexedAt) or mention.created_at, now)
+                indexed = time_or_none(post.indexedAt)
+                mention = self._to_mention(post)
+                stamp = min(indexed or mention.created_at, now)
+            except _NoText:  # an image-only post (its alt text matched): passed over, and the cursor moves past it
+                if indexed is not None:
+                    top = min(indexed, now) if top is None else max(top, min(indexed, now))
+                continue
             except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed post (%s)", self.key, type(exc).__name__)
@@ -246,7 +257,7 @@ class BlueskySource(ConfiguredSource):
         full, links = _with_full_links(p.record.text, p.record.facets)
         text = strip_html(full)  # plain text, but stored markup-free like every source's
         if not text:
-            raise ValueError("empty post")
+            raise _NoText("post without text")
         created, guessed = time_or_none(p.record.createdAt), None
         if created is None:
             created, guessed = parse_time(p.indexedAt), "indexed"  # neither: ValueError, the post is skipped
