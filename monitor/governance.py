@@ -120,7 +120,7 @@ def subject_hash(salt: str, handle: str) -> str:
 def forget_candidates(store: Store, handle: str, source: str | None = None) -> list[ForgetCandidate]:
     """The authors ``forget`` would erase: the handle (any case, a leading @ ignored) and
     every handle a user linked to it."""
-    return store.governance.authors_named(handle.strip().lstrip("@"), source)
+    return store.governance.authors_named(handle.strip().lstrip("@"), source.strip().lower() if source else None)
 
 
 def forget(store: Store, settings: Settings, handle: str, source: str | None = None) -> GovernanceResult:
@@ -141,6 +141,7 @@ def forget(store: Store, settings: Settings, handle: str, source: str | None = N
         total.add(removal)
         result.mentions += removal.rows["mentions"]
     digest = subject_hash(store.governance.salt(), handle)
+    source = source.strip().lower() if source else None
     rows = store.governance.erase_authors(authors, subject_hash=digest, source=source, mentions=result.mentions,
                                           rows=dict(total.rows))
     total.authors -= set(authors)  # their stats went with them; others' (copies promoted) are redone

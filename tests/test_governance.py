@@ -196,9 +196,17 @@ def test_forget_erases_a_person_everywhere_and_records_only_that_it_happened(see
     assert governance.forget_candidates(seeded, "alice") == []
 
 
+def test_forget_matches_a_handle_in_any_case_beyond_ascii(seeded, tmp_path):
+    add(seeded, [{"id": 800, "handle": "Jürgen_ß", "advocacy": "promoter", "text": "acme ok"}])
+    assert [a["handle"] for a in governance.forget_candidates(seeded, "JÜRGEN_SS")] == ["Jürgen_ß"]
+    assert governance.forget(seeded, settings_with(tmp_path), "jürgen_ß").mentions == 1
+    (erasure,) = seeded.governance.erasures()
+    assert erasure["subject_hash"] == governance.subject_hash(seeded.governance.salt(), "JÜRGEN_SS")
+
+
 def test_forget_on_one_source_leaves_the_same_handle_elsewhere(seeded, tmp_path):
     add(seeded, [{"id": 700, "handle": "bob", "source": "reddit", "advocacy": "promoter", "text": "acme ok"}])
-    governance.forget(seeded, settings_with(tmp_path), "bob", source="reddit")
+    governance.forget(seeded, settings_with(tmp_path), "bob", source="Reddit")
     assert {r["source"] for r in seeded.query("SELECT source FROM authors WHERE handle = 'bob'")} == {"demo"}
 
 

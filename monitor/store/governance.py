@@ -176,9 +176,11 @@ class GovernanceStore:
         """Authors with this handle (any case; on one source type when given), and every
         author a user linked to one of them (the same person), with their mention counts."""
         store = self._store
-        where = "lower(a.handle) = lower(:handle)" + (" AND a.source = :source" if source else "")
-        found = {int(r[0]) for r in store.fetchall(f"SELECT a.id FROM authors a WHERE {where}",
-                                                   {"handle": handle, "source": source})}
+        # SQLite's lower() folds ASCII only: compare in Python, so "JÜRGEN" finds "jürgen"
+        wanted = handle.casefold()
+        rows = store.fetchall("SELECT id, handle FROM authors" + (" WHERE source = ?" if source else ""),
+                              [source] if source else [])
+        found = {int(i) for i, h in rows if str(h).casefold() == wanted}
         if found:
             ids = {"ids": json.dumps(sorted(found))}
             persons = {int(r[0]) for r in store.fetchall(
