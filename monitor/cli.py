@@ -27,6 +27,7 @@ from monitor.cli_demo import demo
 from monitor.cli_governance import forget, retention
 from monitor.cli_import import import_
 from monitor.cli_model import model
+from monitor.cli_share import share
 from monitor.cli_sources import backfill, cursor, preview, status
 from monitor.cli_topics import topics
 from monitor.cli_web import advocates, serve, users
@@ -72,10 +73,6 @@ def check(app: App):
     jobs = s.source_jobs()
     click.echo(f"{app.config_path}: OK: {len(s.brands)} brand(s), {len(jobs)} source job(s), "
                f"{len(s.alerts.rules)} alert rule(s), database {s.database_path}")
-    for brand, ss in jobs:  # valid settings that do less than they say (a source's config_notes)
-        notes = getattr(ss, "config_notes", None)
-        for note in notes() if notes is not None else []:
-            click.echo(f"note: {brand.name}:{ss.name or ss.type}: {note}")
 
 
 @main.command()
@@ -216,3 +213,4 @@ for _command in (status, preview, backfill, cursor, model, alerts, advocates, us
                  forget):
     main.add_command(_command)
 main.add_command(topics)
+main.add_command(share)

@@ -136,21 +136,11 @@ class MastodonSettings(SourceBase):
 class GitHubSettings(SourceBase):
     """GitHub issues and pull requests naming the brand (REST search API). A token is
     optional: without one search allows 10 requests a minute, with one 30. ``base_url``:
-    GitHub Enterprise (``https://github.example.com/api/v3``). ``discussions``: also
-    discussions naming the brand (GraphQL search, which needs the token: without one they
-    are skipped, and ``monitor check`` says so)."""
+    GitHub Enterprise (``https://github.example.com/api/v3``)."""
 
     type: Literal["github"]
     token: Secret | None = None
     fetch_followers: bool = True
-    discussions: bool = False
-
-    def config_notes(self) -> list[str]:
-        """What ``monitor check`` tells about settings that are valid but do less than they say."""
-        if self.discussions and self.token is None:
-            return ["discussions need a token (GitHub's GraphQL API refuses anonymous calls): "
-                    "only issues and pull requests are searched"]
-        return []
 
 
 class YouTubeSettings(SourceBase):
@@ -294,6 +284,7 @@ class Brand(Strict):
     terms: Terms
     sources: list[SourceSettings] = []
     retention: Retention | None = None  # delete mentions older than this (a source's own retention wins)
+    competitor: bool = False  # someone else's brand, watched for share of voice (monitor share, the Compare page)
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> Brand:

@@ -298,6 +298,16 @@ def topics_page(request: Request):
         "t": data, "brand": brand, "days": days, "stance": stance, "periods": TOPIC_PERIODS}))
 
 
+@router.get("/compare")
+def compare_page(request: Request):
+    """Share of voice: every brand (competitors last) side by side and week by week (monitor.share)."""
+    require_user(request)
+    days = _int(request, "days", 30, 1, 3650)
+    data = request.app.state.views.compare(days, writer(request))
+    return render(request, "compare.html", {"c": data, "days": days, "periods": TOPIC_PERIODS,
+                                            "brand": _chosen_brand(request)})
+
+
 @router.get("/alerts/{alert_id}")
 def alert_page(request: Request, alert_id: RowId):
     """An alert and the mention(s) it was raised for, each with its correction forms."""

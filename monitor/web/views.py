@@ -219,6 +219,26 @@ class Views:
         self._topics[key] = (until, data)
         return data
 
+    # ----------------------------------------------------------------- compare
+
+    def compare(self, days: int, writer: Store | None) -> dict[str, Any]:
+        """Share of voice of every brand over the last ``days`` days (monitor.share), its top
+        themes from the Topics view (same cache), and the weekly series for the charts."""
+        from monitor import share
+
+        until = self.now()
+        rivals = share.competitors(self.settings.brands)
+
+        def themes(brand: str):
+            return self.topics(brand, days, None, writer)["report"]
+
+        report = share.share_of_voice(self.db, self.brands(), self.cfg, since=until - timedelta(days=days),
+                                      until=until, rivals=rivals, themes=themes)
+        series = {"weeks": list(report.weeks), "brands": [
+            {"brand": b.brand, "competitor": b.competitor, "mentions": [b.weeks.get(w, 0) for w in report.weeks],
+             "share": shares} for b, shares in zip(report.brands, report.weekly_shares().values(), strict=True)]}
+        return {"report": report, "series": series}
+
 
 def _add(acc: dict[str, float], row: Mapping[str, Any], keys: tuple[str, ...]) -> None:
     for k in keys:

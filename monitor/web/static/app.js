@@ -91,4 +91,19 @@
                 plugins: {legend: {position: "bottom", labels: {boxWidth: 12}}}}
     });
   }
+  var compare = data("compare-data");
+  if (compare && document.getElementById("chart-compare") && compare.weeks.length) {
+    var BRAND_COLORS = ["#3b6fd8", "#e08a12", "#1f9d6b", "#d64545", "#8a55d6", "#1f8a8a", "#b8467a", "#7a8a1f"];
+    new Chart(document.getElementById("chart-compare"), {
+      type: "bar",
+      data: {labels: compare.weeks, datasets: compare.brands.map(function (b, i) {
+        return {label: b.brand + (b.competitor ? " (competitor)" : ""), stack: "s",
+                data: b.share.map(function (v) { return v === null ? null : Math.round(v * 1000) / 10; }),
+                backgroundColor: BRAND_COLORS[i % BRAND_COLORS.length]};
+      })},
+      options: {maintainAspectRatio: false, scales: {x: {stacked: true, grid: {display: false}},
+                                                     y: {stacked: true, min: 0, max: 100, ticks: {callback: function (v) { return v + "%"; }}}},
+                plugins: {legend: {position: "bottom", labels: {boxWidth: 12}}}}
+    });
+  }
 })();
