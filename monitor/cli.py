@@ -26,6 +26,7 @@ from monitor.cli_common import (
 from monitor.cli_demo import demo
 from monitor.cli_governance import forget, retention
 from monitor.cli_import import import_
+from monitor.cli_inbox import inbox
 from monitor.cli_model import model
 from monitor.cli_share import share
 from monitor.cli_sources import backfill, cursor, preview, status
@@ -138,8 +139,8 @@ def classify(app: App, reclassify, limit):
         if reclassify:  # re-runs page no one
             n = pipeline.reclassify_all(store, classifier, limit=limit, progress=advance)
         else:
-            n = pipeline.classify_pending(store, classifier, engine=AlertEngine.from_settings(settings.alerts, store),
-                                          limit=limit, progress=advance)
+            engine = AlertEngine.from_settings(settings.alerts, store, inbox=settings.inbox)
+            n = pipeline.classify_pending(store, classifier, engine=engine, limit=limit, progress=advance)
     click.echo(f"classified {n} mention(s) with {classifier.name}")
 
 
@@ -213,4 +214,5 @@ for _command in (status, preview, backfill, cursor, model, alerts, advocates, us
                  forget):
     main.add_command(_command)
 main.add_command(topics)
+main.add_command(inbox)
 main.add_command(share)

@@ -53,6 +53,7 @@ from monitor.settings_alerts import (
     WebhookChannelSettings,
     WindowCondition,
 )
+from monitor.settings_inbox import InboxSettings, ReplyTemplate
 from monitor.settings_sources import (
     AppStoreSettings,
     BlueskySettings,
@@ -116,6 +117,7 @@ __all__ = [
     "HackerNewsSettings",
     "HealthSettings",
     "HttpSettings",
+    "InboxSettings",
     "KeyPart",
     "LemmySettings",
     "MastodonSettings",
@@ -123,6 +125,7 @@ __all__ = [
     "PromoterTurnedNegative",
     "QuietHours",
     "RedditSettings",
+    "ReplyTemplate",
     "RuleWhen",
     "Secret",
     "Sentiment",
@@ -190,6 +193,7 @@ class Settings(Strict):
     advocates: AdvocateSettings = AdvocateSettings()
     web: WebSettings = WebSettings()
     privacy: PrivacySettings = PrivacySettings()
+    inbox: InboxSettings = InboxSettings()
     # set by the loader: the folder relative paths are resolved against
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -206,6 +210,13 @@ class Settings(Strict):
         for ch in self.health.channels:
             if ch not in self.alerts.channels:
                 raise ValueError(f"health.channels: unknown channel {ch!r}")
+        for ch in self.inbox.channels:
+            if ch not in self.alerts.channels:
+                raise ValueError(f"inbox.channels: unknown channel {ch!r}")
+        for i, t in enumerate(self.inbox.templates):
+            for b in t.brands:
+                if b not in names:
+                    raise ValueError(f"inbox.templates[{i}] ({t.name}): unknown brand {b!r}")
         return self
 
     def path(self, value: str) -> Path:

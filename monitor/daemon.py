@@ -74,7 +74,7 @@ class Daemon:
             from monitor.alerts.engine import AlertEngine
             from monitor.alerts.outbox import Outbox, RetryPolicy
 
-            self.engine = AlertEngine.from_settings(settings.alerts, store, now=store.now)
+            self.engine = AlertEngine.from_settings(settings.alerts, store, now=store.now, inbox=settings.inbox)
             self.retry_policy = RetryPolicy.from_settings(settings.alerts)
             self.outbox = Outbox(store, channels, policy=self.retry_policy, stop=self.stopping)
         self.scheduler = BackgroundScheduler(

@@ -14,6 +14,8 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 Sentiment = Literal["negative", "neutral", "positive"]
 Stance = Literal["promoter", "detractor", "none"]
 KeyPart = Literal["rule", "brand", "source", "author"]
+Route = Literal["channels", "inbox"]
+Priority = Literal["critical", "high", "normal", "low"]
 
 
 def _as_list(value: Any) -> Any:
@@ -41,6 +43,7 @@ class RuleWhen(Strict):
     known_author_min_share: float = Field(default=0.6, gt=0.0, le=1.0)
     include_uncertain: bool = True
     include_duplicates: bool = False  # the same link seen again (cross-posts) alerts once by default
+    question: bool = False  # only mentions that ask something (a sentence ending in '?' or opening how/why/...)
 
     @model_validator(mode="after")
     def _ratings(self) -> RuleWhen:
@@ -115,7 +118,10 @@ class AlertRule(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     when: RuleWhen = RuleWhen()
     window: WindowCondition | None = None  # absent: a per-mention rule
-    channels: list[str] = Field(min_length=1)
+    channels: list[str] = []  # at least one unless route is inbox only
+    # channels: alerts through them; inbox: each match becomes a response-desk item (monitor inbox)
+    route: Annotated[list[Route], BeforeValidator(_as_list)] = ["channels"]
+    priority: Priority = "normal"  # of the inbox items this rule makes (their SLA: inbox.sla)
     severity: Severity = "warning"
     cooldown: Duration | None = None  # after an alert, the same rule and key stays quiet this long
     cooldown_by: Annotated[list[KeyPart], BeforeValidator(_as_list)] = ["brand"]
@@ -124,6 +130,12 @@ class AlertRule(Strict):
 
     @model_validator(mode="after")
     def _one_batching(self) -> AlertRule:
+        if not self.route:
+            raise ValueError("route names channels, inbox or both")
+        if "channels" in self.route and not self.channels:
+            raise ValueError("channels: at least one channel (or route: inbox for the response desk only)")
+        if "inbox" in self.route and self.window:
+            raise ValueError("route inbox applies to per-mention rules, not to 'window' rules")
         if self.group and self.digest:
             raise ValueError("use either 'group' or 'digest', not both")
         if self.window and (self.group or self.digest):
@@ -233,4 +245,4 @@ class AlertSettings(Strict):
         def takes(rule: AlertRule, channel: str) -> bool:
             return SEVERITY_RANK[rule.severity] >= SEVERITY_RANK[self.channels[channel].min_severity]
 
-        return {r.name: [c for c in r.channels if takes(r, c)] for r in self.rules}
+        return {r.name: [c for c in r.channels if takes(r, c)] if "channels" in r.route else [] for r in self.rules}

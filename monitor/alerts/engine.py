@@ -21,7 +21,8 @@ from functools import partial
 
 from monitor.alerts import noise, windows
 from monitor.alerts.rules import classification_of, mention_alerts, mention_matches, waits_for_reach
-from monitor.config import AlertRule, AlertSettings
+from monitor.config import AlertRule, AlertSettings, InboxSettings
+from monitor.inbox import check_sla, route_to_inbox
 from monitor.records import Alert, Classification
 from monitor.store import Store
 from monitor.store.rows import AlertWait, ClassifiedMention
@@ -35,7 +36,10 @@ IDS_MAX = 500  # mention ids a query at most (SQLite before 3.32 allows 999 para
 class AlertEngine:
     def __init__(self, rules: Sequence[AlertRule], store: Store, *, channels_for: Mapping[str, Sequence[str]],
                  web_base_url: str | None = None, now: Callable[[], datetime] | None = None,
-                 reach_wait: timedelta = REACH_WAIT) -> None:
+                 reach_wait: timedelta = REACH_WAIT, inbox: InboxSettings | None = None,
+                 sla_channels: Sequence[str] = ()) -> None:
+        """``inbox``: the response desk's settings (rules with ``route: inbox`` add items with
+        their SLA, ``tick`` alerts on breaches through ``sla_channels``); default: its defaults."""
         self.rules = list(rules)
         self.by_name = {r.name: r for r in self.rules}
         self.mention_rules = [r for r in self.rules if r.window is None]
@@ -47,12 +51,25 @@ class AlertEngine:
         self.now = now or store.now
         self.reach_wait = reach_wait
         self.reach_rules = any(r.when.min_reach for r in self.mention_rules)
+        self.inbox = inbox or InboxSettings()
+        self.sla_channels = list(sla_channels)
 
     @classmethod
-    def from_settings(cls, alerts: AlertSettings, store: Store, now: Callable[[], datetime] | None = None
-                      ) -> AlertEngine:
+    def from_settings(cls, alerts: AlertSettings, store: Store, now: Callable[[], datetime] | None = None,
+                      inbox: InboxSettings | None = None) -> AlertEngine:
         return cls(alerts.rules, store, channels_for=alerts.channels_for(), web_base_url=alerts.web_base_url, now=now,
-                   reach_wait=alerts.reach_wait)
+                   reach_wait=alerts.reach_wait, inbox=inbox,
+                   sla_channels=(inbox.channels if inbox and inbox.channels else list(alerts.channels)))
+
+    def _route(self, rule: AlertRule, row: ClassifiedMention, now: datetime) -> int | None:
+        """A rule matched ``row``: an inbox item where the rule routes there; for its channels,
+        the suppressed count when it fires now (noise.fire_now), else None."""
+        if "inbox" in rule.route and route_to_inbox(self.store, self.inbox, row["id"], rule.priority,
+                                                    rule=rule.name, now=now):
+            logger.info("mention %d entered the inbox (rule %s, %s)", row["id"], rule.name, rule.priority)
+        if "channels" not in rule.route:
+            return None
+        return noise.fire_now(rule, row, self.db, now)
 
     def _emit(self, alert: Alert, channels: Sequence[str] | None = None) -> int | None:
         """Queue an alert for ``channels`` (default: its rule's)."""
@@ -94,7 +111,7 @@ class AlertEngine:
                         continue
                     if not mention_matches(rule.when, row, c, stances):
                         continue
-                    suppressed = noise.fire_now(rule, row, self.db, now)
+                    suppressed = self._route(rule, row, now)
                     if suppressed is not None:
                         fired.append((rule, suppressed))
                 queued += self._emit_fired(row, c, fired, now)
@@ -137,12 +154,13 @@ class AlertEngine:
         c = classification_of(row)
         if not mention_matches(rule.when, row, c, partial(self._stances, row)):
             return ("no match" if row["reach"] is not None else "reach unknown"), None, None
-        return "matched", rule, noise.fire_now(rule, row, self.db, now)
+        return "matched", rule, self._route(rule, row, now)
 
     def tick(self) -> int:
-        """Scheduled work: release due groups and digests, evaluate windowed rules."""
+        """Scheduled work: release due groups and digests, evaluate windowed rules, alert on
+        inbox items past their SLA (monitor.inbox.check_sla)."""
         now = self.now()
-        queued = 0
+        queued = check_sla(self.store, self.inbox, self.sla_channels, now, web_base_url=self.web_base_url)
         for rule, kind, gkey, holds in noise.due_batches(self.by_name, self.db.open_holds(), now):
             with self.store.transaction():
                 if rule is not None:

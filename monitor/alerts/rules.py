@@ -3,6 +3,7 @@ a noise-control key, a reason, and the alert message."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -13,6 +14,15 @@ from monitor.records import Alert, Classification, LabelScore
 from monitor.store.rows import ClassifiedMention
 
 TEXT_LIMIT = 500
+_QUESTION_OPENERS = re.compile(
+    r"(?:^|[.!?\n]\s*)(?:how|why|what|when|where|which|who|can|could|does|do|is|are|will|would|should|anyone|any)"
+    r"\b[^.!?\n]{0,300}\?", re.IGNORECASE)
+
+
+def is_question(title: str | None, text: str | None) -> bool:
+    """Does the mention ask something: a sentence that opens with a question word (how, why,
+    can, does, anyone...) and ends in '?'. A '?' alone (a quoted title, 'lol?') is not enough."""
+    return any(_QUESTION_OPENERS.search(part) for part in (title or "", text or "") if "?" in part)
 
 
 def classification_of(row: ClassifiedMention) -> Classification:
@@ -76,6 +86,8 @@ def mention_matches(when: RuleWhen, m: ClassifiedMention, c: Classification,
         lang = (m.get("lang") or c.lang or "").lower().split("-")[0]
         if lang not in {x.lower().split("-")[0] for x in when.languages}:
             return False
+    if when.question and not is_question(m.get("title"), m.get("text")):
+        return False
     include, exclude = _matcher(tuple(when.terms)), _matcher(tuple(when.exclude_terms))
     if include is not None and include.match(m.get("title"), m.get("text")) is None:
         return False
@@ -110,6 +122,8 @@ def reason(when: RuleWhen) -> str:
         parts.append("language " + "/".join(when.languages))
     if when.known_author:
         parts.append(f"known {when.known_author}")
+    if when.question:
+        parts.append("a question")
     return "; ".join(parts) or "every classified mention"
 
 

@@ -10,6 +10,7 @@ classifications; ``mentions`` for listing); one sub-object per other area:
 * ``store.accounts``  the web page's own writes: users, sessions, marks, corrections, links
 * ``store.themes``    sentence vectors of a brand's mentions, the themes found in them
 * ``store.governance`` retention and erasure deletes, kept figures, erasure records, metrics
+* ``store.inbox``     the response desk: items, notes, their audit trail, response times
 
 Rows come back as the TypedDicts of ``monitor.store.rows``. One writer connection per
 process (WAL, busy timeout, synchronous=FULL); readers such as the web page open the file
@@ -37,12 +38,13 @@ from monitor.store.accounts import AccountStore
 from monitor.store.advocacy import AdvocacyStore
 from monitor.store.alerts import AlertStore
 from monitor.store.governance import GovernanceStore
+from monitor.store.inbox import InboxStore
 from monitor.store.migrations import migrations
 from monitor.store.rows import MentionRow, MentionText, PendingMention, ReachLookup, SourceRun
 from monitor.store.themes import ThemeStore
 from monitor.textutil import safe_optional, safe_text
 
-__all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "GovernanceStore", "Store", "iso", "parse_iso"]
+__all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "GovernanceStore", "InboxStore", "Store", "iso", "parse_iso"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ class Store:
         self.accounts = AccountStore(self)
         self.governance = GovernanceStore(self)
         self.themes = ThemeStore(self)
+        self.inbox = InboxStore(self)
         if not readonly:
             try:
                 migrations.apply(self.db)

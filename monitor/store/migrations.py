@@ -436,3 +436,58 @@ def m090_governance(db: Database) -> None:
         """,
     )
 
+
+
+@migrations()
+def m100_inbox(db: Database) -> None:
+    """The response desk: mentions that need an answer (one item per mention), its notes, and
+    every change of an item with who made it and when. An item goes with its mention (retention,
+    an erasure): ON DELETE CASCADE. The assignee is a user name, not a reference: a user
+    disabled later keeps their assignments, visibly."""
+    run_script(
+        db,
+        """
+        CREATE TABLE inbox_items (
+            id INTEGER PRIMARY KEY,
+            mention_id INTEGER NOT NULL UNIQUE REFERENCES mentions(id) ON DELETE CASCADE,
+            brand TEXT NOT NULL,
+            priority TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'new',
+            assignee TEXT,
+            rule TEXT,
+            entered_at TEXT NOT NULL,
+            entered_by TEXT,
+            mention_at TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            first_response_at TEXT,
+            responded_by TEXT,
+            closed_at TEXT,
+            dismiss_reason TEXT,
+            breach_alerted_at TEXT,
+            updated_at TEXT NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX inbox_items_state ON inbox_items (state, priority, due_at);
+        CREATE INDEX inbox_items_brand_entered ON inbox_items (brand, entered_at);
+        CREATE TABLE inbox_notes (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES inbox_items(id) ON DELETE CASCADE,
+            author TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX inbox_notes_item ON inbox_notes (item_id);
+        CREATE TABLE inbox_events (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES inbox_items(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            actor TEXT,
+            action TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT,
+            assignee TEXT,
+            detail TEXT
+        );
+        CREATE INDEX inbox_events_item ON inbox_events (item_id)
+        """,
+    )

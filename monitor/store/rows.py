@@ -456,3 +456,79 @@ class MetricsCounts(TypedDict):
     deliveries_failing: int
     deliveries_dead: int
     deliveries_sent: int
+
+
+# ------------------------------------------------------------------------------- inbox
+
+
+class InboxItem(TypedDict):
+    """A response-desk item with its mention, author and latest classification."""
+
+    id: int
+    mention_id: int
+    brand: str
+    priority: str
+    state: str  # new, assigned, responded, closed, dismissed
+    assignee: str | None
+    assignee_disabled: int | None  # 1: the assignee's login is disabled; None: no such user (or none)
+    rule: str | None  # the alert rule that routed it here; None: added by hand (entered_by)
+    entered_at: str
+    entered_by: str | None
+    mention_at: str
+    due_at: str
+    first_response_at: str | None
+    responded_by: str | None
+    closed_at: str | None
+    dismiss_reason: str | None
+    breach_alerted_at: str | None
+    updated_at: str
+    version: int
+    source: str
+    kind: str
+    title: str | None
+    text: str
+    url: str | None
+    native_id: str
+    extra: str | None
+    rating: int | None
+    author_id: int | None
+    author: str | None
+    reach: int | None
+    advocacy: str | None
+    sentiment: str | None
+    notes: int
+
+
+class InboxNote(TypedDict):
+    id: int
+    item_id: int
+    author: str
+    text: str
+    created_at: str
+
+
+class InboxEvent(TypedDict):
+    """One change of an item: who, when, what (entered, assigned, unassigned, responded, closed,
+    dismissed, reopened, note, priority), the state before and after."""
+
+    id: int
+    item_id: int
+    at: str
+    actor: str | None
+    action: str
+    from_state: str | None
+    to_state: str | None
+    assignee: str | None
+    detail: str | None
+
+
+class ResponseTime(TypedDict):
+    """An item's times, for the response-speed figures (``monitor.inbox.response_stats``)."""
+
+    brand: str
+    priority: str
+    state: str
+    mention_at: str
+    entered_at: str
+    due_at: str
+    first_response_at: str | None
