@@ -74,6 +74,10 @@ def check(app: App):
     jobs = s.source_jobs()
     click.echo(f"{app.config_path}: OK: {len(s.brands)} brand(s), {len(jobs)} source job(s), "
                f"{len(s.alerts.rules)} alert rule(s), database {s.database_path}")
+    for brand, ss in jobs:  # valid settings that do less than they say (a source's config_notes)
+        notes = getattr(ss, "config_notes", None)
+        for note in notes() if notes is not None else []:
+            click.echo(f"note: {brand.name}:{ss.name or ss.type}: {note}")
 
 
 @main.command()

@@ -136,11 +136,21 @@ class MastodonSettings(SourceBase):
 class GitHubSettings(SourceBase):
     """GitHub issues and pull requests naming the brand (REST search API). A token is
     optional: without one search allows 10 requests a minute, with one 30. ``base_url``:
-    GitHub Enterprise (``https://github.example.com/api/v3``)."""
+    GitHub Enterprise (``https://github.example.com/api/v3``). ``discussions``: also
+    discussions naming the brand (GraphQL search, which needs the token: without one they
+    are skipped, and ``monitor check`` says so)."""
 
     type: Literal["github"]
     token: Secret | None = None
     fetch_followers: bool = True
+    discussions: bool = False
+
+    def config_notes(self) -> list[str]:
+        """What ``monitor check`` tells about settings that are valid but do less than they say."""
+        if self.discussions and self.token is None:
+            return ["discussions need a token (GitHub's GraphQL API refuses anonymous calls): "
+                    "only issues and pull requests are searched"]
+        return []
 
 
 class YouTubeSettings(SourceBase):

@@ -21,6 +21,18 @@ from ``retry-after`` or ``x-ratelimit-reset``; other 403s and 401 are auth failu
 
 Text is markdown: cleaned as ``markdown_text`` (``<...>`` and code kept as typed).
 Reach: ``GET /users/{login}`` -> ``followers`` (core rate limit, only when asked).
+
+Discussions (``discussions: true``) are searched only by the GraphQL API
+(``POST /graphql``, ``search(type: DISCUSSION)``; ``/api/graphql`` on GitHub Enterprise),
+which refuses anonymous calls: without a token they are skipped (a log line, and
+``monitor check`` says so). Each term then has a second query, ``discussions:<term>``, with
+its own cursor walking the same ``created:`` window, 50 discussions a page. ``bodyText`` is
+plain text (GitHub renders the markdown): kept as typed, HTML elements made inert. GraphQL
+answers 200 with ``errors``: ``RATE_LIMITED`` is a retryable SourceError (``x-ratelimit-reset``
+or ``rateLimit.resetAt``), a field or type GitHub no longer knows (``undefinedField``,
+``undefinedType``) is an ApiChangedError, any other error without data is a SourceError naming
+it; errors beside data (a node hidden by an organisation's SAML policy) are logged and the rest
+kept. ``rateLimit.remaining`` 0 ends the run after the page.
 """
 
 from __future__ import annotations
@@ -34,9 +46,18 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import ConfiguredSource, dump_state, parse_time, read_cursor, window_step
+from monitor.collect._common import (
+    ConfiguredSource,
+    drop_html_tags,
+    dump_state,
+    parse_time,
+    read_cursor,
+    tidy_text,
+    time_or_none,
+    window_step,
+)
 from monitor.collect._markdown import markdown_text
-from monitor.errors import CursorError, MalformedResponseError, SourceAuthError, SourceError
+from monitor.errors import ApiChangedError, CursorError, MalformedResponseError, SourceAuthError, SourceError
 from monitor.http_client import parse_retry_after, safe_url
 from monitor.records import TIME_MAX, TIME_MIN, Author, FetchResult, Mention
 
@@ -49,6 +70,23 @@ OVERLAP = 600  # seconds
 MAX_CLOCK_SKEW = timedelta(hours=1)
 API_VERSION = "2022-11-28"
 _EPOCH_MIN, _EPOCH_MAX = int(TIME_MIN.timestamp()), int(TIME_MAX.timestamp())
+DISCUSSIONS = "discussions:"  # the query of a term's discussions: "discussions:<term>"
+DISCUSSIONS_PER_PAGE = 50
+_SCHEMA_CODES = ("undefinedField", "undefinedType", "argumentNotAccepted")  # GraphQL: the schema moved
+DISCUSSION_QUERY = """query($q: String!, $first: Int!) {
+  search(query: $q, type: DISCUSSION, first: $first) {
+    discussionCount
+    nodes {
+      ... on Discussion {
+        id number url title bodyText createdAt updatedAt
+        author { login url }
+        repository { nameWithOwner }
+        comments { totalCount }
+      }
+    }
+  }
+  rateLimit { cost remaining resetAt }
+}"""
 
 
 class _Cursor(BaseModel):
@@ -85,6 +123,40 @@ class _Issue(BaseModel):
     comments: int | None = None
 
 
+class _Login(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    login: str
+    url: str | None = None
+
+
+class _Repository(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    nameWithOwner: str | None = None
+
+
+class _Count(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    totalCount: int | None = None
+
+
+class _Discussion(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=200)
+    number: int | None = None
+    url: str | None = None
+    title: str | None = None
+    bodyText: str | None = None
+    createdAt: str
+    updatedAt: str | None = None
+    author: _Login | None = None  # null for a deleted account
+    repository: _Repository | None = None
+    comments: _Count | None = None
+
+
 class _Page(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -111,7 +183,17 @@ class GitHubSource(ConfiguredSource):
         self.base_url = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
 
     def queries(self) -> list[str]:
-        return list(self.terms.include)
+        terms = list(self.terms.include)
+        if not getattr(self.settings, "discussions", False):
+            return terms
+        if self.settings.token is None:
+            logger.info("%s: discussions need a token (GitHub's GraphQL API): skipped", self.key)
+            return terms
+        return terms + [DISCUSSIONS + t for t in terms]
+
+    def _graphql_url(self) -> str:
+        base = self.base_url
+        return f"{base[:-3]}/graphql" if base.endswith("/v3") else f"{base}/graphql"  # Enterprise: /api/graphql
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
@@ -122,9 +204,16 @@ class GitHubSource(ConfiguredSource):
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> tuple[Any, httpx.Headers]:
         """One GET judged here (GitHub's rate limits are told by headers and bodies)."""
-        url = str(httpx.URL(f"{self.base_url}{path}", params=params or {}))
+        return self._send("GET", str(httpx.URL(f"{self.base_url}{path}", params=params or {})))
+
+    def _send(self, method: str, url: str, payload: Any = None) -> tuple[Any, httpx.Headers]:
+        sent = self._headers()
+        content = None
+        if payload is not None:
+            content = json.dumps(payload).encode()
+            sent["Content-Type"] = "application/json"
         try:
-            status, headers, body = self.http.send("GET", url, headers=self._headers())
+            status, headers, body = self.http.send(method, url, content=content, headers=sent)
         except httpx.HTTPError as exc:
             raise SourceError(f"{self.key}: {type(exc).__name__} talking to GitHub") from None
         where = safe_url(url)
@@ -162,6 +251,8 @@ class GitHubSource(ConfiguredSource):
         state = self._parse_cursor(cursor)  # before any request: CursorError when unreadable
         low = _github_time(max(_EPOCH_MIN, state["since"] - OVERLAP))
         created = f"created:{low}..{_github_time(state['upto'])}" if state["upto"] is not None else f"created:>={low}"
+        if query.startswith(DISCUSSIONS):
+            return self._discussions(query[len(DISCUSSIONS):], state, created)
         q = f"{search_term(query)} in:title,body,comments {created}"
         params = {"q": q, "sort": "created", "order": "desc", "per_page": PER_PAGE, "page": 1}
         data, headers = self._get("/search/issues", params)
@@ -191,6 +282,99 @@ class GitHubSource(ConfiguredSource):
         if headers.get("x-ratelimit-remaining") == "0":
             done = True  # the rest waits for the next run (the cursor keeps the window)
         return FetchResult(mentions, dump_state(next_state), done=done, skipped=skipped)
+
+    def _discussions(self, term: str, state: dict, created: str) -> FetchResult:
+        """One page of discussions naming ``term`` (GraphQL search), newest first."""
+        if self.settings.token is None:  # queries() leaves them out; a cursor of an old config may not
+            raise SourceAuthError(f"{self.key}: discussions need a token (GitHub's GraphQL API)")
+        q = f"{search_term(term)} in:title,body,comments {created} sort:created-desc"
+        payload = {"query": DISCUSSION_QUERY, "variables": {"q": q, "first": DISCUSSIONS_PER_PAGE}}
+        url = self._graphql_url()
+        data, headers = self._send("POST", url, payload)
+        nodes, limit = self._graphql_nodes(data, headers, url)
+        mentions, skipped, times = [], 0, []
+        for raw in nodes:
+            if raw is None or raw == {}:  # hidden from this token (SAML, a deleted repository): no item
+                continue
+            try:
+                node = _Discussion.model_validate(raw)
+                created_at = parse_time(node.createdAt)
+                if created_at > self.now() + MAX_CLOCK_SKEW:
+                    raise ValueError("createdAt is in the future")
+                mention = self._discussion_mention(node, created_at)
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                skipped += 1
+                logger.warning("%s: skipped a malformed discussion (%s)", self.key, type(exc).__name__)
+                continue
+            times.append(int(created_at.timestamp()))
+            if mention is not None:
+                mentions.append(mention)
+        next_state, done = window_step(state, times, len(nodes) >= DISCUSSIONS_PER_PAGE)
+        if limit is not None and limit.get("remaining") == 0:
+            done = True  # the rest waits for the next run (the cursor keeps the window)
+        return FetchResult(mentions, dump_state(next_state), done=done, skipped=skipped)
+
+    def _graphql_nodes(self, data: Any, headers: httpx.Headers, url: str) -> tuple[list[Any], dict | None]:
+        """``data.search.nodes`` and ``rateLimit`` of a GraphQL answer, its ``errors`` judged."""
+        where = safe_url(url)
+        if not isinstance(data, dict):
+            raise MalformedResponseError(f"{where}: GraphQL answer is not an object")
+        errors = [e for e in data.get("errors") or [] if isinstance(e, dict)] if isinstance(
+            data.get("errors"), list) else []
+        body = data.get("data")
+        search = body.get("search") if isinstance(body, dict) else None
+        limit = body.get("rateLimit") if isinstance(body, dict) and isinstance(body.get("rateLimit"), dict) else None
+        if errors:
+            first = errors[0]
+            message = str(first.get("message") or "")[:200]
+            kind = str(first.get("type") or "")
+            ext = first.get("extensions")
+            code = str(ext.get("code") or "") if isinstance(ext, dict) else ""
+            if any(str(e.get("type") or "") == "RATE_LIMITED" for e in errors):
+                wait = self._wait(headers)
+                if wait is None and limit is not None:
+                    reset = time_or_none(limit.get("resetAt"))
+                    wait = max(0.0, (reset - self.now()).total_seconds()) if reset is not None else None
+                raise SourceError(f"{where}: GitHub GraphQL rate limit"
+                                  + (f", retry in {wait:.0f}s" if wait is not None else ""),
+                                  retry_after=wait, detail=message)
+            if code in _SCHEMA_CODES:
+                raise ApiChangedError(f"{self.key}: GitHub's GraphQL schema changed: {message}")
+            if search is None:
+                raise SourceError(f"{where}: GitHub GraphQL refused the search: {kind or code or 'error'}: {message}",
+                                  detail=message)
+            logger.warning("%s: GitHub GraphQL answered with %d error(s) beside the data, first: %s", self.key,
+                           len(errors), message)
+        nodes = search.get("nodes") if isinstance(search, dict) else None
+        if not isinstance(nodes, list):
+            raise MalformedResponseError(f"{where}: GraphQL answer has no 'data.search.nodes' list")
+        return nodes, limit
+
+    def _discussion_mention(self, node: _Discussion, created: datetime) -> Mention | None:
+        title = tidy_text(drop_html_tags(node.title or ""))
+        text = tidy_text(drop_html_tags(node.bodyText or ""))
+        if not text and not title:
+            return None
+        url = node.url if node.url and node.url.startswith(("https://", "http://")) else None
+        author = None
+        if node.author is not None and node.author.login:
+            user_url = node.author.url
+            author = Author(source=self.type, handle=node.author.login,
+                            url=user_url if user_url and user_url.startswith(("https://", "http://")) else None)
+        extra = {"repository": node.repository.nameWithOwner if node.repository else None, "number": node.number,
+                 "comments": node.comments.totalCount if node.comments else None, "updated_at": node.updatedAt}
+        return Mention(
+            source=self.type,
+            native_id=node.id,
+            brand=self.brand,
+            kind="discussion",
+            title=title or None,
+            text=text or title,
+            created_at=created,
+            url=url,
+            author=author,
+            extra={k: v for k, v in extra.items() if v is not None},
+        )
 
     def _parse_cursor(self, cursor: str | None) -> dict:
         state = read_cursor(_Cursor, cursor, self.key)
