@@ -39,7 +39,8 @@ def import_(ctx: click.Context, file: Path, brand, name, fmt, text_col, author_c
             id_col, kind, delimiter, encoding, classify_now):
     """Import feedback (survey verbatims, support tickets, other tools' exports) from a CSV
     or JSONL file into a named source of a brand. Bad rows are reported by line and
-    skipped; a file that fails as a whole stores nothing. Importing again stores nothing new."""
+    skipped; a file that fails as a whole stores nothing. Importing again stores nothing new.
+    Each import is recorded as a run of the source 'Brand:NAME' (`monitor status`)."""
     app: App = ctx.obj
     settings = app.settings
     brands = [b.name for b in settings.brands]
@@ -51,23 +52,31 @@ def import_(ctx: click.Context, file: Path, brand, name, fmt, text_col, author_c
     mapping = importer.Mapping(text=text_col, author=author_col, date=date_col, url=url_col, score=score_col,
                                id=id_col)
     source_key = f"{brand}:{name}"
+    store = app.store()
+    started = store.now()  # each import is recorded as a run of its source (monitor status lists it)
     size = file.stat().st_size
     tty = sys.stderr.isatty() and size <= importer.MAX_BYTES
     bar = click.progressbar(length=size, label=f"reading {file.name}", file=sys.stderr) if tty else None
-    with bar if bar is not None else contextlib.nullcontext():
-        result = importer.read_file(file, mapping, brand=brand, name=name, fmt=fmt,
-                                    kind=kind or ("survey" if score_col else "feedback"), delimiter=delimiter,
-                                    encoding=encoding, progress=bar.update if bar is not None else None)
+    try:
+        with bar if bar is not None else contextlib.nullcontext():
+            result = importer.read_file(file, mapping, brand=brand, name=name, fmt=fmt,
+                                        kind=kind or ("survey" if score_col else "feedback"), delimiter=delimiter,
+                                        encoding=encoding, progress=bar.update if bar is not None else None)
+    except importer.ImportFileError as exc:  # the file failed as a whole: a failed run, nothing stored
+        store.record_run(source_key, started, fetched=0, new=0, skipped=0, error=f"{file.name}: {exc}")
+        raise
     for line, why in result.bad[:SHOW_BAD]:
         click.echo(f"{file.name}: line {line}: skipped: {why}", err=True)
     if len(result.bad) > SHOW_BAD:
         click.echo(f"{file.name}: ... and {len(result.bad) - SHOW_BAD} more bad row(s)", err=True)
     if not result.mentions:
-        raise MonitorError(f"{file.name}: no importable row ({result.rows} read, {len(result.bad)} bad); "
-                           "nothing imported")
-    store = app.store()
+        message = f"{file.name}: no importable row ({result.rows} read, {len(result.bad)} bad); nothing imported"
+        store.record_run(source_key, started, fetched=0, new=0, skipped=len(result.bad), error=message)
+        raise MonitorError(message)
     new = store.save_batch(source_key, "import", FetchResult(result.mentions, cursor=None))
     old = len(result.mentions) - len(new)
+    store.record_run(source_key, started, fetched=len(result.mentions), new=len(new), skipped=len(result.bad),
+                     error=None)
     summary = (f"{source_key}: {result.rows} row(s) read, {len(new)} new, {old} already stored, "
                f"{len(result.bad)} skipped")
     if not new:
