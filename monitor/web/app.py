@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from monitor.config import Settings
 from monitor.records import utcnow
 from monitor.store import Store
-from monitor.web import api, metrics, pages, security
+from monitor.web import api, inbox, metrics, pages, security
 from monitor.web.deps import LoginRequired, render
 from monitor.web.views import Views, format_when
 
@@ -70,6 +70,7 @@ def create_app(settings: Settings, reader: Store, writer: Store | Callable[[], S
         return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail}, status=exc.status_code)
 
     app.include_router(pages.router)
+    app.include_router(inbox.router)
     app.include_router(api.router)
     app.include_router(metrics.router)
     # outermost last: the host check runs first, every response gets the headers

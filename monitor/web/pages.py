@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from monitor import advocates, csvsafe
+from monitor import advocates, csvsafe, inbox
 from monitor.store import accounts
 from monitor.textutil import mention_text
 from monitor.web import security
@@ -175,7 +175,8 @@ def overview(request: Request):
         brand = _chosen_brand(request)
     weeks = _int(request, "weeks", 26, 1, 520)
     data = request.app.state.views.overview(brand, weeks)
-    return _remember_brand(request, render(request, "overview.html", {"o": data, "brand": brand}))
+    speed = inbox.overview_speed(request.app.state.reader, brand, weeks, request.app.state.now())
+    return _remember_brand(request, render(request, "overview.html", {"o": data, "brand": brand, "speed": speed}))
 
 
 def _authors_page(request: Request, kind: str):

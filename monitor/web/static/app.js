@@ -14,6 +14,18 @@
     sel.addEventListener("change", function () { sel.form.submit(); });
   });
 
+  // "Copy" buttons: the text of the element named by data-copy to the clipboard (a reply draft)
+  document.querySelectorAll("button[data-copy]").forEach(function (btn) {
+    btn.addEventListener("click", function () {
+      var el = document.getElementById(btn.getAttribute("data-copy"));
+      if (!el) return;
+      var done = function () { btn.textContent = "Copied"; };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(el.value).then(done, function () { el.select(); document.execCommand("copy"); done(); });
+      } else { el.select(); document.execCommand("copy"); done(); }
+    });
+  });
+
   if (typeof Chart === "undefined") return;
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   Chart.defaults.color = "#5b6472";
@@ -91,6 +103,7 @@
                 plugins: {legend: {position: "bottom", labels: {boxWidth: 12}}}}
     });
   }
+
   var compare = data("compare-data");
   if (compare && document.getElementById("chart-compare") && compare.weeks.length) {
     var BRAND_COLORS = ["#3b6fd8", "#e08a12", "#1f9d6b", "#d64545", "#8a55d6", "#1f8a8a", "#b8467a", "#7a8a1f"];
