@@ -386,7 +386,7 @@ def export_detractors(request: Request):
 def export_mentions(request: Request):
     require_user(request)
     rows = request.app.state.views.mentions(limit=_int(request, "limit", 10_000, 1, 100_000),
-                                            **_mention_filters(request))
+                                            **_params(request, MENTION_FILTERS))
     return _csv(rows, ["id", "created_at", "brand", "source", "kind", "author", "rating", "score", "stance", "basis",
                        "advocacy", "sentiment", "url", "title", "text"], "mentions.csv")  # score: a survey's 0-10
 
