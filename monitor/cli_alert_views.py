@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -12,8 +13,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from monitor.alerts import windows
+from monitor.alerts import explain, windows
+from monitor.alerts.channels import header_safe
 from monitor.alerts.rules import classification_of, mention_matches, reason
+from monitor.records import Alert
 from monitor.store import Store
 
 
@@ -30,7 +33,7 @@ def show_rule_test(store: Store, rule, since: datetime, now: datetime, limit: in
     if rule.window is not None:
         rows = db.classified(since=now - windows.lookback(rule), until=now, brands=rule.when.brands)
         found = windows.evaluate(rule, rows, now, stances=lambda r: db.author_stances(r.get("author_id"), r["id"]),
-                                 web_base_url=web_base_url)
+                                 web_base_url=web_base_url, themes=partial(explain.theme_growth, store))
         click.echo(f"rule {rule.name} ({rule.window.kind}) over {len(rows)} mention(s): "
                    f"{len(found)} alert(s) would fire now")
         for a in found:
@@ -54,7 +57,8 @@ def show_rule_test(store: Store, rule, since: datetime, now: datetime, limit: in
     _console().print(table)
 
 
-def show_backtest(fired: dict[str, Counter], start: datetime, end: datetime) -> None:
+def show_backtest(fired: dict[str, Counter], start: datetime, end: datetime, explained: Sequence[Alert] = (),
+                  limit: int = 10) -> None:
     days = []
     d = start.date()
     while d <= end.date():
@@ -78,6 +82,12 @@ def show_backtest(fired: dict[str, Counter], start: datetime, end: datetime) -> 
     console = _console()
     console.print(summary)
     console.print(per_day)
+    shown = [a for a in explained if a.data.get("explanation")][-limit:] if limit else []
+    if shown:
+        click.echo(f"\nwhy they fired (the latest {len(shown)} spike, dip and turned-promoter alert(s)):")
+    for a in shown:  # plain text, control characters already gone (alerts.explain)
+        click.echo(f"\n{a.created_at:%Y-%m-%d %H:%M} {header_safe(a.title)}")
+        click.echo(explain.explanation_text(a.data["explanation"]))
 
 
 def show_status(store: Store, limit: int) -> None:

@@ -41,9 +41,12 @@ def alerts_test(app: App, rule_name, since, limit):
 @click.option("--step", default="1h", show_default=True,
               help="How often windowed rules, groups and digests are evaluated.")
 @click.option("--rule", "only", multiple=True, help="Only these rules (repeatable).")
+@click.option("--explain", "n_explain", type=int, default=10, show_default=True,
+              help="Show why the latest N spike, dip and turned-promoter alerts fired (0: none).")
 @click.pass_obj
-def alerts_backtest(app: App, since, step, only):
-    """Replay all rules over history: how often each would have fired, per day."""
+def alerts_backtest(app: App, since, step, only, n_explain):
+    """Replay all rules over history: how often each would have fired, per day, and why the
+    latest windowed alerts fired (the themes, terms, sources and authors that grew)."""
     from monitor.alerts.backtest import replay
     from monitor.cli_alert_views import show_backtest
 
@@ -59,8 +62,9 @@ def alerts_backtest(app: App, since, step, only):
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     start, end = parse_since(since), datetime.now(UTC)
-    fired = replay(alerts_cfg, app.store(), start, end, step_td)
-    show_backtest(fired, start, end)
+    explained: list = []
+    fired = replay(alerts_cfg, app.store(), start, end, step_td, explained=explained)
+    show_backtest(fired, start, end, explained, limit=max(n_explain, 0))
 
 
 @alerts.command("status")

@@ -1,6 +1,7 @@
 """Replay the alert rules over stored history with the same matching and noise control
 as the daemon (a memory ledger, the clock stepped through time): how often would each
-rule have fired, per day? Nothing is written and nothing is sent."""
+rule have fired, per day? Nothing is written and nothing is sent. The windowed alerts that
+would have fired can be kept (``explained``) to show why each fired (``alerts.explain``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from functools import partial
 
-from monitor.alerts import noise, windows
+from monitor.alerts import explain, noise, windows
 from monitor.alerts.rules import classification_of, mention_matches, rule_key
 from monitor.config import AlertSettings
+from monitor.records import Alert
 from monitor.store import Store
 from monitor.store.rows import ClassifiedMention
 
@@ -32,9 +34,10 @@ def _prior_stances(rows: list[ClassifiedMention]) -> dict[int, dict[str, int]]:
     return out
 
 
-def replay(alerts: AlertSettings, store: Store, since: datetime, until: datetime, step: timedelta
-           ) -> dict[str, Counter[str]]:
-    """rule name -> Counter of fires by day (YYYY-MM-DD, UTC)."""
+def replay(alerts: AlertSettings, store: Store, since: datetime, until: datetime, step: timedelta,
+           explained: list[Alert] | None = None) -> dict[str, Counter[str]]:
+    """rule name -> Counter of fires by day (YYYY-MM-DD, UTC). ``explained``: a list the
+    windowed alerts that fire are appended to, each with its explanation."""
     rules = list(alerts.rules)
     by_name = {r.name: r for r in rules}
     mention_rules = [r for r in rules if r.window is None]
@@ -67,7 +70,8 @@ def replay(alerts: AlertSettings, store: Store, since: datetime, until: datetime
         for rule in window_rules:
             lo = bisect_right(times, t - windows.lookback(rule))
             hi = bisect_right(times, t)
-            for alert in windows.evaluate(rule, rows[lo:hi], t, stances=stances):
+            for alert in windows.evaluate(rule, rows[lo:hi], t, stances=stances, web_base_url=alerts.web_base_url,
+                                          themes=partial(explain.theme_growth, store)):
                 key = "|".join(f"{p}={alert.brand or ''}" if p == "brand" else f"{p}={rule.name}"
                                for p in rule.cooldown_by if p in ("brand", "rule")) or alert.key
                 if alert.key in seen_keys or noise.in_cooldown(rule, key, ledger, t):
@@ -75,6 +79,8 @@ def replay(alerts: AlertSettings, store: Store, since: datetime, until: datetime
                 seen_keys.add(alert.key)
                 ledger.fire(rule.name, key, t)
                 count(rule.name, t)
+                if explained is not None:
+                    explained.append(alert)
 
     next_tick = since + step
     start = bisect_left(times, since)

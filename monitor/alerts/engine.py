@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from monitor.alerts import noise, windows
+from monitor.alerts import explain, noise, windows
 from monitor.alerts.rules import classification_of, mention_alerts, mention_matches, waits_for_reach
 from monitor.config import AlertRule, AlertSettings, InboxSettings
 from monitor.inbox import check_sla, route_to_inbox
@@ -173,7 +173,8 @@ class AlertEngine:
                 self.db.release([h["id"] for h in holds], now)
         for rule in self.window_rules:
             rows = self.db.classified(since=now - windows.lookback(rule), until=now, brands=rule.when.brands)
-            for alert in windows.evaluate(rule, rows, now, stances=self._stances, web_base_url=self.web_base_url):
+            for alert in windows.evaluate(rule, rows, now, stances=self._stances, web_base_url=self.web_base_url,
+                                          themes=partial(explain.theme_growth, self.store)):
                 queued += self._emit_windowed(rule, alert, now)
         return queued
 

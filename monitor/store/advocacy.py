@@ -310,12 +310,14 @@ class AdvocacyStore:
     def search_mentions(self, model: str | None, *, q: str | None = None, brand: str | None = None,
                         source: str | None = None, advocacy: str | None = None, sentiment: str | None = None,
                         kind: str | None = None, ids: Sequence[int] | None = None, limit: int = 50,
-                        offset: int = 0) -> list[FoundMention]:
+                        offset: int = 0, since: str | None = None, until: str | None = None) -> list[FoundMention]:
         """Newest first; ``q`` matches text, title or author handle (substring, case-insensitive); ``ids``
-        keeps only those mentions. ``corrected`` / ``sentiment_corrected``: a user corrected that label."""
+        keeps only those mentions; ``since``/``until`` (stored ISO times): created in that window (an
+        alert's). ``corrected`` / ``sentiment_corrected``: a user corrected that label."""
         where: list[str] = ["m.duplicate_of IS NULL"]
         params: list[Any] = [model]
-        add_filters(where, params, ("m.brand = ?", brand), ("m.source = ?", source), ("m.kind = ?", kind))
+        add_filters(where, params, ("m.brand = ?", brand), ("m.source = ?", source), ("m.kind = ?", kind),
+                    ("m.created_at >= ?", since), ("m.created_at <= ?", until))
         if ids is not None:
             ids = [int(i) for i in ids][:1000]
             where.append(f"m.id IN ({marks(len(ids)) or 'NULL'})")

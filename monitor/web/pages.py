@@ -43,6 +43,21 @@ def _params(request: Request, names) -> dict:
     return {n: v.strip()[:200] for n in names if (v := request.query_params.get(n)) and v.strip()}
 
 
+def _mention_filters(request: Request) -> dict:
+    """The Mentions page's filters; ``since``/``until`` (an alert's window, ISO 8601) as stored
+    times, left out when they are not times."""
+    from monitor.store import iso, parse_iso
+
+    filters = _params(request, (*MENTION_FILTERS, "since", "until"))
+    for name in ("since", "until"):
+        if name in filters:
+            try:
+                filters[name] = iso(parse_iso(filters[name]))
+            except (ValueError, OverflowError):
+                del filters[name]
+    return filters
+
+
 def _int(request: Request, name: str, default: int, lo: int = 1, hi: int = 10_000) -> int:
     try:
         return min(max(int(request.query_params.get(name, default)), lo), hi)
@@ -269,7 +284,7 @@ async def unlink_author(request: Request, person_id: RowId):
 @router.get("/mentions")
 def mentions_page(request: Request):
     require_user(request)
-    filters = _params(request, MENTION_FILTERS)
+    filters = _mention_filters(request)
     page = _int(request, "page", 1)
     rows = request.app.state.views.mentions(page=page, **filters)
     return _remember_brand(request, render(request, "mentions.html", {
@@ -386,7 +401,7 @@ def export_detractors(request: Request):
 def export_mentions(request: Request):
     require_user(request)
     rows = request.app.state.views.mentions(limit=_int(request, "limit", 10_000, 1, 100_000),
-                                            **_params(request, MENTION_FILTERS))
+                                            **_mention_filters(request))
     return _csv(rows, ["id", "created_at", "brand", "source", "kind", "author", "rating", "score", "stance", "basis",
                        "advocacy", "sentiment", "url", "title", "text"], "mentions.csv")  # score: a survey's 0-10
 
