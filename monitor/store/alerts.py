@@ -166,8 +166,8 @@ class AlertStore:
 
     def get(self, alert_id: int) -> AlertDetail | None:
         """One alert, its ``mention_ids`` a list."""
-        rows = self._store.query("SELECT id, rule, severity, brand, title, body, mention_ids, created_at FROM alerts "
-                                 "WHERE id = ?", [alert_id])
+        rows = self._store.query("SELECT id, rule, severity, brand, title, body, mention_ids, created_at, data "
+                                 "FROM alerts WHERE id = ?", [alert_id])
         if not rows:
             return None
         row = rows[0]
@@ -176,6 +176,12 @@ class AlertStore:
         except ValueError:
             ids = []
         row["mention_ids"] = [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
+        try:
+            data = json.loads(row.pop("data") or "{}")
+        except ValueError:
+            data = {}
+        explanation = data.get("explanation") if isinstance(data, dict) else None
+        row["explanation"] = explanation if isinstance(explanation, dict) else None
         return cast("AlertDetail", row)
 
     # ------------------------------------------------------------------ deliveries

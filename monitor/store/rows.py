@@ -8,7 +8,7 @@ SQLite booleans are 0/1 integers. Where a column comes from a LEFT JOIN it may b
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 # ----------------------------------------------------------------------------- mentions
 
@@ -151,10 +151,12 @@ class AlertBrief(TypedDict):
 
 
 class AlertDetail(AlertBrief):
-    """One alert for its page: ``mention_ids`` decoded (ids only)."""
+    """One alert for its page: ``mention_ids`` decoded (ids only); ``explanation``: why a
+    windowed alert fired (``alerts.explain``), None for the others."""
 
     body: str
     mention_ids: list[int]
+    explanation: dict[str, Any] | None
 
 
 class Hold(TypedDict):

@@ -183,3 +183,21 @@ async def test_the_mentions_page_filters_to_an_alert_window(tmp_path):
         assert r.status_code == 200 and 'id="mention-window"' not in r.text
         r = await c.get("/export/mentions.csv", params={"brand": "Acme", "since": W.isoformat()})
         assert r.status_code == 200 and len(r.text.strip().splitlines()) == 1  # only the header: none after W
+
+
+@pytest.mark.anyio
+async def test_the_alert_page_links_to_the_mentions_of_its_window(tmp_path):
+    from tests.web_data import NOW as W
+    from tests.web_support import client, login, make_app, make_db
+
+    settings_, store = make_db(tmp_path, seeder=lambda s: spike_history(s, now=W))
+    assert AlertEngine.from_settings(settings(SPIKE), store, now=lambda: W).tick() == 1
+    alert_id = store.query("SELECT id FROM alerts")[0]["id"]
+    async with client(make_app(settings_, store)) as c:
+        await login(c)
+        html = (await c.get(f"/alerts/{alert_id}")).text
+        link = re.search(r'<p id="alert-window"><a class="button" href="([^"]+)"', html)
+        assert link and "terms that grew: " in html
+        r = await c.get(link.group(1).replace("&amp;", "&"))
+        assert r.status_code == 200 and 'id="mention-window"' in r.text
+        assert len(re.findall(r'<tr id="m(\d+)">', r.text)) == 8  # the spike's eight mentions, no more
