@@ -139,6 +139,14 @@ CASES: dict[str, Case] = {
         "/search/issues", 3, items=lambda d: d["items"], text_at=("body",),
         wrong_types=lambda it: {**it, "id": "not-a-number", "created_at": ["2026"], "user": "mona"},
         drop_field=("created_at",)),
+    "github_discussions": Case(  # GraphQL; the issue search answers an empty page
+        {"type": "github", "base_url": "{url}", "token": "${GH_TOKEN}", "discussions": True},
+        {"/graphql": json_reply("github/search_discussions.json"),
+         "/search/issues": Reply(body=b'{"total_count": 0, "incomplete_results": false, "items": []}'),
+         "/users/*": json_reply("github/user.json")},
+        "/graphql", 3, items=lambda d: d["data"]["search"]["nodes"], text_at=("bodyText",),
+        wrong_types=lambda it: {**it, "id": ["D_1"], "createdAt": ["2026"], "author": "mona"},
+        drop_field=("createdAt",)),
     "lemmy": Case(
         {"type": "lemmy", "instance": "{url}"},
         {"/api/v3/search": json_reply("lemmy/search.json")},

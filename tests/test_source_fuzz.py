@@ -160,6 +160,10 @@ SOURCES["youtube"] = (  # one followed video: the fetch is its page of comment t
     lambda b: _json_source(YouTubeSource, YouTubeSettings(type="youtube", key=SecretStr("yt-key"), videos=[YT_VIDEO],
                                                           search=False, fetch_subscribers=False), b),
     "youtube/comment_threads_page2.json", lambda d: d["items"], f"video:{YT_VIDEO}")
+SOURCES["github-discussions"] = (  # the GraphQL search of discussions (a token, or no such query)
+    lambda b: _json_source(GitHubSource, GitHubSettings(type="github", token=SecretStr("ghp-tok"), discussions=True,
+                                                        fetch_followers=False), b),
+    "github/search_discussions.json", lambda d: d["data"]["search"]["nodes"], "discussions:acme")
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
@@ -238,6 +242,9 @@ HOSTILE_PATHS["youtube"] = [("id",), ("snippet", "totalReplyCount"), ("snippet",
                             (*_YT, "publishedAt"), (*_YT, "updatedAt"), (*_YT, "likeCount"), (*_YT, "textOriginal"),
                             (*_YT, "textDisplay"), (*_YT, "authorDisplayName"), (*_YT, "authorChannelId", "value"),
                             (*_YT, "authorChannelUrl"), (*_YT, "parentId")]
+HOSTILE_PATHS["github-discussions"] = [("id",), ("createdAt",), ("updatedAt",), ("number",), ("title",), ("bodyText",),
+                                       ("url",), ("author", "login"), ("author", "url"),
+                                       ("repository", "nameWithOwner"), ("comments", "totalCount")]
 REACH_PATHS = {("author", "followersCount"), ("account", "followers_count"), ("owner", "reputation")}
 
 

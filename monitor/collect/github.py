@@ -27,7 +27,8 @@ Discussions (``discussions: true``) are searched only by the GraphQL API
 which refuses anonymous calls: without a token they are skipped (a log line, and
 ``monitor check`` says so). Each term then has a second query, ``discussions:<term>``, with
 its own cursor walking the same ``created:`` window, 50 discussions a page. ``bodyText`` is
-plain text (GitHub renders the markdown): kept as typed, HTML elements made inert. GraphQL
+plain text (GitHub renders the markdown): kept as typed, HTML elements made inert, character
+references decoded once (``<...>`` that is no HTML element, "<3", stays). GraphQL
 answers 200 with ``errors``: ``RATE_LIMITED`` is a retryable SourceError (``x-ratelimit-reset``
 or ``rateLimit.resetAt``), a field or type GitHub no longer knows (``undefinedField``,
 ``undefinedType``) is an ApiChangedError, any other error without data is a SourceError naming
@@ -351,8 +352,8 @@ class GitHubSource(ConfiguredSource):
         return nodes, limit
 
     def _discussion_mention(self, node: _Discussion, created: datetime) -> Mention | None:
-        title = tidy_text(drop_html_tags(node.title or ""))
-        text = tidy_text(drop_html_tags(node.bodyText or ""))
+        title = tidy_text(drop_html_tags(node.title or "", entities=True))
+        text = tidy_text(drop_html_tags(node.bodyText or "", entities=True))
         if not text and not title:
             return None
         url = node.url if node.url and node.url.startswith(("https://", "http://")) else None
