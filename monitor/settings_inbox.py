@@ -61,9 +61,13 @@ class ReplyTemplate(Strict):
         return v
 
 
-def _default_sla() -> dict[Priority, timedelta]:
-    return {"critical": timedelta(hours=1), "high": timedelta(hours=4), "normal": timedelta(hours=24),
-            "low": timedelta(hours=72)}
+class Sla(Strict):
+    """How long an item of each priority may wait for its first response, from entering the inbox."""
+
+    critical: Duration = timedelta(hours=1)
+    high: Duration = timedelta(hours=4)
+    normal: Duration = timedelta(hours=24)
+    low: Duration = timedelta(hours=72)
 
 
 DEFAULT_TEMPLATES = [
@@ -82,17 +86,11 @@ class InboxSettings(Strict):
     """The response desk: mentions that need an answer (``route: inbox`` on an alert rule, or
     added by hand), their SLA per priority, and reply templates."""
 
-    # how long an item of each priority may wait for its first response, from when it entered the inbox
-    sla: dict[Priority, Duration] = Field(default_factory=_default_sla)
+    sla: Sla = Sla()
     # where `sla_breach` alerts go; empty: every configured alert channel
     channels: list[str] = []
     severity: Literal["info", "warning", "critical"] = "warning"
     templates: list[ReplyTemplate] = Field(default_factory=lambda: list(DEFAULT_TEMPLATES))
-
-    @field_validator("sla")
-    @classmethod
-    def _every_priority(cls, v: dict[Priority, timedelta]) -> dict[Priority, timedelta]:
-        return {**_default_sla(), **v}
 
     @field_validator("templates")
     @classmethod
@@ -104,7 +102,4 @@ class InboxSettings(Strict):
         return v
 
     def sla_for(self, priority: str) -> timedelta:
-        for name, sla in self.sla.items():
-            if name == priority:
-                return sla
-        return self.sla["normal"]
+        return getattr(self.sla, priority) if priority in PRIORITIES else self.sla.normal
