@@ -13,6 +13,7 @@ from monitor.cli_common import App, resolve_brand
 from monitor.errors import MonitorError
 from monitor.inbox import draft_for, human, item_reply_target, overdue_by, route_to_inbox
 from monitor.settings_inbox import PRIORITIES
+from monitor.store import parse_iso
 from monitor.store.inbox import VIEWS, InboxError
 
 
@@ -85,6 +86,14 @@ def inbox_show(app: App, item, template):
     click.echo(f"#{row['id']} {row['priority']} {row['state']}, assigned to {row['assignee'] or 'nobody'}; "
                f"{row['brand']} · {row['source']} · {row['author'] or 'unknown author'}")
     click.echo(clean_cell(row["title"] or "", 200) + ("\n" if row["title"] else "") + clean_cell(row["text"], 2000))
+    if row["first_response_at"]:
+        at = parse_iso(row["first_response_at"])
+        click.echo(f"first response {row['first_response_at']} by {row['responded_by'] or '-'}: "
+                   f"{human(at - parse_iso(row['entered_at']))} after it entered the inbox, "
+                   f"{human(at - parse_iso(row['mention_at']))} after the mention")
+    else:
+        late = overdue_by(row, datetime.now(UTC))
+        click.echo(f"due {row['due_at']}" + (f": OVERDUE {human(late)}" if late else ""))
     click.echo(f"reply on: {target.label}: {target.url or '-'}" + (f" ({target.hint})" if target.hint else ""))
     click.echo(f"draft ({draft.template or 'no template fits'}):\n  {draft.text}")
     for n in store.inbox.notes(item):

@@ -155,6 +155,22 @@ def test_rules_route_matches_to_the_inbox_and_a_breach_alerts_once(store, clock)
     assert engine.tick() == 0  # answered in time: no breach
 
 
+def test_a_rule_waiting_for_the_authors_reach_routes_to_the_inbox_when_it_comes(store):
+    settings = rules_settings()
+    engine = AlertEngine.from_settings(settings.alerts, store, inbox=settings.inbox)
+    ids = add(store, [{"id": 950, "handle": "newbie", "advocacy": "detractor", "days_ago": 0, "text": "acme broke"}])
+    author = store.query("SELECT author_id FROM mentions WHERE id = ?", [ids[0]])[0]["author_id"]
+    with store.transaction():
+        store.execute("INSERT INTO reach_lookups (author_id, queued_at, attempts, next_at) VALUES (?, ?, 0, ?)",
+                      [author, NOW.isoformat(), NOW.isoformat()])
+    engine.on_classified(ids)
+    assert store.inbox.item_for_mention(ids[0]) is None  # waits for the reach
+    store.reach_found(author, 5000, "followers")
+    engine.settle_waits()
+    item = store.inbox.get(store.inbox.item_for_mention(ids[0]))
+    assert item["priority"] == "critical" and item["rule"] == "detractor-with-reach"
+
+
 def test_config_errors_name_the_key_path(tmp_path):
     from monitor.config import load_settings
 
@@ -255,4 +271,5 @@ def test_the_cli(tmp_path, store):
     assert [(r["id"], r["state"], r["assignee"]) for r in rows] == [(1, "closed", "ben")]
     r = run(main, ["-c", str(cfg), "inbox", "show", "1"])
     assert r.exit_code == 0 and "reply on:" in r.output and "draft (detractor)" in r.output
+    assert "after it entered the inbox" in r.output
     assert "cli: dismiss responded -> dismissed" in r.output and "note" in r.output
