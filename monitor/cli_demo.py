@@ -32,7 +32,8 @@ def demo_database() -> Path:
 
 def demo_settings(app: App, db_path: Path, port: int = PORT) -> Settings:
     """The demo's own settings: the two sample brands, the classifier of the config when there
-    is one (else the bundled model), two alert rules to the console, the page on 127.0.0.1."""
+    is one (else the bundled model), two alert rules to the console (detractors with reach also to the
+    inbox, with direct questions), the page on 127.0.0.1."""
     from monitor.cli_model import classifier_settings
 
     base = Path(app.config_path).resolve().parent if Path(app.config_path).exists() else Path.cwd()
@@ -59,7 +60,8 @@ def demo_settings(app: App, db_path: Path, port: int = PORT) -> Settings:
         "alerts": {"channels": {"console": {"type": "console"}}, "rules": [
             {"name": "detractor-with-reach",
              "when": {"advocacy": "detractor", "min_probability": 0.6, "min_reach": 1000},
-             "channels": ["console"], "severity": "critical"},
+             "channels": ["console"], "severity": "critical", "route": ["channels", "inbox"], "priority": "critical"},
+            {"name": "direct-questions", "when": {"question": True}, "route": "inbox", "priority": "high"},
             {"name": "negative-with-reach",
              "when": {"sentiment": "negative", "min_probability": 0.8, "min_reach": 1000},
              "channels": ["console"], "severity": "warning"},
