@@ -47,7 +47,7 @@ def inbox():
 @click.pass_obj
 def inbox_list(app: App, view, brand, assignee, priority, fmt, limit):
     """Items, most urgent first (priority, then the earliest due)."""
-    store = app.store(readonly=True)
+    store = app.store()  # the writer: an older database gets the inbox tables first
     brand = resolve_brand(app.settings, store, brand)
     now = datetime.now(UTC)
     rows = store.inbox.items(states=VIEWS[view], brand=brand, assignee=assignee, priority=priority, limit=limit)
@@ -77,7 +77,7 @@ def inbox_list(app: App, view, brand, assignee, priority, fmt, limit):
 @click.pass_obj
 def inbox_show(app: App, item, template):
     """One item: the mention, where to reply, a reply draft, notes and every change."""
-    store = app.store(readonly=True)
+    store = app.store()  # the writer: an older database gets the inbox tables first
     row = store.inbox.get(item)
     if row is None:
         raise MonitorError(f"no inbox item {item}")
