@@ -141,10 +141,11 @@ def classify(app: App, reclassify, limit):
         task = bar.add_task(f"{'re-classifying' if reclassify else 'classifying'} with {classifier.name}", total=total)
         advance = lambda k: bar.advance(task, k)  # noqa: E731
         if reclassify:  # re-runs page no one
-            n = pipeline.reclassify_all(store, classifier, limit=limit, progress=advance)
+            n = pipeline.reclassify_all(store, classifier, limit=limit, progress=advance, brands=settings.brands)
         else:
             engine = AlertEngine.from_settings(settings.alerts, store, inbox=settings.inbox)
-            n = pipeline.classify_pending(store, classifier, engine=engine, limit=limit, progress=advance)
+            n = pipeline.classify_pending(store, classifier, engine=engine, limit=limit, progress=advance,
+                                            brands=settings.brands)
     click.echo(f"classified {n} mention(s) with {classifier.name}")
 
 
@@ -160,8 +161,11 @@ def classify(app: App, reclassify, limit):
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--model", "model_name", help="Only this model's classifications (name@version); mentions it has not "
               "classified show none.")
+@click.option("--relevance", type=click.Choice(["relevant", "off_topic", "all"]), default="relevant",
+              show_default=True, help="off_topic: only the mentions the brand's relevance filter hides (under its "
+              "relevance_threshold, or marked not about it); all: both.")
 @click.pass_obj
-def mentions(app: App, brand, source, sentiment, advocacy, since, limit, fmt, model_name):
+def mentions(app: App, brand, source, sentiment, advocacy, since, limit, fmt, model_name, relevance):
     """List stored mentions, newest first, with the current model's classification (an
     earlier model's, marked *, where the current one has not classified a mention yet)."""
     from monitor.classify import current_model_name
@@ -173,7 +177,7 @@ def mentions(app: App, brand, source, sentiment, advocacy, since, limit, fmt, mo
     pairs = resolve_source_pairs(settings, store, source, brand) if source else None
     rows = store.mentions(brand=brand, source_pairs=pairs, sentiment=sentiment, advocacy=advocacy,
                           since=parse_since(since) if since else None, limit=limit, model=current,
-                          strict=bool(model_name))
+                          strict=bool(model_name), relevance=relevance)
     if not rows and fmt == "table" and not store.count_mentions():
         click.echo(f"No mentions in {settings.database_path} yet: run `monitor collect --once` to fetch them from "
                    "the configured sources, or `monitor demo` to see monitor work on sample mentions.")

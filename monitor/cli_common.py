@@ -290,6 +290,8 @@ def print_rows(rows: Sequence[Mapping[str, Any]], fmt: str, current_model: str |
         adv = f"{r['advocacy']} {r['advocacy_p']:.2f}" if r.get("advocacy_p") else (r.get("advocacy") or "-")
         title = r.get("title")
         text = (f"{title}: " if title and title not in r["text"] else "") + r["text"]
+        if r.get("off_topic"):
+            text = "[off topic] " + text
         table.add_row(r["created_at"][:16].replace("T", " "), r["brand"], r["source"], r.get("author") or "-", sent,
                       adv, text[:300].replace("\n", " "))
     # scraped text: never interpreted as markup

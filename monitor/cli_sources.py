@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
-from monitor.cli_common import build_sources, parse_since
+from monitor.cli_common import build_sources, make_classifier, parse_since
 from monitor.errors import MonitorError
 
 
@@ -68,9 +68,13 @@ def status(app, fmt, fail_on_broken):
 @click.option("--source", "source_name", help="Use this source's own terms (its name or type) instead of the brand's.")
 @click.option("--limit", type=int, default=50, show_default=True, help="Matches to list.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--relevance", "show_relevance", is_flag=True,
+              help="Instead: which of BRAND's stored mentions its relevance filter (about/not_about texts and the "
+                   "marks) would hide now, with each score.")
 @click.pass_obj
-def preview(app, brand, source_name, limit, fmt):
-    """What BRAND's terms match in stored history (every brand's mentions), with the matched term."""
+def preview(app, brand, source_name, limit, fmt, show_relevance):
+    """What BRAND's terms match in stored history (every brand's mentions), with the matched term;
+    with --relevance, what its relevance filter would hide."""
     from monitor.matching import Matcher
 
     settings = app.settings
@@ -82,6 +86,9 @@ def preview(app, brand, source_name, limit, fmt):
                                  param_hint="BRAND")
     brand = found[0].name
     terms = found[0].terms
+    if show_relevance:
+        _preview_relevance(app, found[0], limit, fmt)
+        return
     if source_name:
         want = source_name.casefold()
         match = [s for s in found[0].sources if want in
@@ -137,6 +144,48 @@ def _snippet(title: str | None, text: str, term: str, width: int = 160) -> str:
     start = max(0, at - width // 3) if at >= 0 else 0
     out = joined[start:start + width]
     return ("…" if start else "") + out + ("…" if start + width < len(joined) else "")
+
+
+def _preview_relevance(app, brand_settings, limit: int, fmt: str) -> None:
+    """The brand's stored mentions (the current model's vectors) its relevance model scores
+    under the threshold, or that a user marked not about it; nothing is written."""
+    from monitor import relevance
+
+    brand = brand_settings.name
+    store = app.store(readonly=True)
+    classifier = make_classifier(app.settings)
+    model = relevance.models_for(store, classifier, [brand_settings]).get(brand)
+    if model is None:
+        click.echo(f"{brand} has no relevance model: it needs about and not_about examples (texts in config, or "
+                   "mentions marked on the web page); every mention counts as relevant")
+        return
+    rows = store.relevance.vectors(brand, classifier.name)
+    scores = relevance.score_blobs(model, [r["embedding"] for r in rows])
+    marked = {r["mention_id"]: r["label"] for r in store.accounts.corrections("relevance")}
+    hidden = [(r, s) for r, s in zip(rows, scores, strict=True)
+              if marked.get(r["mention_id"]) == relevance.NOT_ABOUT
+              or (marked.get(r["mention_id"]) != relevance.ABOUT and s is not None and s < model.threshold)]
+    shown = [{"created_at": r["created_at"], "source": r["source"], "mention_id": r["mention_id"],
+              "score": s, "marked": marked.get(r["mention_id"]), "text": _snippet(r["title"], r["text"], "")}
+             for r, s in hidden[:limit]]
+    if fmt == "json":
+        for item in shown:
+            click.echo(json.dumps(item, ensure_ascii=False))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{brand}: hidden by relevance (threshold {model.threshold}; learned from "
+                            f"{model.positives} about and {model.negatives} not-about examples)")
+        for col in ("when", "source", "score", "text"):
+            table.add_column(col, overflow="fold", max_width=80 if col == "text" else None)
+        for item in shown:
+            score = "marked" if item["marked"] == relevance.NOT_ABOUT else f"{item['score']:.2f}"
+            table.add_row(item["created_at"][:16].replace("T", " "), item["source"], score, item["text"])
+        Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
+    scored = sum(s is not None for s in scores)
+    click.echo(f"relevance would hide {len(hidden)} of {brand}'s {scored} scored mention(s) "
+               f"({classifier.name}'s vectors)")
 
 
 @click.command()

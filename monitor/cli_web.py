@@ -170,7 +170,8 @@ def advocates_link(app: App, person, other, user):
 
 
 @advocates.command("corrections")
-@click.option("--field", type=click.Choice(["advocacy", "sentiment"]), default="advocacy", show_default=True)
+@click.option("--field", type=click.Choice(["advocacy", "sentiment", "relevance"]), default="advocacy",
+              show_default=True, help="relevance: the marks about / not about the brand.")
 @click.pass_obj
 def advocates_corrections(app: App, field):
     """Label corrections made on the web page, as evaluation CSV (text,label,...) on stdout."""

@@ -144,7 +144,8 @@ class Daemon:
                     self._classifier = self.classifier_factory()
                     logger.info("classifier %s loaded", self._classifier.name)
                 n = pipeline.classify_pending(self.store, self._classifier, engine=self.engine,
-                                               should_stop=self.stopping.is_set)
+                                               should_stop=self.stopping.is_set,
+                                               brands=getattr(self.settings, "brands", ()))
                 if n:
                     logger.info("classified %d mention(s)", n)
                 self.refresh_advocates()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from monitor import relevance
 from monitor.alerts.channels import Channel
 from monitor.alerts.outbox import deliver_due
 from monitor.classify import Classifier, classify_texts
@@ -28,6 +29,8 @@ from monitor.textutil import mention_text, safe_text
 if TYPE_CHECKING:
     from monitor.alerts.engine import AlertEngine
     from monitor.config import AlertRule
+    from monitor.relevance import RelevanceModel
+    from monitor.settings_sources import Brand
 
 logger = logging.getLogger(__name__)
 
@@ -261,9 +264,11 @@ def classify_pending(store: Store, classifier: Classifier, rules: Sequence[Alert
                      channels_for: Mapping[str, Sequence[str]] | None = None, *,
                      batch_size: int = BATCH_ROWS, limit: int | None = None,
                      progress: Callable[[int], None] | None = None, engine: AlertEngine | None = None,
-                     should_stop: Callable[[], bool] = lambda: False) -> int:
+                     should_stop: Callable[[], bool] = lambda: False, brands: Sequence[Brand] = ()) -> int:
     """Classify every mention the current model has not seen; store each batch together
     with the alerts it triggers (``engine``, or one built from ``rules``). Returns the number classified.
+    Each is scored for relevance to its brand (``monitor.relevance``: ``brands``' about/not_about
+    texts and the marks); an off-topic one is kept but never alerts.
 
     New mentions go first. Mentions an earlier model classified (history, after a model
     change) are classified too, but never alert: a new model must not page anyone about
@@ -279,12 +284,16 @@ def classify_pending(store: Store, classifier: Classifier, rules: Sequence[Alert
     if engine is None and rules:
         engine = AlertEngine(rules, store, channels_for=channels_for or {})
     done = 0
+    models: dict[str, RelevanceModel] | None = None
     while (limit is None or done < limit) and not should_stop():  # each batch commits alone: stop between them
         rows = store.unclassified(classifier.name, batch_size if limit is None else min(batch_size, limit - done))
         if not rows:
             break
         rows = _within_budget(rows)
         results = _classify_rows(classifier, rows)
+        if models is None:
+            models = relevance.models_for(store, classifier, brands)
+        results = relevance.score_results(models, [r["brand"] for r in rows], results)
         with store.transaction():
             store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)])
             if engine is not None:
@@ -300,16 +309,20 @@ def classify_pending(store: Store, classifier: Classifier, rules: Sequence[Alert
 
 
 def reclassify_all(store: Store, classifier: Classifier, *, batch_size: int = BATCH_ROWS, limit: int | None = None,
-                   progress: Callable[[int], None] | None = None) -> int:
+                   progress: Callable[[int], None] | None = None, brands: Sequence[Brand] = ()) -> int:
     """Run the current model over every stored mention, replacing its own earlier results
     (other models' rows stay, under their names). No alerts. Returns the number classified."""
     done, last_id = 0, 0
+    models: dict[str, RelevanceModel] | None = None
     while limit is None or done < limit:
         rows = store.mentions_after(last_id, batch_size if limit is None else min(batch_size, limit - done))
         if not rows:
             break
         rows = _within_budget(rows)
         results = _classify_rows(classifier, rows)
+        if models is None:
+            models = relevance.models_for(store, classifier, brands)
+        results = relevance.score_results(models, [r["brand"] for r in rows], results)
         store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)])
         done += len(rows)
         last_id = rows[-1]["id"]

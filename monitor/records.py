@@ -187,6 +187,10 @@ class Classification:
     # the encoder's sentence vector (monitor.vectors: int8 direction, 384 bytes for MiniLM);
     # None where the engine gives none (a generic hub model, a fake)
     embedding: bytes | None = field(default=None, repr=False, compare=False)
+    # monitor.relevance: P(about the mention's brand), None where the brand has no relevance
+    # model; off_topic: under the brand's threshold (kept, left out of figures and alerts)
+    relevance: float | None = None
+    off_topic: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from monitor.settings_types import BaseUrl, Duration, HttpUrl, Retention, Secret, Strict, Term
 
@@ -289,12 +289,21 @@ class HealthSettings(Strict):
     severity: Literal["info", "warning", "critical"] = "critical"
 
 
+ExampleText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
 class Brand(Strict):
     name: str = Field(min_length=1)
     terms: Terms
     sources: list[SourceSettings] = []
     retention: Retention | None = None  # delete mentions older than this (a source's own retention wins)
     competitor: bool = False  # someone else's brand, watched for share of voice (monitor share, the Compare page)
+    # relevance (monitor.relevance): texts that are about this brand and that are not (another
+    # meaning of its name); with marks from the web page they teach a model over the stored
+    # sentence vectors; mentions scoring under the threshold are kept but left out of figures
+    about: list[ExampleText] = []
+    not_about: list[ExampleText] = []
+    relevance_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> Brand:

@@ -11,6 +11,7 @@ classifications; ``mentions`` for listing); one sub-object per other area:
 * ``store.themes``    sentence vectors of a brand's mentions, the themes found in them
 * ``store.governance`` retention and erasure deletes, kept figures, erasure records, metrics
 * ``store.inbox``     the response desk: items, notes, their audit trail, response times
+* ``store.relevance`` relevance marks with their vectors, rescoring a brand's mentions
 
 Rows come back as the TypedDicts of ``monitor.store.rows``. One writer connection per
 process (WAL, busy timeout, synchronous=FULL); readers such as the web page open the file
@@ -35,11 +36,12 @@ from monitor.errors import StoreError
 from monitor.records import Author, Classification, FetchResult, Mention, utcnow
 from monitor.store._sql import add_filters, iso, marks, parse_iso
 from monitor.store.accounts import AccountStore
-from monitor.store.advocacy import AdvocacyStore
+from monitor.store.advocacy import OFF_TOPIC, ON_TOPIC, AdvocacyStore
 from monitor.store.alerts import AlertStore
 from monitor.store.governance import GovernanceStore
 from monitor.store.inbox import InboxStore
 from monitor.store.migrations import migrations
+from monitor.store.relevance import RelevanceStore
 from monitor.store.rows import MentionRow, MentionText, PendingMention, ReachLookup, SourceRun
 from monitor.store.themes import ThemeStore
 from monitor.textutil import safe_optional, safe_text
@@ -88,6 +90,7 @@ class Store:
         self.governance = GovernanceStore(self)
         self.themes = ThemeStore(self)
         self.inbox = InboxStore(self)
+        self.relevance = RelevanceStore(self)
         if not readonly:
             try:
                 migrations.apply(self.db)
@@ -382,21 +385,22 @@ class Store:
             (mention_id, c.model,
              c.sentiment.label, c.sentiment.confidence, dumps(c.sentiment.probabilities),
              c.advocacy.label, c.advocacy.confidence, dumps(c.advocacy.probabilities),
-             int(c.uncertain), c.status, c.lang, c.stance, c.stance_score, c.embedding, now)
+             int(c.uncertain), c.status, c.lang, c.stance, c.stance_score, c.embedding, c.relevance,
+             int(c.off_topic), now)
             for mention_id, c in results
         ]
         with self.transaction():
             self.conn.executemany(
                 "INSERT INTO classifications (mention_id, model, sentiment, sentiment_p, sentiment_probs, advocacy, "
-                "advocacy_p, advocacy_probs, uncertain, status, lang, stance, stance_score, embedding, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "advocacy_p, advocacy_probs, uncertain, status, lang, stance, stance_score, embedding, relevance, "
+                "off_topic, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (mention_id, model) DO UPDATE SET sentiment = excluded.sentiment, "
                 "sentiment_p = excluded.sentiment_p, sentiment_probs = excluded.sentiment_probs, "
                 "advocacy = excluded.advocacy, advocacy_p = excluded.advocacy_p, "
                 "advocacy_probs = excluded.advocacy_probs, "
                 "uncertain = excluded.uncertain, status = excluded.status, lang = excluded.lang, "
                 "stance = excluded.stance, stance_score = excluded.stance_score, embedding = excluded.embedding, "
-                "created_at = excluded.created_at",
+                "relevance = excluded.relevance, off_topic = excluded.off_topic, created_at = excluded.created_at",
                 rows,
             )
 
@@ -405,7 +409,8 @@ class Store:
     def mentions(self, *, brand: str | None = None, source: str | None = None, sentiment: str | None = None,
                  advocacy: str | None = None, since: datetime | None = None, limit: int = 50,
                  model: str | None = None, strict: bool = False,
-                 source_pairs: Sequence[tuple[str, str]] | None = None) -> list[MentionRow]:
+                 source_pairs: Sequence[tuple[str, str]] | None = None,
+                 relevance: str = "relevant") -> list[MentionRow]:
         """Newest mentions with their author and one classification (its ``model`` column
         says whose): ``model``'s (the current model) where it has one, else the latest of
         another model; with ``strict``, ``model``'s or none. Without ``model``, the latest.
@@ -414,8 +419,13 @@ class Store:
         pairs (as ``mention_sources`` lists them; none: no mention). ``sentiment`` and
         ``advocacy`` match only what the model judged (status ok): a text it did not judge (an
         unsupported language, empty) or has not classified yet is ``"unclassified"``, never
-        neutral or none."""
+        neutral or none. ``relevance``: ``relevant`` (default) leaves off-topic mentions
+        (``monitor.relevance``) out, ``off_topic`` lists only them, ``all`` both."""
         where: list[str] = ["1 = 1"]
+        if relevance == "relevant":
+            where.append(ON_TOPIC)
+        elif relevance == "off_topic":
+            where.append(OFF_TOPIC)
         params: list[Any] = []
         if model and strict:
             pick = "SELECT id FROM classifications WHERE mention_id = m.id AND model = ?"
@@ -445,8 +455,8 @@ class Store:
         return cast("list[MentionRow]", self.query(
             "SELECT m.id, m.brand, m.source, m.source_key, m.kind, m.title, m.text, m.url, m.created_at, m.rating, "
             "m.duplicate_of, a.handle AS author, a.reach, a.reach_kind, c.model, c.sentiment, c.sentiment_p, "
-            "c.advocacy, c.advocacy_p, c.uncertain, c.status, c.lang AS classified_lang "
-            "FROM mentions m LEFT JOIN authors a ON a.id = m.author_id "
+            "c.advocacy, c.advocacy_p, c.uncertain, c.status, c.lang AS classified_lang, c.relevance, "
+            f"{OFF_TOPIC} AS off_topic FROM mentions m LEFT JOIN authors a ON a.id = m.author_id "
             f"LEFT JOIN classifications c ON c.id = ({pick}) "
             f"WHERE {' AND '.join(where)} ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
             params,

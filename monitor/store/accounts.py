@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from monitor.store import Store
 
 MARKS = ("contacted", "rewarded", "do_not_contact")
-FIELDS = {"advocacy": ("promoter", "detractor", "none"), "sentiment": ("negative", "neutral", "positive")}
+FIELDS = {"advocacy": ("promoter", "detractor", "none"), "sentiment": ("negative", "neutral", "positive"),
+          "relevance": ("about", "not_about")}  # relevance: the web page's "not about us" marks
 
 
 class AccountStore:
@@ -122,8 +123,10 @@ class AccountStore:
             raise ValueError(f"{field} label must be one of {FIELDS.get(field)}")
         store = self._store
         with store.transaction():
+            col = ("CASE WHEN c.off_topic THEN 'not_about' WHEN c.relevance IS NOT NULL THEN 'about' END"
+                   if field == "relevance" else f"c.{field}")
             row = store.execute(
-                f"SELECT c.{field}, c.model FROM classifications c WHERE c.mention_id = ? ORDER BY c.id DESC LIMIT 1",
+                f"SELECT {col}, c.model FROM classifications c WHERE c.mention_id = ? ORDER BY c.id DESC LIMIT 1",
                 [mention_id]).fetchone()
             if store.scalar("SELECT 1 FROM mentions WHERE id = ?", [mention_id]) is None:
                 raise ValueError(f"no mention {mention_id}")

@@ -2,7 +2,8 @@
 
 Writes run in the store's short transactions. The effective label of a mention is a
 user's newest correction, else the current model's label (rows with status other than
-'ok' count as unclassified). Duplicates (``duplicate_of``) are left out of every figure.
+'ok' count as unclassified). Duplicates (``duplicate_of``) and off-topic mentions
+(``monitor.relevance``) are left out of every figure.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ _FIXED = ("(SELECT k.label FROM corrections k WHERE k.mention_id = m.id AND k.fi
           "ORDER BY k.id DESC LIMIT 1)")
 _ADV = f"COALESCE({_FIXED.format(f='advocacy')}, CASE WHEN c.status = 'ok' THEN c.advocacy END)"
 _SENT = f"COALESCE({_FIXED.format(f='sentiment')}, CASE WHEN c.status = 'ok' THEN c.sentiment END)"
+# a mention is off topic (monitor.relevance) by a user's newest relevance mark, else by the model's score
+OFF_TOPIC = ("COALESCE((SELECT k.label = 'not_about' FROM corrections k WHERE k.mention_id = m.id "
+              "AND k.field = 'relevance' ORDER BY k.id DESC LIMIT 1), c.off_topic, 0)")
+ON_TOPIC = f"NOT {OFF_TOPIC}"
 _SIGNAL = "CASE WHEN m.kind IN ('review', 'support') THEN 'transactional' ELSE 'relationship' END"
 WEEK = "date({col}, 'weekday 0', '-6 days')"  # the Monday of the row's ISO week
 
@@ -41,7 +46,7 @@ def weekly_sql(where: str, period: str = WEEK.format(col="m.created_at")) -> str
         f"WITH s AS (SELECT m.brand, {period} AS week, m.source, "
         f"{_SIGNAL} AS signal, m.kind, m.rating, m.score, {_ADV} AS adv, {_SENT} AS sent "
         "FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = :model "
-        f"WHERE m.duplicate_of IS NULL AND {where}) "
+        f"WHERE m.duplicate_of IS NULL AND {ON_TOPIC} AND {where}) "
         "SELECT brand, week, source, signal, 'text' AS basis, count(*) AS mentions, count(adv) AS classified, "
         "total(adv = 'promoter') AS promoters, total(adv = 'none') AS passives, "
         "total(adv = 'detractor') AS detractors, "
@@ -78,7 +83,7 @@ _STANCE_SELECT = (
     "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'advocacy' LIMIT 1) AS corrected, "
     "m.score FROM mentions m LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
     "LEFT JOIN author_links l ON l.author_id = m.author_id "
-    "WHERE m.duplicate_of IS NULL AND m.author_id IS NOT NULL "
+    f"WHERE m.duplicate_of IS NULL AND {ON_TOPIC} AND m.author_id IS NOT NULL "
 )
 
 STATS_COLS = ("person_id", "brand", "source", "handle", "sources", "mentions", "promoters", "passives", "detractors",
@@ -310,11 +315,17 @@ class AdvocacyStore:
     def search_mentions(self, model: str | None, *, q: str | None = None, brand: str | None = None,
                         source: str | None = None, advocacy: str | None = None, sentiment: str | None = None,
                         kind: str | None = None, ids: Sequence[int] | None = None, limit: int = 50,
-                        offset: int = 0, since: str | None = None, until: str | None = None) -> list[FoundMention]:
+                        offset: int = 0, since: str | None = None, until: str | None = None,
+                        relevance: str = "relevant") -> list[FoundMention]:
         """Newest first; ``q`` matches text, title or author handle (substring, case-insensitive); ``ids``
         keeps only those mentions; ``since``/``until`` (stored ISO times): created in that window (an
-        alert's). ``corrected`` / ``sentiment_corrected``: a user corrected that label."""
+        alert's). ``corrected`` / ``sentiment_corrected``: a user corrected that label. ``relevance``:
+        ``relevant`` (the default) leaves off-topic mentions out, ``off_topic`` lists only them, ``all`` both."""
         where: list[str] = ["m.duplicate_of IS NULL"]
+        if relevance == "relevant":
+            where.append(ON_TOPIC)
+        elif relevance == "off_topic":
+            where.append(OFF_TOPIC)
         params: list[Any] = [model]
         add_filters(where, params, ("m.brand = ?", brand), ("m.source = ?", source), ("m.kind = ?", kind),
                     ("m.created_at >= ?", since), ("m.created_at <= ?", until))
@@ -335,7 +346,7 @@ class AdvocacyStore:
                  "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'advocacy' LIMIT 1) "
                  "AS corrected, "
                  "(SELECT 1 FROM corrections k WHERE k.mention_id = m.id AND k.field = 'sentiment' LIMIT 1) "
-                 "AS sentiment_corrected, m.score "
+                 f"AS sentiment_corrected, m.score, c.relevance, {OFF_TOPIC} AS off_topic "
                  "FROM mentions m LEFT JOIN authors a ON a.id = m.author_id "
                  "LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
                  f"WHERE {' AND '.join(where)}")

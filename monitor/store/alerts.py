@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from monitor.records import Alert
 from monitor.store._sql import iso, marks, parse_iso
+from monitor.store.advocacy import ON_TOPIC
 from monitor.store.rows import (
     AlertBrief,
     AlertDetail,
@@ -50,10 +51,11 @@ class AlertStore:
     # ------------------------------------------------------------ mentions for rules
 
     def classified(self, *, since: datetime | None = None, until: datetime | None = None,
-                   brands: Sequence[str] = (), ids: Sequence[int] = (), limit: int | None = None
-                   ) -> list[ClassifiedMention]:
-        """Mentions with their latest classification and author, oldest first."""
-        where: list[str] = ["1 = 1"]
+                   brands: Sequence[str] = (), ids: Sequence[int] = (), limit: int | None = None,
+                   off_topic: bool = False) -> list[ClassifiedMention]:
+        """Mentions with their latest classification and author, oldest first; off-topic ones
+        (``monitor.relevance``) only with ``off_topic``: they never alert."""
+        where: list[str] = ["1 = 1" if off_topic else ON_TOPIC]
         params: list[Any] = []
         if since:
             where.append("m.created_at >= ?")

@@ -491,3 +491,17 @@ def m100_inbox(db: Database) -> None:
         CREATE INDEX inbox_events_item ON inbox_events (item_id)
         """,
     )
+
+
+@migrations()
+def m110_relevance(db: Database) -> None:
+    """Relevance (``monitor.relevance``): each classification's score of being about its
+    mention's brand (NULL: not scored, relevant) and whether it fell under the brand's
+    threshold (``off_topic``: kept, left out of figures, themes and alerts)."""
+    run_script(
+        db,
+        """
+        ALTER TABLE classifications ADD COLUMN relevance REAL;
+        ALTER TABLE classifications ADD COLUMN off_topic INTEGER NOT NULL DEFAULT 0
+        """,
+    )

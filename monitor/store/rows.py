@@ -67,6 +67,8 @@ class MentionRow(TypedDict):
     uncertain: int | None
     status: str | None
     classified_lang: str | None
+    relevance: float | None  # monitor.relevance: P(about the brand); None: not scored
+    off_topic: int  # 1: under the brand's threshold or marked not about it
 
 
 class ClassifiedMention(TypedDict):
@@ -411,6 +413,8 @@ class FoundMention(TypedDict):
     corrected: int | None  # 1: a user corrected the advocacy label
     sentiment_corrected: int | None  # 1: a user corrected the sentiment label
     score: int | None  # 0-10 survey score (imported)
+    relevance: float | None  # monitor.relevance: P(about the brand); None: not scored
+    off_topic: int  # 1: under the threshold or marked not about the brand (left out of figures)
 
 
 # --------------------------------------------------------------------------- governance

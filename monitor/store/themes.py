@@ -3,7 +3,7 @@
 Reads the sentence vectors kept with the classifications (``classifications.embedding``)
 of one brand and model in a time window, with each mention's effective labels (a user's
 correction first, as everywhere); writes the themes found, so a theme that persists
-keeps its id. Duplicates (``duplicate_of``) are left out, as from every figure.
+keeps its id. Duplicates (``duplicate_of``) and off-topic mentions are left out, as from every figure.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict, cast
 
 from monitor.store._sql import iso
-from monitor.store.advocacy import _ADV, _SENT
+from monitor.store.advocacy import _ADV, _SENT, ON_TOPIC
 
 if TYPE_CHECKING:
     from monitor.store import Store
@@ -77,7 +77,7 @@ class ThemeStore:
         """``brand``'s mentions created in [since, until) that ``model`` judged and kept a
         vector of, newest first (at most ``limit``); ``advocacy``: only those whose effective
         stance is this (promoter, detractor)."""
-        where = ["m.brand = ?", "m.created_at >= ?", "m.created_at < ?", "m.duplicate_of IS NULL",
+        where = ["m.brand = ?", "m.created_at >= ?", "m.created_at < ?", "m.duplicate_of IS NULL", ON_TOPIC,
                  "c.embedding IS NOT NULL", "c.status = 'ok'"]
         params: list[object] = [model, brand, iso(since), iso(until)]
         if advocacy:
