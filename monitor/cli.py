@@ -123,12 +123,25 @@ def collect(app: App, only, once):
 @click.option("--reclassify", is_flag=True,
               help="Re-run the current model over the whole history (replacing its own earlier results); no alerts.")
 @click.option("--limit", type=int, default=None, help="At most this many mentions.")
+@click.option("--relevance", "rescore", is_flag=True,
+              help="Instead: score every brand's stored mentions for relevance again, from the stored vectors (after "
+                   "changing about/not_about or marking mentions on the web page); then refresh the figures.")
 @click.pass_obj
-def classify(app: App, reclassify, limit):
+def classify(app: App, reclassify, limit, rescore):
     """Classify stored mentions that the current model has not classified yet."""
     settings = app.settings
     store = app.store()
     classifier = make_classifier(settings)
+    if rescore:
+        from monitor import advocates, relevance
+
+        models = relevance.models_for(store, classifier, settings.brands)
+        for b in settings.brands:
+            scored, off = relevance.rescore(store, classifier.name, b.name, models.get(b.name))
+            click.echo(f"{b.name}: {off} of {scored} scored mention(s) off topic" if b.name in models else
+                       f"{b.name}: no relevance model (about and not_about examples needed): every mention relevant")
+        advocates.refresh(store, settings.advocates, full=True)
+        return
     total = store.count_mentions() if reclassify else store.count_unclassified(classifier.name)
     if limit is not None:
         total = min(total, limit)

@@ -227,3 +227,71 @@ def test_preview_shows_what_the_relevance_filter_would_hide(loaded, monkeypatch)
     assert f"relevance would hide {len(FRUIT_POSTS)} of Apple's 11 scored mention(s)" in r.output
     r = run(["-c", cfg, "preview", "Plain", "--relevance"])
     assert "Plain has no relevance model" in r.output
+
+
+# ----------------------------------------------------------------------------- web
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_web_not_about_us_mark_hides_a_mention_and_the_filter_shows_it(tmp_path):
+    from tests.web_support import client, hidden, login, make_app, make_db
+
+    settings, store = make_db(tmp_path)
+    app = make_app(settings, store)
+    async with client(app) as c:
+        await login(c)
+        page = await c.get("/mentions")
+        assert "Not about us" in page.text and 'name="relevance"' in page.text
+        token = hidden(page.text, "csrf")
+        before = (await c.get("/api/mentions", params={"limit": 1000})).json()
+        target = before[0]
+        counted = "SELECT COALESCE(sum(mentions), 0) AS n FROM {} WHERE brand = ?"
+        stats_before = store.query(counted.format("author_stats"), [target["brand"]])[0]["n"]
+        weekly_before = store.query(counted.format("advocacy_weekly") + " AND basis = 'text'", [target["brand"]])
+        r = await c.post(f"/mentions/{target['id']}/correct",
+                         data={"field": "relevance", "label": "not_about", "csrf": token, "next": "/mentions"})
+        assert r.status_code == 303
+        after = (await c.get("/api/mentions", params={"limit": 1000})).json()
+        assert target["id"] not in {m["id"] for m in after} and len(after) == len(before) - 1
+        hidden_rows = (await c.get("/api/mentions", params={"relevance": "off_topic"})).json()
+        assert [m["id"] for m in hidden_rows] == [target["id"]] and hidden_rows[0]["off_topic"] == 1
+        page = await c.get("/mentions", params={"relevance": "off_topic"})
+        assert f'id="m{target["id"]}"' in page.text and "About us after all" in page.text
+        assert "not about" in page.text
+        nonsense = await c.get("/mentions", params={"relevance": "<x>"})  # unknown value: the default
+        assert nonsense.status_code == 200 and f'id="m{target["id"]}"' not in nonsense.text
+        export = await c.get("/export/corrections.csv", params={"field": "relevance"})
+        assert "not_about" in export.text
+        exported = await c.get("/export/mentions.csv", params={"relevance": "all"})
+        assert "off_topic" in exported.text.splitlines()[0]
+        weekly_after = store.query(counted.format("advocacy_weekly") + " AND basis = 'text'", [target["brand"]])
+        assert weekly_after[0]["n"] == weekly_before[0]["n"] - 1  # the brand's figures lost the mention
+        if target["author_id"]:  # and so did its author's
+            assert store.query(counted.format("author_stats"), [target["brand"]])[0]["n"] == stats_before - 1
+        r = await c.post(f"/mentions/{target['id']}/correct",
+                         data={"field": "relevance", "label": "about", "csrf": token, "next": "/mentions"})
+        assert len((await c.get("/api/mentions", params={"limit": 1000})).json()) == len(before)
+
+
+def test_classify_relevance_rescores_stored_mentions_after_a_mark(tmp_path, monkeypatch):
+    body = "database: m.db\nbrands:\n  - name: Apple\n    terms: {include: [apple]}\n    about: [\"my iPhone\"]\n"
+    settings = load_settings(write_config(tmp_path, body), env={})
+    store = Store(settings.database_path)
+    ids = add_mentions(store, "Apple", PHONE_POSTS + FRUIT_POSTS)
+    clf = VectorClassifier()
+    pipeline.classify_pending(store, clf, brands=settings.brands)
+    store.accounts.add_correction(ids[-1], "relevance", "not_about", "ana")
+    store.close()
+    monkeypatch.setattr("monitor.cli.make_classifier", lambda s: clf)
+    r = run(["-c", str(tmp_path / "config.yaml"), "classify", "--relevance"])
+    assert r.exit_code == 0, r.output
+    assert f"Apple: {len(FRUIT_POSTS)} of 11 scored mention(s) off topic" in r.output
+    store = Store(settings.database_path)
+    assert off_topic(store) == set(FRUIT_POSTS)
+    weekly = store.query("SELECT sum(mentions) AS n FROM advocacy_weekly WHERE brand = 'Apple' AND basis = 'text'")
+    assert weekly[0]["n"] == len(PHONE_POSTS)

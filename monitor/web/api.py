@@ -109,15 +109,17 @@ def overview(request: Request, brand: str | None = None, weeks: int = Query(26, 
 def mentions(request: Request, q: str | None = Query(None, max_length=200), brand: str | None = None,
              source: str | None = None, advocacy: Literal["promoter", "detractor", "none"] | None = None,
              sentiment: Literal["negative", "neutral", "positive"] | None = None, kind: str | None = None,
-             limit: int = Query(50, ge=1, le=1000), page: PageNumber = 1) -> list[dict]:
-    """Mentions, newest first, with the effective labels (a user's correction wins over the model)."""
+             limit: int = Query(50, ge=1, le=1000), page: PageNumber = 1,
+             relevance: Literal["relevant", "off_topic", "all"] = "relevant") -> list[dict]:
+    """Mentions, newest first, with the effective labels (a user's correction wins over the model);
+    ``relevance``: off-topic ones (monitor.relevance) are left out unless asked for."""
     require_user(request)
     return request.app.state.views.mentions(q=q, brand=brand, source=source, advocacy=advocacy, sentiment=sentiment,
-                                            kind=kind, limit=limit, page=page)
+                                            kind=kind, limit=limit, page=page, relevance=relevance)
 
 
 @router.get("/corrections")
-def corrections(request: Request, field: Literal["advocacy", "sentiment"] | None = None) -> list[dict]:
+def corrections(request: Request, field: Literal["advocacy", "sentiment", "relevance"] | None = None) -> list[dict]:
     """Label corrections by users (the newest per mention and field)."""
     require_user(request)
     return request.app.state.views.corrections(field)

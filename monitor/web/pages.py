@@ -32,11 +32,13 @@ logger = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 ADVOCATE_FILTERS = ("brand", "source", "flag", "q", "mark")
-MENTION_FILTERS = ("q", "brand", "source", "advocacy", "sentiment", "kind")
+MENTION_FILTERS = ("q", "brand", "source", "advocacy", "sentiment", "kind", "relevance")
+RELEVANCE = ("relevant", "off_topic", "all")  # the relevance filter's values (monitor.relevance); default relevant
 BRAND_COOKIE = "monitor_brand"  # the brand chosen last: quoted name, or ALL_BRANDS
 ALL_BRANDS = "*"
 CHOOSE = {"advocacy": "Choose the stance (promoter, passive or detractor) before saving: nothing was recorded.",
-          "sentiment": "Choose the sentiment (negative, neutral or positive) before saving: nothing was recorded."}
+          "sentiment": "Choose the sentiment (negative, neutral or positive) before saving: nothing was recorded.",
+          "relevance": "Say whether the mention is about the brand before saving: nothing was recorded."}
 
 
 def _params(request: Request, names) -> dict:
@@ -49,6 +51,8 @@ def _mention_filters(request: Request) -> dict:
     from monitor.store import iso, parse_iso
 
     filters = _params(request, (*MENTION_FILTERS, "since", "until"))
+    if filters.get("relevance") not in RELEVANCE:
+        filters.pop("relevance", None)  # relevant, as by default
     for name in ("since", "until"):
         if name in filters:
             try:
@@ -343,7 +347,7 @@ async def correct_mention(request: Request, mention_id: RowId):
     form = await require_form(request, user)
     field, label = form.get("field") or "advocacy", (form.get("label") or "").strip()
     if field not in accounts.FIELDS:
-        raise HTTPException(400, "field must be advocacy or sentiment")
+        raise HTTPException(400, "field must be advocacy, sentiment or relevance")
     if not label:
         raise HTTPException(400, CHOOSE[field])
     if field == "advocacy" and label == "passive":
@@ -403,7 +407,8 @@ def export_mentions(request: Request):
     rows = request.app.state.views.mentions(limit=_int(request, "limit", 10_000, 1, 100_000),
                                             **_mention_filters(request))
     return _csv(rows, ["id", "created_at", "brand", "source", "kind", "author", "rating", "score", "stance", "basis",
-                       "advocacy", "sentiment", "url", "title", "text"], "mentions.csv")  # score: a survey's 0-10
+                       "advocacy", "sentiment", "relevance", "off_topic", "url", "title", "text"],
+                "mentions.csv")  # score: a survey's 0-10; relevance: P(about the brand)
 
 
 @router.get("/export/corrections.csv")
@@ -413,7 +418,7 @@ def export_corrections(request: Request):
     require_user(request)
     field = request.query_params.get("field", "advocacy")
     if field not in accounts.FIELDS:
-        raise HTTPException(400, "field must be advocacy or sentiment")
+        raise HTTPException(400, "field must be advocacy, sentiment or relevance")
     rows = [{**r, "text": mention_text(r)} for r in request.app.state.views.corrections(field)]
     return _csv(rows, ["text", "brand", "label", "field", "mention_id", "model_label", "model", "set_by", "created_at"],
                 f"corrections-{field}.csv")

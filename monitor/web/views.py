@@ -178,7 +178,7 @@ class Views:
         if row is None:
             return None
         ids = row["mention_ids"]
-        return {**row, "mentions": self.mentions(ids=ids, limit=max(len(ids), 1)) if ids else []}
+        return {**row, "mentions": self.mentions(ids=ids, limit=max(len(ids), 1), relevance="all") if ids else []}
 
     def corrections(self, field: str | None = None, limit: int | None = None) -> list[Correction]:
         return self.db.accounts.corrections(field, limit)
