@@ -47,6 +47,15 @@ logger = logging.getLogger(__name__)
 STANCE_OF_LABEL = {"promoter": "promoter", "detractor": "detractor", "none": "passive"}
 COMPONENTS = ("stance", "volume", "reach", "recency", "consistency")
 RESCORE_EVERY = timedelta(hours=6)
+BASIS_TEXT = {"text": "the model", "stars": "stars", "corrected": "corrections"}
+COMPONENT_TEXT = {
+    "stance": "share of classified mentions that are {side}, counting {prior:g} extra passive ones "
+              "so that one mention cannot make a full share",
+    "volume": "number of {side} mentions (log scale, full at {cap})",
+    "reach": "audience of the author (log scale, full at {reach_cap:,})",
+    "recency": "how recent the latest {side} mention is (half-life {half_life} days)",
+    "consistency": "share of active weeks with a {side} mention (counting {prior:g} extra weeks)",
+}
 
 
 def stars_stance(rating: int | None) -> str | None:
@@ -406,3 +415,34 @@ def author_flag(store: Store, source: str, handle: str, brand: str) -> str | Non
 
 def since_week(weeks: int, now: datetime | None = None) -> str:
     return week_of(iso((now or utcnow()).astimezone(UTC) - timedelta(weeks=weeks)))
+
+
+def reasons(stats: Mapping[str, Any], kind: str, cfg: AdvocateSettings) -> list[dict]:
+    """Why a person scores as they do (``kind``: advocate or detractor): each score component
+    with its value, the points it adds, the fact behind it and what it means (the Advocates
+    page and the weekly report)."""
+    explain = json.loads(stats.get("explain") or "{}")
+    side = "promoter" if kind == "advocate" else "detractor"
+    count = stats["promoters"] if side == "promoter" else stats["detractors"]
+    classified = stats["promoters"] + stats["passives"] + stats["detractors"]
+    last = stats["last_promoter_at"] if side == "promoter" else stats["last_detractor_at"]
+    weeks = stats["promoter_weeks"] if side == "promoter" else stats["detractor_weeks"]
+    basis = explain.get("basis", {}).get(side) or {}
+    # the model's label is the usual basis: name the basis when stars or corrections count
+    from_ = "" if set(basis) <= {"text"} else ", ".join(
+        f"{n} from {BASIS_TEXT.get(b, b)}" for b, n in sorted(basis.items()))
+    facts = {
+        "stance": f"{count} of {classified} classified" + (f" ({from_})" if from_ else ""),
+        "volume": f"{count} {side}",
+        "reach": f"{stats['reach']:,}" if stats.get("reach") is not None else "unknown",
+        "recency": f"latest {last[:10]}" if last else "none",
+        "consistency": f"{weeks} of {stats['weeks_active']} weeks",
+    }
+    params = {"side": side, "cap": cfg.volume_cap, "reach_cap": cfg.reach_cap, "prior": cfg.evidence_prior,
+              "half_life": round(cfg.recency_half_life.total_seconds() / 86400)}
+    out = []
+    for name in COMPONENTS:
+        value, points = explain.get(kind, {}).get(name, [0.0, 0.0])
+        out.append({"name": name, "value": value, "points": points, "fact": facts[name],
+                    "meaning": COMPONENT_TEXT[name].format(**params)})
+    return out

@@ -28,6 +28,7 @@ from monitor.cli_governance import forget, retention
 from monitor.cli_import import import_
 from monitor.cli_inbox import inbox
 from monitor.cli_model import model
+from monitor.cli_report import report
 from monitor.cli_share import share
 from monitor.cli_sources import backfill, cursor, preview, status
 from monitor.cli_topics import topics
@@ -237,3 +238,4 @@ for _command in (status, preview, backfill, cursor, model, alerts, advocates, us
 main.add_command(topics)
 main.add_command(inbox)
 main.add_command(share)
+main.add_command(report)

@@ -54,6 +54,7 @@ from monitor.settings_alerts import (
     WindowCondition,
 )
 from monitor.settings_inbox import InboxSettings, ReplyTemplate
+from monitor.settings_report import ReportSettings
 from monitor.settings_sources import (
     AppStoreSettings,
     BlueskySettings,
@@ -194,6 +195,7 @@ class Settings(Strict):
     web: WebSettings = WebSettings()
     privacy: PrivacySettings = PrivacySettings()
     inbox: InboxSettings = InboxSettings()
+    report: ReportSettings = ReportSettings()
     # set by the loader: the folder relative paths are resolved against
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -217,6 +219,14 @@ class Settings(Strict):
             for b in t.brands:
                 if b not in names:
                     raise ValueError(f"inbox.templates[{i}] ({t.name}): unknown brand {b!r}")
+        for b in self.report.brands:
+            if b not in names:
+                raise ValueError(f"report.brands: unknown brand {b!r}")
+        for ch in self.report.channels:
+            if ch not in self.alerts.channels:
+                raise ValueError(f"report.channels: unknown channel {ch!r}")
+        if self.report.enabled and not self.report.channels:
+            raise ValueError("report.channels: at least one channel to send the enabled report through")
         return self
 
     def path(self, value: str) -> Path:

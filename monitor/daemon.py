@@ -198,6 +198,17 @@ class Daemon:
             except Exception:  # the next day's run tries again; nothing else is affected
                 logger.exception("retention failed")
 
+    def report_job(self) -> None:
+        """Weekly: queue last week's report of each brand not sent yet (its alert key is the
+        record, so a restart sends nothing twice), then deliver."""
+        from monitor import report
+
+        try:
+            if report.send_due(self.store, self.settings, self.now(), save_to=self.store):
+                self._deliver()
+        except Exception:  # next week's run (or a restart) tries again
+            logger.exception("weekly report failed")
+
     # ----------------------------------------------------------------- running
 
     def schedule(self) -> None:
@@ -216,6 +227,15 @@ class Daemon:
         self.scheduler.add_job(self.evaluate_job, "interval",
                                seconds=self.settings.alerts.evaluate_every.total_seconds(), id="evaluate",
                                next_run_time=start)
+        rep = getattr(self.settings, "report", None)
+        if rep is not None and rep.enabled:
+            from apscheduler.triggers.cron import CronTrigger
+
+            self.scheduler.add_job(self.report_job, CronTrigger(day_of_week=rep.day, hour=rep.hour,
+                                                                timezone=rep.timezone), id="report")
+            # a start after this week's send time (the daemon was down then): last week's report now
+            self.scheduler.add_job(self.report_job, "date", run_date=start + timedelta(minutes=2),
+                                   id="report:catch-up")
         from monitor.governance import retention_rules
 
         if retention_rules(self.settings):  # first an hour after the start, then daily

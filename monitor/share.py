@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor import advocates
@@ -86,10 +86,11 @@ def share_of_voice(store: Store, brands: Sequence[str], cfg: AdvocateSettings, *
                    rivals: Collection[str] = (),
                    themes: Callable[[str], TopicsReport | None] | None = None) -> ShareReport:
     """The share of voice of ``brands`` (own brands first, then ``rivals``, each in the order
-    given) over the whole weeks from the one ``since`` falls in. ``themes(brand)``: that
+    given) over the whole weeks from the one ``since`` falls in to the one ``until`` ends in. ``themes(brand)``: that
     brand's themes of the period (None or not given: no themes)."""
     start = advocates.week_of(since.isoformat())
-    rows = [r for r in store.advocacy.weekly(None, start) if r["brand"] in set(brands)]
+    last = advocates.week_of((until - timedelta(microseconds=1)).isoformat())  # the week ``until`` ends
+    rows = [r for r in store.advocacy.weekly(None, start) if r["brand"] in set(brands) and r["week"] <= last]
     text = [r for r in rows if r["basis"] == "text"]
     total = int(sum(r["mentions"] for r in text))
     weeks = tuple(sorted({r["week"] for r in text}))

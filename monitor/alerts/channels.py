@@ -210,8 +210,10 @@ def _apprise() -> Any:
 
 
 class EmailChannel(_Base):
-    """Plain-text e-mail over SMTP. The Message-ID is derived from the alert key, so a retry
-    carries the same one and mail systems can drop the repeat."""
+    """Plain-text e-mail over SMTP; an alert with ``data["html"]`` (the weekly report, built
+    from the autoescaped templates) adds it as the HTML alternative. The Message-ID is
+    derived from the alert key, so a retry carries the same one and mail systems can drop
+    the repeat."""
 
     def __init__(self, name: str, *, host: str, port: int, sender: str, to: list[str], security: str = "starttls",
                  username: str | None = None, password: str | None = None, timeout: float = 20.0,
@@ -231,6 +233,9 @@ class EmailChannel(_Base):
         msg["Date"] = format_datetime(alert.created_at)
         msg["X-Monitor-Idempotency-Key"] = idempotency_key(alert)
         msg.set_content(alert.body)
+        html = alert.data.get("html") if isinstance(alert.data, dict) else None
+        if isinstance(html, str) and html:
+            msg.add_alternative(html, subtype="html")
         return msg
 
     def send(self, alert: Alert) -> None:

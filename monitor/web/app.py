@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from monitor.config import Settings
 from monitor.records import utcnow
 from monitor.store import Store
+from monitor.topics import clean_label
 from monitor.web import api, inbox, metrics, pages, security
 from monitor.web.deps import LoginRequired, render
 from monitor.web.views import Views, format_when
@@ -36,6 +37,8 @@ def templates_env() -> jinja2.Environment:
     env.filters["when"] = format_when
     env.filters["pct"] = lambda v: "-" if v is None else f"{v:+.0f}"
     env.filters["num"] = lambda v: "-" if v is None else f"{int(v):,}"
+    env.filters["share_pct"] = lambda v: "-" if v is None else f"{v * 100:.0f}%"  # a share 0..1
+    env.filters["clean"] = clean_label  # scraped text: no control or bidi characters, bounded
     env.globals["qs"] = lambda params: urlencode({k: v for k, v in params.items() if v not in (None, "")})
     env.globals["dict"] = dict
     return env

@@ -328,6 +328,29 @@ def compare_page(request: Request):
                                             "brand": _chosen_brand(request)})
 
 
+@router.get("/report")
+def report_page(request: Request):
+    """The weekly report of a brand (monitor.report), printable: ``brand`` (default: the one
+    chosen last, else the first) and ``week`` (YYYY-Www; default: the last whole week)."""
+    from monitor import report
+
+    require_user(request)
+    views = request.app.state.views
+    brands = views.brands()
+    brand = (request.query_params.get("brand") or "").strip()[:200] or _chosen_brand(request) or \
+        (brands[0] if brands else None)
+    if brand is None or brand not in brands:
+        raise HTTPException(404, "no such brand")
+    week = request.query_params.get("week")
+    try:
+        monday = report.parse_week(week) if week else report.last_week(request.app.state.now())
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    data = report.build(request.app.state.reader, request.app.state.settings, brand, monday, save_to=writer(request))
+    return render(request, "report.html", {"r": data, "brand": brand, "one_day": timedelta(days=1),
+                                           "with_link": False})
+
+
 @router.get("/alerts/{alert_id}")
 def alert_page(request: Request, alert_id: RowId):
     """An alert and the mention(s) it was raised for, each with its correction forms."""

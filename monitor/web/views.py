@@ -16,17 +16,6 @@ from monitor.store.rows import Correction
 
 PAGE = 50
 TOPICS_FRESH = timedelta(minutes=5)  # a Topics view is reused this long
-BASIS_TEXT = {"text": "the model", "stars": "stars", "corrected": "corrections"}
-COMPONENT_TEXT = {
-    "stance": "share of classified mentions that are {side}, counting {prior:g} extra passive ones "
-              "so that one mention cannot make a full share",
-    "volume": "number of {side} mentions (log scale, full at {cap})",
-    "reach": "audience of the author (log scale, full at {reach_cap:,})",
-    "recency": "how recent the latest {side} mention is (half-life {half_life} days)",
-    "consistency": "share of active weeks with a {side} mention (counting {prior:g} extra weeks)",
-}
-
-
 class Views:
     def __init__(self, reader: Store, settings: Settings, now=utcnow) -> None:
         self.db = reader
@@ -112,33 +101,8 @@ class Views:
                 for r in rows]
 
     def reasons(self, stats: Mapping[str, Any], kind: str) -> list[dict]:
-        """Each score component: its value, the points it adds, and what it means."""
-        explain = json.loads(stats.get("explain") or "{}")
-        side = "promoter" if kind == "advocate" else "detractor"
-        count = stats["promoters"] if side == "promoter" else stats["detractors"]
-        classified = stats["promoters"] + stats["passives"] + stats["detractors"]
-        last = stats["last_promoter_at"] if side == "promoter" else stats["last_detractor_at"]
-        weeks = stats["promoter_weeks"] if side == "promoter" else stats["detractor_weeks"]
-        basis = explain.get("basis", {}).get(side) or {}
-        # the model's label is the usual basis: name the basis when stars or corrections count
-        from_ = "" if set(basis) <= {"text"} else ", ".join(
-            f"{n} from {BASIS_TEXT.get(b, b)}" for b, n in sorted(basis.items()))
-        facts = {
-            "stance": f"{count} of {classified} classified" + (f" ({from_})" if from_ else ""),
-            "volume": f"{count} {side}",
-            "reach": f"{stats['reach']:,}" if stats.get("reach") is not None else "unknown",
-            "recency": f"latest {last[:10]}" if last else "none",
-            "consistency": f"{weeks} of {stats['weeks_active']} weeks",
-        }
-        params = {"side": side, "cap": self.cfg.volume_cap, "reach_cap": self.cfg.reach_cap,
-                  "prior": self.cfg.evidence_prior,
-                  "half_life": round(self.cfg.recency_half_life.total_seconds() / 86400)}
-        out = []
-        for name in advocates.COMPONENTS:
-            value, points = explain.get(kind, {}).get(name, [0.0, 0.0])
-            out.append({"name": name, "value": value, "points": points, "fact": facts[name],
-                        "meaning": COMPONENT_TEXT[name].format(**params)})
-        return out
+        """Each score component: its value, the points it adds, and what it means (advocates.reasons)."""
+        return advocates.reasons(stats, kind, self.cfg)
 
     def author(self, person_id: int, brand: str | None = None) -> dict | None:
         person = self.db.advocacy.person_of(person_id)
