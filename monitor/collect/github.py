@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -263,21 +264,8 @@ class GitHubSource(ConfiguredSource):
             raise MalformedResponseError(f"{self.key}: search response has no 'items' list") from None
         if page.incomplete_results:
             logger.warning("%s: GitHub's search timed out: results of this page may be incomplete", self.key)
-        mentions, skipped, times = [], 0, []
-        for raw in page.items:
-            try:
-                issue = _Issue.model_validate(raw)
-                created_at = parse_time(issue.created_at)
-                if created_at > self.now() + MAX_CLOCK_SKEW:
-                    raise ValueError("created_at is in the future")
-                mention = self._to_mention(issue, created_at)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-                skipped += 1
-                logger.warning("%s: skipped a malformed issue (%s)", self.key, type(exc).__name__)
-                continue
-            times.append(int(created_at.timestamp()))
-            if mention is not None:
-                mentions.append(mention)
+        mentions, skipped, times = self._read_items(
+            page.items, "issue", _read_issue, self._to_mention)
         full = len(page.items) >= PER_PAGE
         next_state, done = window_step(state, times, full)
         if headers.get("x-ratelimit-remaining") == "0":
@@ -293,27 +281,35 @@ class GitHubSource(ConfiguredSource):
         url = self._graphql_url()
         data, headers = self._send("POST", url, payload)
         nodes, limit = self._graphql_nodes(data, headers, url)
-        mentions, skipped, times = [], 0, []
-        for raw in nodes:
-            if raw is None or raw == {}:  # hidden from this token (SAML, a deleted repository): no item
-                continue
-            try:
-                node = _Discussion.model_validate(raw)
-                created_at = parse_time(node.createdAt)
-                if created_at > self.now() + MAX_CLOCK_SKEW:
-                    raise ValueError("createdAt is in the future")
-                mention = self._discussion_mention(node, created_at)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-                skipped += 1
-                logger.warning("%s: skipped a malformed discussion (%s)", self.key, type(exc).__name__)
-                continue
-            times.append(int(created_at.timestamp()))
-            if mention is not None:
-                mentions.append(mention)
+        # a node hidden from this token (SAML, a deleted repository) is no item
+        visible = [raw for raw in nodes if raw is not None and raw != {}]
+        mentions, skipped, times = self._read_items(
+            visible, "discussion", _read_discussion, self._discussion_mention)
         next_state, done = window_step(state, times, len(nodes) >= DISCUSSIONS_PER_PAGE)
         if limit is not None and limit.get("remaining") == 0:
             done = True  # the rest waits for the next run (the cursor keeps the window)
         return FetchResult(mentions, dump_state(next_state), done=done, skipped=skipped)
+
+    def _read_items(self, raws: list[Any], what: str, read: Callable[[Any], tuple[Any, datetime]],
+                    to_mention: Callable[[Any, datetime], Mention | None]) -> tuple[list[Mention], int, list[int]]:
+        """Mentions of one page's items, how many were malformed (each logged and skipped, never
+        the page), and the creation times (epoch seconds) of the readable ones for the window."""
+        mentions: list[Mention] = []
+        skipped, times = 0, []
+        for raw in raws:
+            try:
+                item, created_at = read(raw)
+                if created_at > self.now() + MAX_CLOCK_SKEW:
+                    raise ValueError("created in the future")
+                mention = to_mention(item, created_at)
+            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                skipped += 1
+                logger.warning("%s: skipped a malformed %s (%s)", self.key, what, type(exc).__name__)
+                continue
+            times.append(int(created_at.timestamp()))
+            if mention is not None:
+                mentions.append(mention)
+        return mentions, skipped, times
 
     def _graphql_nodes(self, data: Any, headers: httpx.Headers, url: str) -> tuple[list[Any], dict | None]:
         """``data.search.nodes`` and ``rateLimit`` of a GraphQL answer, its ``errors`` judged."""
@@ -427,3 +423,13 @@ class GitHubSource(ConfiguredSource):
         if isinstance(followers, int) and not isinstance(followers, bool):
             return followers, "followers"
         return None
+
+
+def _read_issue(raw: Any) -> tuple[_Issue, datetime]:
+    issue = _Issue.model_validate(raw)
+    return issue, parse_time(issue.created_at)
+
+
+def _read_discussion(raw: Any) -> tuple[_Discussion, datetime]:
+    node = _Discussion.model_validate(raw)
+    return node, parse_time(node.createdAt)
