@@ -69,7 +69,7 @@ def filled(tmp_path):
 def test_check_the_shipped_config():
     result = invoke("-c", str(ROOT / "config.yaml"), "check")
     assert result.exit_code == 0
-    assert "config.yaml: OK: 1 brand(s), 1 source job(s), 2 alert rule(s)" in result.output
+    assert "config.yaml: OK: 1 brand(s), 1 source job(s), 3 alert rule(s)" in result.output
 
 
 def test_check_a_broken_config_exits_2(tmp_path):
