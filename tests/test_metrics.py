@@ -21,6 +21,11 @@ def with_sources(settings: Settings, metrics: bool) -> Settings:
     return Settings.model_validate(data)
 
 
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"  # the web app runs on asyncio; older anyio plugins also offer trio
+
+
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
