@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# What reading one item of a page can raise when the item is malformed: the item is skipped and
+# logged, never the page (``except ITEM_ERRORS``).
+ITEM_ERRORS = (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
 TAG_MAX = 2_000  # characters inside one "<...>" of strip_html at most; a longer stretch is text
 BLOCKS = ("script", "style", "template", "noscript")  # elements dropped with their content
 _BLOCK_OPEN: dict[tuple[str, ...], re.Pattern[str]] = {

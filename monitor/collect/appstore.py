@@ -31,7 +31,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import ConfiguredSource, dump_state, parse_time, read_cursor, strip_html, time_or_none
+from monitor.collect._common import (
+    ITEM_ERRORS,
+    ConfiguredSource,
+    dump_state,
+    parse_time,
+    read_cursor,
+    strip_html,
+    time_or_none,
+)
 from monitor.errors import MalformedResponseError
 from monitor.records import INT64_MAX, Author, FetchResult, Mention
 
@@ -155,7 +163,7 @@ class AppStoreReviewsSource(ConfiguredSource):
                 top = max(top, rid)  # passed over for good: the cursor moves past it
                 logger.debug("%s: passed over a review without text", self.key)
                 continue
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 if skipped == 1:  # one sample a page, what failed and where, never the values
                     logger.warning("%s: skipped a malformed review, first on page %d: %s", self.key, page,

@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.collect._common import (
+    ITEM_ERRORS,
     ConfiguredSource,
     dump_state,
     parse_time,
@@ -227,7 +228,7 @@ class BlueskySource(ConfiguredSource):
                 if indexed is not None:
                     top = min(indexed, now) if top is None else max(top, min(indexed, now))
                 continue
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed post (%s)", self.key, type(exc).__name__)
                 continue

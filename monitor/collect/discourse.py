@@ -43,7 +43,15 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import ConfiguredSource, drop_html_tags, dump_state, parse_time, read_cursor, tidy_text
+from monitor.collect._common import (
+    ITEM_ERRORS,
+    ConfiguredSource,
+    drop_html_tags,
+    dump_state,
+    parse_time,
+    read_cursor,
+    tidy_text,
+)
 from monitor.collect.stackexchange import html_to_text
 from monitor.errors import CursorError, MalformedResponseError, SourceAuthError, SourceError
 from monitor.http_client import parse_retry_after, safe_url
@@ -258,7 +266,7 @@ class DiscourseSource(ConfiguredSource):
                 continue
             try:
                 mention, when = self._to_mention(post, topics.get(bounded_int(post.topic_id)), full.get(post.id))
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed post (%s)", self.key, type(exc).__name__)
                 continue
@@ -320,7 +328,7 @@ class DiscourseSource(ConfiguredSource):
                 if post.id <= state.last_id:
                     continue  # stored already
                 mention, when = self._to_mention(post, None, None)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed post (%s)", self.key, type(exc).__name__)
                 continue

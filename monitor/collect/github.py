@@ -49,6 +49,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.collect._common import (
+    ITEM_ERRORS,
     ConfiguredSource,
     drop_html_tags,
     dump_state,
@@ -302,7 +303,7 @@ class GitHubSource(ConfiguredSource):
                 if created_at > self.now() + MAX_CLOCK_SKEW:
                     raise ValueError("created in the future")
                 mention = to_mention(item, created_at)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed %s (%s)", self.key, what, type(exc).__name__)
                 continue

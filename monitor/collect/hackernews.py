@@ -28,6 +28,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.collect._common import (
+    ITEM_ERRORS,
     ConfiguredSource,
     canonical_url,
     drop_blocks,
@@ -138,7 +139,7 @@ class HackerNewsSource(ConfiguredSource):
             try:
                 hit = _Hit.model_validate(raw)
                 mention = self._to_mention(hit, raw)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed hit (%s)", self.key, type(exc).__name__)
                 continue

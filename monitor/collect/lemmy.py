@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.collect._common import ConfiguredSource, canonical_url, dump_state, parse_time, read_cursor
+from monitor.collect._common import ITEM_ERRORS, ConfiguredSource, canonical_url, dump_state, parse_time, read_cursor
 from monitor.collect._markdown import markdown_text
 from monitor.errors import CursorError, MalformedResponseError, SourceAuthError, SourceError
 from monitor.records import TIME_MAX, TIME_MIN, Author, FetchResult, Mention, bounded_int
@@ -172,7 +172,7 @@ class LemmySource(ConfiguredSource):
             for raw in items:
                 try:
                     mention, when = self._to_mention(kind, raw)
-                except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                except ITEM_ERRORS as exc:
                     skipped += 1
                     logger.warning("%s: skipped a malformed %s (%s)", self.key, kind, type(exc).__name__)
                     continue

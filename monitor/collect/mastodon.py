@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.collect._common import ConfiguredSource, dump_state, parse_time, read_cursor, strip_html
+from monitor.collect._common import ITEM_ERRORS, ConfiguredSource, dump_state, parse_time, read_cursor, strip_html
 from monitor.errors import CursorError, MalformedResponseError
 from monitor.records import Author, FetchResult, Mention
 
@@ -108,7 +108,7 @@ class MastodonSource(ConfiguredSource):
                 status = _Status.model_validate(raw)
                 newest = max(newest, _status_id(status.id, latest))
                 mention = self._to_mention(status)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed status (%s)", self.key, type(exc).__name__)
                 continue

@@ -28,9 +28,10 @@ from urllib.parse import quote, urlsplit
 
 import praw
 import prawcore
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.collect._common import (
+    ITEM_ERRORS,
     ConfiguredSource,
     canonical_url,
     dump_state,
@@ -186,7 +187,7 @@ class RedditSource(ConfiguredSource):
                 if created > now + MAX_CLOCK_SKEW:  # would move the cursor past every item to come
                     raise ValueError("created_utc is in the future")
                 mention = self._to_mention(child["kind"], thing, created)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed listing child (%s)", self.key, type(exc).__name__)
                 continue

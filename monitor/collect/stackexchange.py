@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.collect._common import (
+    ITEM_ERRORS,
     TAG_MAX,
     ConfiguredSource,
     drop_blocks,
@@ -207,7 +208,7 @@ class StackExchangeSource(ConfiguredSource):
             try:
                 item = _Item.model_validate(raw)
                 mention = self._to_mention(item)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed item (%s)", self.key, type(exc).__name__)
                 continue

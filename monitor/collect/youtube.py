@@ -42,6 +42,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.collect._common import (
+    ITEM_ERRORS,
     ConfiguredSource,
     drop_html_tags,
     dump_state,
@@ -413,7 +414,7 @@ class YouTubeSource(ConfiguredSource):
         for raw in page.items:
             try:
                 found, bad, when = self._thread(raw, video)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 skipped += 1
                 logger.warning("%s: skipped a malformed comment thread (%s)", self.key, type(exc).__name__)
                 continue
@@ -468,7 +469,7 @@ class YouTubeSource(ConfiguredSource):
         for reply in listed if isinstance(listed, list) else []:
             try:
                 m = self._to_mention(_Comment.model_validate(reply), video, comment.id, None)
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            except ITEM_ERRORS as exc:
                 bad += 1
                 logger.warning("%s: skipped a malformed reply (%s)", self.key, type(exc).__name__)
                 continue
