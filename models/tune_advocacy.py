@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT / "models"))
 from evaluate import read_social  # noqa: E402
 
 from monitor.classify import build_classifier, classify_texts  # noqa: E402
-from monitor.classify.evaluation import ADVOCACY, figures  # noqa: E402
+from monitor.classify.evaluation import ADVOCACY  # noqa: E402
+from monitor.classify.training import social_f1  # noqa: E402
 from monitor.config import ClassifierSettings  # noqa: E402
 
 
@@ -49,14 +50,7 @@ def main() -> int:
     results = classify_texts(clf, [r["text"] for r in rows], [r["brand"] for r in rows])
     truth = np.array([ADVOCACY.index(r["label"]) for r in rows])
     logp = np.log(np.clip([[c.advocacy.probabilities.get(a, 0.0) for a in ADVOCACY] for c in results], 1e-6, 1))
-    base = figures(truth, logp.argmax(1))["macro_f1"]
-    best, best_off = base, (0.0, 0.0)
-    grid = np.arange(-3.0, 1.01, 0.1)
-    for p in grid:
-        for d in grid:
-            score = figures(truth, (logp + [p, d, 0.0]).argmax(1))["macro_f1"]
-            if score > best + 1e-9:
-                best, best_off = score, (float(p), float(d))
+    base, best, best_off = social_f1(logp, truth, step=0.1)
     temperature = float(meta.get("advocacy_temperature", 1.0))
     offsets = [round(best_off[0] * temperature, 3), round(best_off[1] * temperature, 3), 0.0]
     print(json.dumps({"model": clf.name, "dev_n": len(rows), "dev_macro_f1_before": round(base, 4),

@@ -571,13 +571,13 @@ def read_social_dev(data_dir: Path, labels: Path) -> list[Example]:
                 for r in csv.DictReader(fh) if r["split"] == "dev" and r["id"] in texts]
 
 
-def social_f1(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float, list[float]]:
+def social_f1(logits: np.ndarray, labels: np.ndarray, step: float = 0.2) -> tuple[float, float, list[float]]:
     """Macro-F1 of the advocacy head on social posts: as it is, and with the promoter and
-    detractor logit offsets (against ``none``) that maximise it (what
-    ``models/tune_advocacy.py`` stores)."""
+    detractor logit offsets (against ``none``, from -3 to +1 in ``step``) that maximise it
+    (``models/tune_advocacy.py`` stores them, on a finer grid)."""
     raw = class_figures(labels, logits.argmax(1))["macro_f1"]
     best, best_off = raw, [0.0, 0.0, 0.0]
-    grid = np.arange(-3.0, 1.01, 0.2)
+    grid = np.arange(-3.0, 1.0 + step / 2, step)
     for p in grid:
         for d in grid:
             score = class_figures(labels, (logits + [p, d, 0.0]).argmax(1))["macro_f1"]
