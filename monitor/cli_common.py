@@ -89,6 +89,20 @@ class App:
         return store
 
 
+def cli_actor() -> str:
+    """Who a CLI change is recorded as, in the audit log and the inbox's history:
+    ``cli:<os user>`` (the account running the command; its uid where it has no name)."""
+    import os
+
+    try:
+        import pwd
+
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, AttributeError):
+        name = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"cli:{name}"
+
+
 def _use_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None and (app := ctx.find_object(App)) is not None:
         app.use_config(value)

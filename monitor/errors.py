@@ -14,6 +14,7 @@
     │   └── FinetuneRefusedError  (classify.finetune) too few or one-sided corrections, or no better
     ├── ImportFileError          (importer) a `monitor import` file fails as a whole: nothing stored
     ├── InputFileError           (classify.evaluation) a labelled or corrections file is unreadable (exit 2)
+    ├── AccountError             (store.accounts) a user change refused: no such user or role, the last admin
     ├── InboxError               (store.inbox) an inbox change that cannot be made (no such item, wrong state)
     │   └── InboxConflictError   (store.inbox) the item changed since it was seen: nothing changed
     └── DeliveryError            an alert channel failed to deliver (retryable unless .permanent)

@@ -32,7 +32,7 @@ def make_db(tmp_path: Path, seeder=seed) -> tuple[Settings, Store]:
     settings = settings_for(db)
     store = Store(db, now=lambda: NOW)
     seeder(store)
-    store.accounts.add_user("maria", hash_password(PASSWORD, n=2**12))
+    store.accounts.add_user("maria", hash_password(PASSWORD, n=2**12), role="admin")  # tests ask for less
     advocates.refresh(store, settings.advocates, now=NOW)
     return settings, store
 

@@ -7,7 +7,8 @@ classifications; ``mentions`` for listing); one sub-object per other area:
 
 * ``store.alerts``    rules' input, noise-control ledger, the outbox, delivery attempts
 * ``store.advocacy``  advocate aggregates and the web page's reads
-* ``store.accounts``  the web page's own writes: users, sessions, marks, corrections, links
+* ``store.accounts``  the web page's own writes: users and roles, sessions, marks, corrections, links
+* ``store.audit``     the audit log: who changed what, when (inbox changes read from inbox_events)
 * ``store.themes``    sentence vectors of a brand's mentions, the themes found in them
 * ``store.governance`` retention and erasure deletes, kept figures, erasure records, metrics
 * ``store.inbox``     the response desk: items, notes, their audit trail, response times
@@ -38,6 +39,7 @@ from monitor.store._sql import add_filters, iso, marks, parse_iso
 from monitor.store.accounts import AccountStore
 from monitor.store.advocacy import OFF_TOPIC, ON_TOPIC, AdvocacyStore
 from monitor.store.alerts import AlertStore
+from monitor.store.audit import AuditStore
 from monitor.store.governance import GovernanceStore
 from monitor.store.inbox import InboxStore
 from monitor.store.migrations import migrations
@@ -46,7 +48,8 @@ from monitor.store.rows import MentionRow, MentionText, PendingMention, ReachLoo
 from monitor.store.themes import ThemeStore
 from monitor.textutil import safe_optional, safe_text
 
-__all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "GovernanceStore", "InboxStore", "Store", "iso", "parse_iso"]
+__all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "AuditStore", "GovernanceStore", "InboxStore", "Store", "iso",
+           "parse_iso"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,7 @@ class Store:
         self.alerts = AlertStore(self)
         self.advocacy = AdvocacyStore(self)
         self.accounts = AccountStore(self)
+        self.audit = AuditStore(self)
         self.governance = GovernanceStore(self)
         self.themes = ThemeStore(self)
         self.inbox = InboxStore(self)

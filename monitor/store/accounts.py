@@ -1,11 +1,14 @@
-"""SQL for the web page's own writes (``store.accounts``): users, sessions, marks, label
-corrections and confirmed author links. Each write is one short transaction."""
+"""SQL for the web page's own writes (``store.accounts``): users and their roles, sessions,
+marks, label corrections and confirmed author links. Each write is one short transaction,
+with its ``store.audit`` row (who, when, what) in the same transaction."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from monitor.errors import MonitorError
+from monitor.roles import DEFAULT_ROLE, ROLES
 from monitor.store._sql import iso
 from monitor.store.rows import Correction, Mark, Session, User, UserListing
 
@@ -17,6 +20,11 @@ FIELDS = {"advocacy": ("promoter", "detractor", "none"), "sentiment": ("negative
           "relevance": ("about", "not_about")}  # relevance: the web page's "not about us" marks
 
 
+class AccountError(MonitorError):
+    """A change to users that cannot be made: no such user, an unknown role, or one that would
+    leave no enabled admin (demoting or disabling the last one)."""
+
+
 class AccountStore:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -26,21 +34,56 @@ class AccountStore:
 
     # ---------------------------------------------------------------------- users
 
-    def add_user(self, username: str, password_hash: str, *, replace: bool = False) -> None:
-        """A new user; ``replace``: or a new password for an existing one, who stays disabled if
-        disabled (``enable_user`` lets them in again) and is logged out."""
+    def add_user(self, username: str, password_hash: str, *, replace: bool = False, role: str | None = None,
+                 actor: str | None = None) -> None:
+        """A new user, a member unless ``role`` says otherwise; ``replace``: or a new password
+        for an existing one (who keeps their role unless ``role`` is given), who stays disabled
+        if disabled (``enable_user`` lets them in again) and is logged out."""
+        if role is not None and role not in ROLES:
+            raise AccountError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
         store = self._store
         with store.transaction():
-            if replace:
-                store.execute(
-                    "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (username) "
-                    "DO UPDATE SET password_hash = excluded.password_hash",
-                    [username, password_hash, self._now()])
+            existed = store.scalar("SELECT role FROM users WHERE username = ?", [username])
+            if replace and existed is not None:
+                if role is not None and role != existed:
+                    self.set_role(username, role, actor=actor)
+                store.execute("UPDATE users SET password_hash = ? WHERE username = ?", [password_hash, username])
                 store.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
                               [username])
+                store.audit.record(actor, "user.password", "user", username)
             else:
-                store.execute("INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)",
-                              [username, password_hash, self._now()])
+                store.execute("INSERT INTO users (username, password_hash, created_at, role) VALUES (?, ?, ?, ?)",
+                              [username, password_hash, self._now(), role or DEFAULT_ROLE])
+                store.audit.record(actor, "user.add", "user", username, {"role": role or DEFAULT_ROLE})
+
+    def set_role(self, username: str, role: str, *, actor: str | None = None) -> str:
+        """Give a user another role; returns the one they had. Refused (AccountError) for an
+        unknown user or role, and for the last enabled admin becoming something else."""
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        store = self._store
+        with store.transaction():
+            row = store.execute("SELECT role, disabled FROM users WHERE username = ?", [username]).fetchone()
+            if row is None:
+                raise AccountError(f"no user {username!r}")
+            old = str(row[0])
+            if old == role:
+                return old
+            if old == "admin" and not row[1]:
+                self._keep_an_admin(username, "made " + role)
+            store.execute("UPDATE users SET role = ? WHERE username = ?", [role, username])
+            store.audit.record(actor, "user.role", "user", username, {"from": old, "to": role})
+            return old
+
+    def _keep_an_admin(self, username: str, change: str) -> None:
+        if not self._store.scalar("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND username != ?",
+                                  [username]):
+            raise AccountError(f"{username!r} is the last enabled admin and cannot be {change}: "
+                               "make another user admin first")
+
+    def admins(self) -> int:
+        """How many enabled admins there are."""
+        return self._store.count("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0")
 
     def user_exists(self, username: str) -> bool:
         return bool(self._store.query("SELECT 1 FROM users WHERE username = ?", [username]))
@@ -57,19 +100,32 @@ class AccountStore:
 
     def list_users(self) -> list[UserListing]:
         return cast("list[UserListing]", self._store.query(
-            "SELECT id, username, created_at, disabled FROM users ORDER BY username"))
+            "SELECT id, username, created_at, disabled, role FROM users ORDER BY username"))
 
-    def disable_user(self, username: str) -> bool:
+    def disable_user(self, username: str, *, actor: str | None = None) -> bool:
+        """Disable a user and end their sessions (their inbox assignments stay, reassignable).
+        False: no such user; AccountError: the last enabled admin."""
         store = self._store
         with store.transaction():
-            n = store.execute("UPDATE users SET disabled = 1 WHERE username = ?", [username]).rowcount
+            row = store.execute("SELECT role, disabled FROM users WHERE username = ?", [username]).fetchone()
+            if row is None:
+                return False
+            if row[0] == "admin" and not row[1]:
+                self._keep_an_admin(username, "disabled")
+            store.execute("UPDATE users SET disabled = 1 WHERE username = ?", [username])
             store.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)", [username])
-        return bool(n)
+            if not row[1]:
+                store.audit.record(actor, "user.disable", "user", username)
+        return True
 
-    def enable_user(self, username: str) -> bool:
+    def enable_user(self, username: str, *, actor: str | None = None) -> bool:
         """Let a disabled user log in again (with the password they had)."""
-        with self._store.transaction():
-            return bool(self._store.execute("UPDATE users SET disabled = 0 WHERE username = ?", [username]).rowcount)
+        store = self._store
+        with store.transaction():
+            n = store.execute("UPDATE users SET disabled = 0 WHERE username = ? AND disabled = 1", [username]).rowcount
+            if n:
+                store.audit.record(actor, "user.enable", "user", username)
+            return bool(n) or self.user_exists(username)
 
     # ------------------------------------------------------------------- sessions
 
@@ -83,7 +139,7 @@ class AccountStore:
 
     def get_session(self, token_hash: str, now: datetime) -> Session | None:
         rows = self._store.query(
-            "SELECT s.token_hash, s.csrf, s.expires_at, u.id AS user_id, u.username FROM sessions s "
+            "SELECT s.token_hash, s.csrf, s.expires_at, u.id AS user_id, u.username, u.role FROM sessions s "
             "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
             [token_hash, iso(now)])
         return cast("Session", rows[0]) if rows else None
@@ -108,9 +164,10 @@ class AccountStore:
                     "ON CONFLICT (author_id, brand, mark) DO UPDATE SET note = excluded.note, "
                     "set_by = excluded.set_by, set_at = excluded.set_at",
                     [author_id, brand, mark, note, user, self._now()])
-            else:
-                store.execute("DELETE FROM author_marks WHERE author_id = ? AND brand = ? AND mark = ?",
-                              [author_id, brand, mark])
+                store.audit.record(user, "mark.set", "author", author_id, {"brand": brand, "mark": mark})
+            elif store.execute("DELETE FROM author_marks WHERE author_id = ? AND brand = ? AND mark = ?",
+                               [author_id, brand, mark]).rowcount:
+                store.audit.record(user, "mark.clear", "author", author_id, {"brand": brand, "mark": mark})
 
     def marks_of(self, author_id: int) -> list[Mark]:
         return cast("list[Mark]", self._store.query(
@@ -134,6 +191,8 @@ class AccountStore:
                 "INSERT INTO corrections (mention_id, field, label, model_label, model, set_by, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [mention_id, field, label, row[0] if row else None, row[1] if row else None, user, self._now()])
+            store.audit.record(user, "correction.add", "mention", mention_id,
+                               {"field": field, "label": label, "model_label": row[0] if row else None})
             return int(cur.lastrowid or 0)
 
     def corrections(self, field: str | None = None, limit: int | None = None) -> list[Correction]:
@@ -169,13 +228,16 @@ class AccountStore:
                 "ON CONFLICT (author_id) DO UPDATE SET person_id = excluded.person_id, "
                 "confirmed_by = excluded.confirmed_by, confirmed_at = excluded.confirmed_at",
                 [author_id, person, user, self._now()])
+            store.audit.record(user, "author.link", "author", person, {"author_id": author_id})
 
-    def unlink_author(self, author_id: int) -> int | None:
+    def unlink_author(self, author_id: int, *, actor: str | None = None) -> int | None:
         """Remove a link; returns the person it belonged to."""
         store = self._store
         with store.transaction():
             person = store.scalar("SELECT person_id FROM author_links WHERE author_id = ?", [author_id])
             store.execute("DELETE FROM author_links WHERE author_id = ?", [author_id])
+            if person is not None:
+                store.audit.record(actor, "author.unlink", "author", person, {"author_id": author_id})
         return None if person is None else int(person)
 
     def find_author(self, source: str, handle: str) -> int | None:

@@ -143,7 +143,17 @@ class InboxStore:
                assignee: str | None = None, reason: str | None = None) -> InboxItem:
         """One change of an item (``ACTIONS``), made only if the item is in a state the action
         leaves and, with ``version``, unchanged since the person saw it. Returns the item after.
-        Raises InboxConflictError (changed meanwhile) or InboxError (not possible)."""
+        Raises InboxConflictError (changed meanwhile: the refused attempt is kept in the audit
+        log, ``inbox.conflict``, beside the change that won) or InboxError (not possible)."""
+        try:
+            return self._change(item_id, action, actor, version=version, assignee=assignee, reason=reason)
+        except InboxConflictError as exc:
+            self._store.audit.record(actor, "inbox.conflict", "inbox_item", item_id,
+                                     {"action": action, "assignee": assignee, "refused": str(exc)})
+            raise
+
+    def _change(self, item_id: int, action: str, actor: str | None, *, version: int | None = None,
+                assignee: str | None = None, reason: str | None = None) -> InboxItem:
         if action not in ACTIONS:
             raise InboxError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
         store = self._store

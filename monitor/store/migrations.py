@@ -505,3 +505,32 @@ def m110_relevance(db: Database) -> None:
         ALTER TABLE classifications ADD COLUMN off_topic INTEGER NOT NULL DEFAULT 0
         """,
     )
+
+
+@migrations()
+def m120_roles_audit(db: Database) -> None:
+    """Roles (``monitor.roles``): every user has one; users there before roles existed become
+    admins (nobody loses what they could do), later ones are members unless given another.
+    The audit log (``store.audit``): who changed what, when; inbox changes stay in
+    ``inbox_events`` and the audit log reads them from there."""
+    run_script(
+        db,
+        """
+        ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+            CHECK (role IN ('admin', 'member', 'viewer'));
+        UPDATE users SET role = 'admin';
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target_type TEXT,
+            target_id TEXT,
+            detail TEXT
+        );
+        CREATE INDEX audit_log_at ON audit_log (at);
+        CREATE INDEX audit_log_actor ON audit_log (actor, at);
+        CREATE INDEX audit_log_action ON audit_log (action, at);
+        CREATE INDEX inbox_events_at ON inbox_events (at)
+        """,
+    )

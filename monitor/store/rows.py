@@ -210,6 +210,7 @@ class User(TypedDict):
     password_hash: str
     created_at: str
     disabled: int
+    role: str
 
 
 class UserListing(TypedDict):
@@ -217,6 +218,7 @@ class UserListing(TypedDict):
     username: str
     created_at: str
     disabled: int
+    role: str
 
 
 class Session(TypedDict):
@@ -227,6 +229,7 @@ class Session(TypedDict):
     expires_at: str
     user_id: int
     username: str
+    role: str
 
 
 class Mark(TypedDict):
@@ -538,3 +541,17 @@ class ResponseTime(TypedDict):
     entered_at: str
     due_at: str
     first_response_at: str | None
+
+
+class AuditEntry(TypedDict):
+    """One entry of the audit log: an ``audit_log`` row (kind ``audit``) or an inbox item's
+    event (kind ``inbox``, from ``inbox_events``)."""
+
+    kind: str
+    id: int
+    at: str
+    actor: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    detail: str | None

@@ -1,6 +1,7 @@
 """What the routes of pages.py and api.py depend on, FastAPI style (each takes the request):
-the writer store, the logged-in user, the CSRF-checked form, rendering a template, the
-session cookie. The objects themselves live on ``app.state``, set by ``app.create_app``."""
+the writer store, the logged-in user and what their role lets them do (``require_permission``,
+the table is ``monitor.roles``), the CSRF-checked form, rendering a template, the session
+cookie. The objects themselves live on ``app.state``, set by ``app.create_app``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated
 from fastapi import HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from monitor import roles
 from monitor.config import Settings
 from monitor.store import Store
 from monitor.web import security
@@ -62,6 +64,31 @@ def require_user(request: Request) -> dict:
     return user
 
 
+def require_permission(request: Request, permission: str) -> dict:
+    """The logged-in user, if their role has ``permission`` (``monitor.roles.PERMISSIONS``);
+    otherwise 403 saying which role it needs (an HTML page, or JSON under /api/). Not logged
+    in: LoginRequired, as ``require_user``."""
+    user = require_user(request)
+    if not roles.can(user.get("role"), permission):
+        raise HTTPException(403, roles.refusal(user.get("role"), permission))
+    return user
+
+
+def require_role(request: Request, role: str) -> dict:
+    """The logged-in user, if their role is ``role`` or above; otherwise 403 naming it."""
+    user = require_user(request)
+    if not roles.at_least(user.get("role"), role):
+        raise HTTPException(403, f"this needs the {role} role (you are a {user.get('role')}); "
+                                 "an admin can change roles")
+    return user
+
+
+def can(user: dict | None, permission: str) -> bool:
+    """Whether this user (a session row, or None) has ``permission``: for templates and routes
+    that show or hide an action."""
+    return bool(user) and roles.can(user.get("role") if user else None, permission)
+
+
 async def require_form(request: Request, user: dict) -> dict:
     """The posted form, after checking its CSRF token against the session's."""
     form = await request.form()
@@ -76,7 +103,8 @@ def render(request: Request, name: str, context: dict, status: int = 200) -> HTM
     views: Views = request.app.state.views
     ctx = {"request": request, "user": user, "csrf": user["csrf"] if user else "", "brands": views.brands(),
            "brand": None, "adv_cfg": request.app.state.settings.advocates,
-           "refreshed_at": views.refreshed_at(), "path": request.url.path, "ago": views.ago, **context}
+           "refreshed_at": views.refreshed_at(), "path": request.url.path, "ago": views.ago,
+           "can": lambda permission: can(user, permission), **context}
     html = request.app.state.templates.get_template(name).render(ctx)
     return HTMLResponse(html, status_code=status)
 
