@@ -1,4 +1,5 @@
-"""Fit the advocacy decision offsets of a model on the social set's dev part (never its test part):
+"""Fit the advocacy decision offsets of a model on the social set's dev part (never its test part),
+and on the guideline-labelled tweets its training held out (``--social-holdout``), if any:
 
     python models/tune_advocacy.py --data ../shared/datasets --model /path/to/model-folder [--write]
 
@@ -28,7 +29,7 @@ from evaluate import read_social  # noqa: E402
 
 from monitor.classify import build_classifier, classify_texts  # noqa: E402
 from monitor.classify.evaluation import ADVOCACY  # noqa: E402
-from monitor.classify.training import social_f1  # noqa: E402
+from monitor.classify.training import read_guideline_holdout, social_f1  # noqa: E402
 from monitor.config import ClassifierSettings  # noqa: E402
 
 
@@ -38,6 +39,9 @@ def main() -> int:
     ap.add_argument("--model", type=Path, required=True, help="a model folder")
     ap.add_argument("--engine", default="torch", choices=["onnx", "torch"])
     ap.add_argument("--cache-dir", type=Path, default=Path(".monitor-cache"))
+    ap.add_argument("--social-train", type=Path, default=ROOT / "models" / "social_train" / "labels.csv")
+    ap.add_argument("--holdout", type=float, default=None,
+                    help="share of the guideline-labelled tweets held out of training (default: the model's own)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
 
@@ -47,6 +51,10 @@ def main() -> int:
                            Path.cwd(), cache_dir=args.cache_dir)
     clf.meta = {k: v for k, v in clf.meta.items() if k != "advocacy_offsets"}  # tune from the raw head
     rows = read_social(args.data, "dev")
+    fraction = meta.get("social_holdout", 0.0) if args.holdout is None else args.holdout
+    if fraction:  # the training's held-out guideline tweets: never trained on, so fair to tune on
+        rows += [{"text": e.text, "brand": e.target, "label": ADVOCACY[e.advocacy]}
+                 for e in read_guideline_holdout(args.data, args.social_train, fraction)]
     results = classify_texts(clf, [r["text"] for r in rows], [r["brand"] for r in rows])
     truth = np.array([ADVOCACY.index(r["label"]) for r in rows])
     logp = np.log(np.clip([[c.advocacy.probabilities.get(a, 0.0) for a in ADVOCACY] for c in results], 1e-6, 1))

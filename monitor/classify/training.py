@@ -29,6 +29,7 @@ split for macro-recall.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -288,12 +289,38 @@ class DataMix:
     topic_advocacy: bool = True  # teach the NPS reading of their score to the advocacy head
     social: Path | None = None  # the team's guideline labels of Task 4C brand tweets
     social_repeat: int = 1  # how often each guideline-labelled tweet is seen per epoch
+    social_holdout: float = 0.0  # share of the guideline-labelled tweets kept out as validation data
+
+
+def in_holdout(tweet_id: str, fraction: float) -> bool:
+    """Whether a guideline-labelled tweet is in the held-out validation part: a fixed share of
+    them, chosen by a hash of the tweet id, so that training, ``models/tune_advocacy.py`` and
+    anyone re-running it pick the same tweets."""
+    if fraction <= 0:
+        return False
+    return int(hashlib.sha256(tweet_id.encode()).hexdigest()[:8], 16) / 0x1_0000_0000 < fraction
+
+
+def read_guideline_holdout(data_dir: Path, path: Path, fraction: float) -> list[Example]:
+    """The held-out part of the guideline-labelled Task 4C tweets (``skip`` ones left out), with
+    their texts from the Task 4C training files: validation data for the advocacy decision."""
+    guideline = read_guideline(path)
+    out: dict[str, Example] = {}
+    for name in STANCE_TRAIN_FILES:
+        for tweet_id, e in read_topic(data_dir / "semeval_topic_5point" / f"{name}.csv", with_ids=True):
+            if tweet_id in guideline and tweet_id not in out and in_holdout(tweet_id, fraction):
+                brand, advocacy = guideline[tweet_id]
+                if advocacy is not None:
+                    out[tweet_id] = Example(e.text, IGNORE, advocacy, target=brand)
+    return list(out.values())
 
 
 def load_training_data(data_dir: Path, seed: int, *, tweet_cues: bool, mix: DataMix,
                        exclude: set[str]) -> tuple[list[Example], list[dict], dict[str, int]]:
     rng = random.Random(seed)
-    tweets = read_tweets(data_dir / "semeval2017_sentiment" / "train.csv", cues=tweet_cues, exclude=exclude)
+    guideline = read_guideline(mix.social) if mix.stance and mix.social else {}
+    held_out = {i for i in guideline if in_holdout(i, mix.social_holdout)}
+    tweets = read_tweets(data_dir / "semeval2017_sentiment" / "train.csv", cues=tweet_cues, exclude=exclude | held_out)
     rng.shuffle(tweets)
     tweets = tweets[: mix.tweets] if mix.tweets else tweets
     for i, e in enumerate(tweets):
@@ -315,10 +342,11 @@ def load_training_data(data_dir: Path, seed: int, *, tweet_cues: bool, mix: Data
             rows = read_topic(folder / f"{name}.csv", with_ids=True)
             topic_ids += [i for i, _ in rows]
             stance += [e for _, e in rows]
-        guideline = read_guideline(mix.social) if mix.social else {}
         kept: list[Example] = []
         seen: set[str] = set()
         for tweet_id, e in zip(topic_ids, stance, strict=True):
+            if tweet_id in held_out:  # validation data: neither its advocacy nor its stance is trained on
+                continue
             if tweet_id in guideline:
                 if tweet_id not in seen:  # a tweet in two Task 4C files is one guideline example
                     seen.add(tweet_id)
@@ -332,7 +360,7 @@ def load_training_data(data_dir: Path, seed: int, *, tweet_cues: bool, mix: Data
         rng.shuffle(kept)
         stance = kept[: mix.topic] if mix.topic else kept
     counts = {"tweets": len(tweets), "reviews": len(review_examples), "stance": len(stance),
-              "social_guideline": len(social)}
+              "social_guideline": len(social), "social_guideline_held_out": len(held_out)}
     return tweets + review_examples + stance + social * max(1, mix.social_repeat), r_val, counts
 
 
@@ -409,8 +437,10 @@ def train(
     losses = [nn.CrossEntropyLoss(weight=class_weights(y.tolist(), n), ignore_index=IGNORE)
               for y, n in zip(labels, (3, 3, 5), strict=True)]
 
+    holdout = (read_guideline_holdout(data_dir, mix.social, mix.social_holdout)
+               if mix.stance and mix.social and mix.social_holdout > 0 else [])
     val = ValidationData.load(tokenizer, data_dir, r_val, max_len, with_stance=mix.stance, social_eval=social_eval,
-                              nps_advocacy=mix.topic_advocacy)
+                              nps_advocacy=mix.topic_advocacy, social_extra=holdout)
     if init_dir is not None:  # continue training a saved model (e.g. one more stage at a lower lr)
         model, _, _ = network.load(init_dir, silent_new_heads=False)
     else:
@@ -458,7 +488,7 @@ def train(
         history.append(figures)
         logger.info("epoch %d validation: %s", epoch, json.dumps(figures))
         ckpt = out_dir.parent / f"{out_dir.name}.epoch{epoch}"
-        meta = {"targeted": bool(mix.stance), "data": counts}
+        meta = {"targeted": bool(mix.stance), "data": counts, "social_holdout": mix.social_holdout}
         _save_calibrated(model, tokenizer, ckpt, figures, history, name, version, max_len, seed, meta)
         score = selection_score(figures)
         if score > best_score:
@@ -507,11 +537,14 @@ class ValidationData:
 
     @classmethod
     def load(cls, tokenizer, data_dir: Path, r_val: list[dict], max_len: int, with_stance: bool = True,
-             social_eval: Path | None = None, nps_advocacy: bool = True):
+             social_eval: Path | None = None, nps_advocacy: bool = True, social_extra: list[Example] | None = None):
+        """``social_extra``: more guideline-labelled tweets (the held-out part of the training
+        labels) judged together with the social set's dev part."""
         tweets = read_lines_dataset(data_dir / "tweeteval_sentiment" / "val_text.txt",
                                     data_dir / "tweeteval_sentiment" / "val_labels.txt")
         stance = read_topic(data_dir / "semeval_topic_5point" / f"{STANCE_VAL_FILE}.csv") if with_stance else []
         social = read_social_dev(data_dir, social_eval) if social_eval and social_eval.is_file() else []
+        social += social_extra or []
         return cls(
             g_ids=encode(tokenizer, [e.text for e in social], max_len, [e.target for e in social]) if social else [],
             g_y=np.array([e.advocacy for e in social], dtype=int),

@@ -84,7 +84,8 @@ def test_train_command_writes_a_loadable_calibrated_model(tmp_path, monkeypatch)
     assert len(meta["validation"]) == 1 and 0 <= meta["validation"][0]["reviews_val_recommend_auc"] <= 1
     assert (out.parent / "tiny-model.epoch1" / "monitor.json").is_file()  # a checkpoint per epoch
     assert meta["targeted"] is True and len(meta["stance_offsets"]) == 5  # reads the brand; stance calibrated
-    assert meta["data"] == {"tweets": 30, "reviews": 60, "stance": 50, "social_guideline": 0}
+    assert meta["data"] == {"tweets": 30, "reviews": 60, "stance": 50, "social_guideline": 0,
+                            "social_guideline_held_out": 0}
     assert "stance_val_macro_mae" in meta["validation"][0]
 
     from monitor.classify.torch_engine import TorchClassifier
@@ -140,10 +141,45 @@ def test_guideline_labels_teach_advocacy_and_the_social_dev_part_selects(tmp_pat
                                        "--social-eval", str(social_eval), "--topic", "20"])
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "monitor.json").read_text())
-    assert meta["data"] == {"tweets": 30, "reviews": 60, "stance": 20, "social_guideline": 2}
+    assert meta["data"] == {"tweets": 30, "reviews": 60, "stance": 20, "social_guideline": 2,
+                            "social_guideline_held_out": 0}
     figures = meta["validation"][0]
     assert 0 <= figures["social_val_macro_f1"] <= figures["social_val_macro_f1_tuned"] <= 1
     assert len(figures["social_val_offsets"]) == 3
+
+
+def test_a_share_of_the_guideline_tweets_is_held_out_as_validation_data(tmp_path):
+    from monitor.classify.training import DataMix, in_holdout, load_training_data, read_guideline_holdout
+
+    ids = [f"t{i}" for i in range(4000)]
+    share = sum(in_holdout(i, 0.25) for i in ids) / len(ids)
+    assert 0.22 < share < 0.28 and [in_holdout(i, 0.25) for i in ids[:50]] == [in_holdout(i, 0.25) for i in ids[:50]]
+    assert not any(in_holdout(i, 0.0) for i in ids) and all(in_holdout(i, 1.0) for i in ids)
+
+    data = tmp_path / "data"
+    _write_data(data)
+    labels = ["promoter", "detractor", "none", "skip"]
+    guideline = tmp_path / "social_train.csv"
+    guideline.write_text("id,brand,label\n" + "".join(f"train{i},Acme,{labels[i % 4]}\n" for i in range(30)))
+    held = {f"train{i}" for i in range(30) if in_holdout(f"train{i}", 0.4)}
+    assert 0 < len(held) < 30
+    texts = {}
+    import csv as _csv
+
+    with (data / "semeval_topic_5point" / "train.csv").open(newline="") as fh:
+        texts = {r["id"]: r["text"] for r in _csv.DictReader(fh)}
+    val = read_guideline_holdout(data, guideline, 0.4)
+    expect = sorted((texts[i], labels[int(i[5:]) % 4]) for i in held if int(i[5:]) % 4 != 3)
+    assert sorted((e.text, ["promoter", "detractor", "none"][e.advocacy]) for e in val) == expect
+
+    _, _, counts = load_training_data(data, 1, tweet_cues=True, exclude=set(),
+                                      mix=DataMix(social=guideline, social_holdout=0.4))
+    _, _, all_counts = load_training_data(data, 1, tweet_cues=True, exclude=set(), mix=DataMix(social=guideline))
+    skipped = sum(1 for i in range(30) if i % 4 == 3)
+    assert counts["social_guideline_held_out"] == len(held)
+    assert counts["social_guideline"] == 30 - skipped - len([i for i in held if int(i[5:]) % 4 != 3])
+    assert all_counts["social_guideline"] == 30 - skipped
+    assert counts["stance"] == all_counts["stance"]  # held-out tweets teach neither advocacy nor stance
 
 
 def test_training_leaves_out_the_evaluation_tweets(tmp_path):
