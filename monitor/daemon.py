@@ -209,6 +209,22 @@ class Daemon:
         except Exception:  # next week's run (or a restart) tries again
             logger.exception("weekly report failed")
 
+    def themes_job(self) -> None:
+        """Daily: find and store every brand's themes of the last 30 days (monitor.topics), so
+        that a theme keeps its id from day to day and spike explanations can name it; the
+        Topics, Compare and Report pages only read what is stored."""
+        from monitor import topics
+        from monitor.classify import current_model_name
+
+        own = [b.name for b in self.settings.brands]
+        brands = own + [b for b in self.store.advocacy.brands_in_data() if b not in own]
+        try:
+            n = topics.store_themes(self.store, brands, current_model_name(self.settings.classifier,
+                                                                          self.settings.base_dir), self.now())
+            logger.info("themes: %d stored for %d brand(s)", n, len(brands))
+        except Exception:  # the next day's run tries again; nothing else is affected
+            logger.exception("finding themes failed")
+
     # ----------------------------------------------------------------- running
 
     def schedule(self) -> None:
@@ -236,6 +252,9 @@ class Daemon:
             # a start after this week's send time (the daemon was down then): last week's report now
             self.scheduler.add_job(self.report_job, "date", run_date=start + timedelta(minutes=2),
                                    id="report:catch-up")
+        # themes once the first classification ran, then daily
+        self.scheduler.add_job(self.themes_job, "interval", days=1, id="themes",
+                               next_run_time=start + timedelta(minutes=10))
         from monitor.governance import retention_rules
 
         if retention_rules(self.settings):  # first an hour after the start, then daily

@@ -326,6 +326,22 @@ def find_themes(store: Store, brand: str, *, since: datetime, until: datetime, m
     return _with(base, themes=tuple(themes), other=len(rows) - sum(t.size for t in themes))
 
 
+STORE_DAYS = 30  # the period the daemon's themes job (and the Topics page's default) covers
+
+
+def store_themes(store: Store, brands: list[str], preferred: str | None, now: datetime,
+                 days: int = STORE_DAYS) -> int:
+    """The daemon's themes job: find each brand's themes of the last ``days`` days and store
+    them, so that a theme keeps its id (the Topics page only reads them) and spike
+    explanations have themes to name. Returns the number of themes stored."""
+    stored = 0
+    for brand in brands:
+        report = find_themes(store, brand, since=now - timedelta(days=days), until=now,
+                             model=pick_model(store, brand, preferred), save_to=store)
+        stored += len(report.themes)
+    return stored
+
+
 def _stable_ids(store: Store, save_to: Store | None, brand: str, model: str, centroids: np.ndarray,
                 terms: list[tuple[str, ...]], sizes: list[int]) -> list[int]:
     from monitor.store.themes import ThemeUpdate

@@ -161,3 +161,22 @@ def test_identical_vectors_cluster_without_warnings(store):
                    noise=0.0)
     report = run(store)  # warnings are errors in the tests
     assert report.mentions == 1560 and len(report.themes) == 2
+
+
+def test_the_daemons_themes_job_stores_every_brands_themes_daily(store):
+    from monitor.config import Settings
+    from monitor.daemon import Daemon
+
+    add_themes(store, {"battery": 40, "support": 30, "shipping": 20})
+    add_themes(store, {"support": 10}, brand="Globex", start_id=1000)  # too few: nothing stored, no error
+    settings = Settings.model_validate({"database": str(store.path),
+                                        "brands": [{"name": "Acme", "terms": {"include": ["acme"]}},
+                                                   {"name": "Globex", "terms": {"include": ["globex"]}}]})
+    d = Daemon(settings, store, sources=[], classifier_factory=lambda: None, channels={}, now=lambda: NOW)
+    d.schedule()
+    assert d.scheduler.get_job("themes").trigger.interval == timedelta(days=1)
+    d.themes_job()
+    first = store.themes.stored("Acme", MODEL)
+    assert len(first) == 3 and store.themes.stored("Globex", MODEL) == []
+    d.themes_job()  # the next day: the same themes, the same ids
+    assert [t["id"] for t in store.themes.stored("Acme", MODEL)] == [t["id"] for t in first]

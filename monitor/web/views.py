@@ -159,11 +159,12 @@ class Views:
 
     # ------------------------------------------------------------------ themes
 
-    def topics(self, brand: str, days: int, stance: str | None, writer: Store | None) -> dict[str, Any]:
+    def topics(self, brand: str, days: int, stance: str | None) -> dict[str, Any]:
         """The themes of ``brand``'s mentions of the last ``days`` days (monitor.topics), and
-        each theme's mentions per week for the chart. ``writer``: where the themes are stored
-        (so that a theme keeps its id); None: not stored. Clustering takes seconds on a large
-        brand: the same view is computed again only after ``TOPICS_FRESH``."""
+        each theme's mentions per week for the chart. Read only: a theme that continues a
+        stored one (``monitor topics``, the daemon's daily themes job) shows its id, a new one
+        none; ``stored`` says whether the brand has stored themes at all. Clustering takes
+        seconds on a large brand: the same view is computed again only after ``TOPICS_FRESH``."""
         from monitor import topics
         from monitor.classify import current_model_name
 
@@ -175,17 +176,18 @@ class Views:
         model = topics.pick_model(self.db, brand, current_model_name(self.settings.classifier,
                                                                      self.settings.base_dir))
         report = topics.find_themes(self.db, brand, since=until - timedelta(days=days), until=until, model=model,
-                                    stance=stance, save_to=writer)
+                                    stance=stance)
         weeks = sorted({w for t in report.themes for w in t.weeks})
         series = {"weeks": weeks, "themes": [
             {"id": t.id, "label": t.label, "counts": [t.weeks.get(w, 0) for w in weeks]} for t in report.themes]}
-        data = {"report": report, "series": series}
+        data = {"report": report, "series": series,
+                "stored": bool(model and self.db.themes.stored(brand, model))}
         self._topics[key] = (until, data)
         return data
 
     # ----------------------------------------------------------------- compare
 
-    def compare(self, days: int, writer: Store | None) -> dict[str, Any]:
+    def compare(self, days: int) -> dict[str, Any]:
         """Share of voice of every brand over the last ``days`` days (monitor.share), its top
         themes from the Topics view (same cache), and the weekly series for the charts."""
         from monitor import share
@@ -194,7 +196,7 @@ class Views:
         rivals = share.competitors(self.settings.brands)
 
         def themes(brand: str):
-            return self.topics(brand, days, None, writer)["report"]
+            return self.topics(brand, days, None)["report"]
 
         report = share.share_of_voice(self.db, self.brands(), self.cfg, since=until - timedelta(days=days),
                                       until=until, rivals=rivals, themes=themes)

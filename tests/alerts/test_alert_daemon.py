@@ -25,7 +25,8 @@ def test_classify_job_delivers_at_once(store, receiver):
     assert daemon.outbox.join(5)  # delivery runs on the outbox's workers, outside classification
     (body,) = receiver.json_bodies()
     assert body["rule"] == "neg" and body["data"]["mentions"][0]["sentiment"] == "negative"
-    assert {j.id for j in (daemon.schedule(), daemon.scheduler.get_jobs())[1]} == {"classify", "deliver", "evaluate"}
+    assert {j.id for j in (daemon.schedule(), daemon.scheduler.get_jobs())[1]} == {"classify", "deliver", "evaluate",
+                                                                                     "themes"}
 
 
 def test_evaluate_job_releases_a_group_when_its_wait_is_over(store, clock, receiver):
