@@ -115,7 +115,8 @@ class WeeklyReport:
 def build(store: Store, settings: Settings, brand: str, monday: date, *, model: str | None = None,
           save_to: Store | None = None, top: int | None = None) -> WeeklyReport:
     """The report of ``brand`` for the ISO week starting ``monday``. ``model``: whose
-    classifications and vectors to read (default: the configured one where it has some);
+    classifications and vectors to read (default: the vectors of the configured classifier
+    where it kept some, the labels of the model the figures count, as advocates.refresh);
     ``save_to``: where themes are stored so that they keep their ids (None: not stored)."""
     from monitor.classify import current_model_name
 
@@ -156,7 +157,10 @@ def build(store: Store, settings: Settings, brand: str, monday: date, *, model: 
     for kind, found in people.items():
         if not found:
             notes[kind] = f"none yet: no {kind} of {brand} scored"
-    notable = _notable(store, brand, current, start, end, top)
+    # the labels the figures count (as advocates.refresh reads them), not necessarily the vectors' model
+    labels_model = (model or settings.advocates.model or store.advocacy.get_state("model")
+                    or store.advocacy.newest_model())
+    notable = _notable(store, brand, labels_model, start, end, top)
     if not notable:
         notes["notable"] = f"not enough data: no mentions of {brand} in {week_name(monday)}"
     base = settings.alerts.web_base_url

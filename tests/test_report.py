@@ -112,6 +112,17 @@ def test_the_figures_are_those_of_share_topics_and_advocates(db):
     assert f"Share of voice: {acme.share * 100:.0f}%" in text and "Globex 24%" in text
 
 
+def test_notable_mentions_carry_the_labels_the_figures_count(db):
+    """Without ``model``, the notable mentions are read with the labels of the model the
+    figures count (advocates.refresh's), not the configured classifier's name, which has
+    classified nothing here: the hostile detractors, with the most reach, come first."""
+    s, store = db
+    r = report.build(store, s, "Acme", WEEK)
+    assert r.notable and r.notable[0].advocacy == "detractor" and r.notable[0].sentiment == "negative"
+    assert (r.notable[0].author or "").startswith("<img src=x")
+    assert r.themes.model == "vec-fake@1" and r.themes.themes
+
+
 @pytest.mark.parametrize("n", [0, 3])
 def test_a_thin_week_says_not_enough_data_and_never_crashes(tmp_path, n):
     s = settings(tmp_path / "m.db")
