@@ -24,6 +24,7 @@ BRAND = "Acme"  # the sample mentions' brand; BigCo is the competitor some of th
 USER = "demo"
 HOST = "127.0.0.1"
 PORT = 8470
+DEMO_DAYS = 90  # the samples' span (hours_ago up to about nine weeks), for the stored themes
 
 
 def demo_database() -> Path:
@@ -92,7 +93,7 @@ def _port_free(port: int) -> bool:
 @click.pass_obj
 def demo(app: App, database, serve, port):
     """Run the whole pipeline on sample mentions shipped with monitor: no network needed."""
-    from monitor import advocates
+    from monitor import advocates, topics
     from monitor.alerts.channels import ConsoleChannel
 
     db_path = Path(database).expanduser() if database else demo_database()
@@ -117,6 +118,9 @@ def demo(app: App, database, serve, port):
         n = pipeline.classify_pending(store, classifier, settings.alerts.rules, settings.alerts.channels_for())
         click.echo(f"classified {n} mention(s) with {classifier.name} in {time.monotonic() - t0:.1f}s\n")
         advocates.refresh(store, settings.advocates, full=True)
+        # the themes of all the samples (about nine weeks), stored as the daemon's themes job does
+        topics.store_themes(store, [b.name for b in settings.brands], classifier.name, store.now(),
+                            days=DEMO_DAYS)
         total = store.count_mentions()
         click.echo(f"The newest of {total} mention(s):")
         print_rows(store.mentions(limit=8), "table")

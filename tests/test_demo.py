@@ -117,6 +117,15 @@ def test_demo_serve_shows_acme_with_its_index_to_the_printed_user(tmp_path):
             nxt = re.search(r'name="next" value="([^"]*)"', page.text).group(1)
             overview = web.post(f"http://127.0.0.1:{port}/login",
                                 data={"username": user, "password": password, "csrf": csrf, "next": nxt})
+            # the insight pages on the demo: themes stored by `monitor demo` (ids), share of voice, the report
+            topics_page = web.get(f"http://127.0.0.1:{port}/topics?brand=Acme&days=90")
+            assert topics_page.status_code == 200 and "chart-topics" in topics_page.text
+            assert len(re.findall(r'<tr id="theme-\d+">', topics_page.text)) >= 3
+            assert 'id="topics-unstored"' not in topics_page.text
+            compare = web.get(f"http://127.0.0.1:{port}/compare?days=90")
+            assert compare.status_code == 200 and "chart-compare" in compare.text and "<b>Acme</b>" in compare.text
+            printed = web.get(f"http://127.0.0.1:{port}/report?brand=Acme")
+            assert printed.status_code == 200 and 'id="report-notable"' in printed.text
         assert overview.status_code == 200 and str(overview.url) == url
         assert "<h1>Acme</h1>" in overview.text
         series = json.loads(re.search(r'id="overview-data">(.*?)</script>', overview.text, re.S).group(1))

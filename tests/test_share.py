@@ -162,3 +162,26 @@ async def test_compare_page_with_no_mentions(tmp_path):
         r = await c.get("/compare?days=99999")
         assert r.status_code == 200 and "not enough data: no mentions of any brand" in r.text
         assert "chart-compare" not in r.text
+
+
+@pytest.mark.anyio
+async def test_compare_page_a_competitor_with_no_data_says_so(tmp_path):
+    from monitor.web.app import create_app
+    from monitor.web.security import hash_password
+    from tests.web_support import PASSWORD
+
+    s = settings(tmp_path / "m.db")  # Initech: a competitor configured, never mentioned
+    store = Store(s.database_path, now=lambda: NOW)
+    seed(store)
+    store.accounts.add_user("maria", hash_password(PASSWORD, n=2**12))
+    advocates.refresh(store, s.advocates, now=NOW)
+    reader = Store(s.database_path, readonly=True, now=lambda: NOW)
+    async with web_client(create_app(s, reader, store, now=lambda: NOW)) as c:
+        await login(c)
+        html = (await c.get("/compare?days=30")).text
+    row = re.search(r'<tr id="brand-3">(.*?)</tr>', html, re.S).group(1)
+    assert "<b>Initech</b>" in row and "competitor" in row and "not enough data: no mentions of Initech" in row
+    assert "%" not in row  # no share made up for it
+    series = json.loads(re.search(r'id="compare-data">(.*?)</script>', html, re.S).group(1))
+    assert series["brands"][2]["mentions"] == [0] * len(series["weeks"])
+    reader.close()
