@@ -106,8 +106,8 @@ def watched(page) -> list[str]:
     return problems
 
 
-def logged_in(browser, server):
-    page = browser.new_context(viewport={"width": 1360, "height": 900}).new_page()
+def logged_in(browser, server, viewport: dict | None = None):
+    page = browser.new_context(viewport=viewport or {"width": 1360, "height": 900}).new_page()
     problems = watched(page)
     page.goto(server["url"] + "/login")
     page.fill("input[name=username]", "maria")
@@ -240,4 +240,12 @@ def test_the_emailed_report_keeps_hostile_text_inert(browser, server):
     assert "<img src=x onerror=__xss(101)>evil" in text and any(p in text for p in PAYLOADS)
     assert "Top themes" in text and "battery" in text and "Notable mentions" in text
     assert page.locator("img, svg, iframe, script:not([type]), a[href^='javascript']").count() == 0
+    assert problems == []
+
+
+def test_the_insight_pages_fit_a_phone(browser, server):
+    page, problems = logged_in(browser, server, {"width": 390, "height": 844})
+    for path in ("/topics?brand=Acme", "/compare", f"/report?brand=Acme&week={WEEK}"):
+        page.goto(server["url"] + path)
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, path
     assert problems == []
