@@ -3,7 +3,9 @@
 Builds a synthetic database (bulk insert, synthetic classifications), refreshes the
 advocate aggregates, then times pages in-process (the ASGI app, so server time only) and
 prints medians and the database size. Targets: advocates page and overview < 300 ms
-median, database < 2 GB.
+median, database < 2 GB. The insight pages (Compare with Initech as the competitor, the weekly
+Report, Topics) are timed too; the synthetic mentions have no text vectors, so Topics times
+the page's reads, not the grouping (``benchmarks/embedding_cost.py`` times that).
 
     nice -n 10 python benchmarks/web_scale.py [--db /tmp/monitor-bench/web.db] [--mentions 1000000]
     python benchmarks/web_scale.py --quick     # 5,000 mentions in a temporary folder (CI): same paths
@@ -160,7 +162,8 @@ def main() -> None:
 def run(path: Path, n_mentions: int, n_authors: int, runs: int, n_new: int, *, rebuild: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = Settings.model_validate({"database": str(path),
-                                        "brands": [{"name": b, "terms": {"include": [b.lower()]}} for b in BRANDS]})
+                                        "brands": [{"name": b, "terms": {"include": [b.lower()]},
+                                                    "competitor": b == "Initech"} for b in BRANDS]})
     if rebuild or not path.exists():
         for p in path.parent.glob(path.name + "*"):
             p.unlink()
@@ -192,7 +195,8 @@ def run(path: Path, n_mentions: int, n_authors: int, runs: int, n_new: int, *, r
     paths = ["/advocates", "/advocates?brand=Acme", "/advocates?brand=Acme&flag=advocate&source=reddit",
              "/advocates?sort=reach&brand=Globex", "/detractors?brand=Initech", "/overview?brand=Acme", "/overview",
              "/overview?brand=Acme&weeks=104", "/mentions", "/mentions?brand=Acme&advocacy=detractor",
-             "/mentions?q=refund%20would", f"/authors/{person}", "/api/advocates?brand=Acme&limit=100"]
+             "/mentions?q=refund%20would", f"/authors/{person}", "/api/advocates?brand=Acme&limit=100",
+             "/compare?brand=Acme", "/report?brand=Acme", "/topics?brand=Acme"]
     times = asyncio.run(time_pages(app, paths, runs))
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     print(f"database: {counts['mentions']:,} mentions, {counts['authors']:,} authors, "
