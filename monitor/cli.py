@@ -25,6 +25,7 @@ from monitor.cli_common import (
 )
 from monitor.cli_demo import demo
 from monitor.cli_governance import forget, retention
+from monitor.cli_handoff import tokens
 from monitor.cli_import import import_
 from monitor.cli_inbox import inbox
 from monitor.cli_model import model
@@ -32,7 +33,7 @@ from monitor.cli_report import report
 from monitor.cli_share import share
 from monitor.cli_sources import backfill, cursor, preview, status
 from monitor.cli_topics import topics
-from monitor.cli_web import advocates, audit, serve, users
+from monitor.cli_web import advocates, serve, users
 from monitor.errors import ConfigError, MonitorError
 
 logger = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def classify(app: App, reclassify, limit, rescore):
         if reclassify:  # re-runs page no one
             n = pipeline.reclassify_all(store, classifier, limit=limit, progress=advance, brands=settings.brands)
         else:
-            engine = AlertEngine.from_settings(settings.alerts, store, inbox=settings.inbox)
+            engine = AlertEngine.from_settings(settings.alerts, store, inbox=settings.inbox, handoff=settings.handoff)
             n = pipeline.classify_pending(store, classifier, engine=engine, limit=limit, progress=advance,
                                             brands=settings.brands)
     click.echo(f"classified {n} mention(s) with {classifier.name}")
@@ -239,4 +240,4 @@ main.add_command(topics)
 main.add_command(inbox)
 main.add_command(share)
 main.add_command(report)
-main.add_command(audit)
+main.add_command(tokens)

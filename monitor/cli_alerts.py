@@ -87,6 +87,6 @@ def alerts_deliver(app: App):
 
     settings = app.settings
     store = app.store()
-    queued = AlertEngine.from_settings(settings.alerts, store, inbox=settings.inbox).tick()
+    queued = AlertEngine.from_settings(settings.alerts, store, inbox=settings.inbox, handoff=settings.handoff).tick()
     counts = pipeline.deliver(store, build_channels(settings), policy=RetryPolicy.from_settings(settings.alerts))
     click.echo(f"queued {queued} alert(s); " + ", ".join(f"{k} {v}" for k, v in counts.items()))

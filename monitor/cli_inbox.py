@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 
 import click
 
-from monitor.cli_common import App, cli_actor, resolve_brand
+from monitor.cli_common import App, resolve_brand
 from monitor.errors import MonitorError
-from monitor.inbox import draft_for, human, item_reply_target, overdue_by, route_to_inbox
+from monitor.handoff import Handoff
+from monitor.inbox import change, draft_for, human, item_reply_target, overdue_by, route_to_inbox
 from monitor.settings_inbox import PRIORITIES
 from monitor.store import parse_iso
 from monitor.store.inbox import VIEWS, InboxError
@@ -26,8 +27,8 @@ def clean_cell(text: str, limit: int) -> str:
     return kept if len(kept) <= limit else kept[:limit - 1] + "\u2026"
 
 
-by_option = click.option("--by", default=cli_actor, show_default="cli:<os user>", metavar="NAME",
-                         help="Who makes the change, as recorded in the item's history and the audit log.")
+by_option = click.option("--by", default="cli", show_default=True, metavar="NAME",
+                         help="Who makes the change, as recorded in the item's history.")
 
 
 @click.group()
@@ -128,7 +129,7 @@ def _each(app: App, items: tuple[int, ...], action: str, by: str, **kw) -> None:
     failed = 0
     for item in items:
         try:
-            row = store.inbox.change(item, action, by, **kw)
+            row = change(store, item, action, by, handoff=Handoff.of(app.settings), **kw)
         except InboxError as exc:
             failed += 1
             click.echo(f"#{item}: {exc}", err=True)

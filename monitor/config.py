@@ -53,6 +53,7 @@ from monitor.settings_alerts import (
     WebhookChannelSettings,
     WindowCondition,
 )
+from monitor.settings_handoff import HandoffSettings, HandoffWebhook
 from monitor.settings_inbox import InboxSettings, ReplyTemplate
 from monitor.settings_report import ReportSettings
 from monitor.settings_sources import (
@@ -116,6 +117,8 @@ __all__ = [
     "GooglePlaySettings",
     "Grouping",
     "HackerNewsSettings",
+    "HandoffSettings",
+    "HandoffWebhook",
     "HealthSettings",
     "HttpSettings",
     "InboxSettings",
@@ -196,6 +199,7 @@ class Settings(Strict):
     privacy: PrivacySettings = PrivacySettings()
     inbox: InboxSettings = InboxSettings()
     report: ReportSettings = ReportSettings()
+    handoff: HandoffSettings = HandoffSettings()
     # set by the loader: the folder relative paths are resolved against
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -227,6 +231,13 @@ class Settings(Strict):
                 raise ValueError(f"report.channels: unknown channel {ch!r}")
         if self.report.enabled and not self.report.channels:
             raise ValueError("report.channels: at least one channel to send the enabled report through")
+        for ch in self.alerts.channels:
+            if ch.startswith("handoff:"):
+                raise ValueError(f"alerts.channels.{ch}: the prefix handoff: is kept for handoff.webhooks")
+        for name, hook in self.handoff.webhooks.items():
+            for b in hook.brands:
+                if b not in names:
+                    raise ValueError(f"handoff.webhooks.{name}.brands: unknown brand {b!r}")
         return self
 
     def path(self, value: str) -> Path:

@@ -74,7 +74,8 @@ class Daemon:
             from monitor.alerts.engine import AlertEngine
             from monitor.alerts.outbox import Outbox, RetryPolicy
 
-            self.engine = AlertEngine.from_settings(settings.alerts, store, now=store.now, inbox=settings.inbox)
+            self.engine = AlertEngine.from_settings(settings.alerts, store, now=store.now, inbox=settings.inbox,
+                                                  handoff=settings.handoff)
             self.retry_policy = RetryPolicy.from_settings(settings.alerts)
             self.outbox = Outbox(store, channels, policy=self.retry_policy, stop=self.stopping)
         self.scheduler = BackgroundScheduler(
@@ -169,10 +170,10 @@ class Daemon:
             logger.exception("alert delivery failed")
 
     def refresh_advocates(self) -> None:
-        from monitor import advocates
+        from monitor.handoff import refresh_and_announce
 
-        try:
-            advocates.refresh(self.store, self.settings.advocates)
+        try:  # and the hand-off's advocate.flagged / detractor.flagged events
+            refresh_and_announce(self.store, self.settings)
         except Exception:  # the figures wait for the next run; classification is unaffected
             logger.exception("advocate refresh failed")
 

@@ -17,6 +17,7 @@
     ├── AccountError             (store.accounts) a user change refused: no such user or role, the last admin
     ├── InboxError               (store.inbox) an inbox change that cannot be made (no such item, wrong state)
     │   └── InboxConflictError   (store.inbox) the item changed since it was seen: nothing changed
+    ├── TokenError               (tokens) an API token cannot be created: no such user, a scope above the role
     └── DeliveryError            an alert channel failed to deliver (retryable unless .permanent)
 
 A class marked (module) is defined there, beside the code that raises it. Private classes

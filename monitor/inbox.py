@@ -16,10 +16,12 @@ from string import Formatter
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from monitor.handoff import Handoff
 from monitor.records import Alert
 from monitor.settings_inbox import InboxSettings, ReplyTemplate
 from monitor.store import Store
 from monitor.store._sql import parse_iso
+from monitor.store.inbox import InboxError
 from monitor.store.rows import InboxItem, ResponseTime
 
 SLA_RULE = "sla_breach"
@@ -32,6 +34,25 @@ def route_to_inbox(store: Store, settings: InboxSettings, mention_id: int, prior
                    by: str | None = None, now: datetime | None = None) -> int | None:
     """Put a mention in the inbox with its priority's SLA; None when it is there already."""
     return store.inbox.enter(mention_id, priority, settings.sla_for(priority), rule=rule, by=by, now=now)
+
+
+def change(store: Store, item_id: int, action: str, actor: str | None, *, handoff: Handoff | None = None,
+           version: int | None = None, assignee: str | None = None, reason: str | None = None) -> InboxItem:
+    """``store.inbox.change`` with the hand-off's ``inbox.assigned`` event queued in the same
+    transaction as an assignment. A refused change raises as ``store.inbox.change`` does; what
+    it records of the refusal (the audit log) is committed, nothing else is."""
+    refused: InboxError | None = None
+    with store.transaction():
+        try:
+            item = store.inbox.change(item_id, action, actor, version=version, assignee=assignee, reason=reason)
+        except InboxError as exc:  # its own savepoint is rolled back; keep the rest
+            refused = exc
+        else:
+            if action == "assign" and handoff is not None:
+                handoff.inbox_assigned(store, item, actor, store.now())
+    if refused is not None:
+        raise refused
+    return item
 
 
 # ------------------------------------------------------------------- reply target
@@ -196,15 +217,18 @@ def breach_alert(item: InboxItem, now: datetime, severity: str, web_base_url: st
 
 
 def check_sla(store: Store, settings: InboxSettings, channels: Sequence[str], now: datetime, *,
-              web_base_url: str | None = None) -> int:
+              web_base_url: str | None = None, handoff: Handoff | None = None) -> int:
     """One ``sla_breach`` alert per overdue item (once per item, committed with the record
-    that it was sent). Returns the number queued."""
+    that it was sent, and with the hand-off's ``inbox.sla_breached`` event). Returns the
+    number of alerts queued."""
     queued = 0
     for item in store.inbox.overdue(now):
         with store.transaction():
             if store.inbox.breach_alerted(item["id"], now):
                 queued += bool(store.alerts.insert([breach_alert(item, now, settings.severity, web_base_url)],
                                                    {SLA_RULE: list(channels)}))
+                if handoff is not None:
+                    handoff.sla_breached(store, item, now)
     return queued
 
 

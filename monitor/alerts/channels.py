@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from monitor.errors import DeliveryError
 from monitor.records import Alert
+from monitor.settings_handoff import HANDOFF_PREFIX
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -74,6 +75,14 @@ def payload(alert: Alert) -> dict[str, Any]:
         "severity": alert.severity, "brand": alert.brand, "title": alert.title, "text": alert.body,
         "created_at": alert.created_at.isoformat(), "mention_ids": list(alert.mention_ids), "data": alert.data,
     }
+
+
+def sign(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The ``webhook-signature`` header (Standard Webhooks' scheme): ``v1,`` and the base64 of
+    HMAC-SHA256 over ``{webhook-id}.{webhook-timestamp}.{body}``, keyed with the secret's
+    UTF-8 bytes as configured."""
+    mac = hmac.new(secret.encode("utf-8"), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
 
 
 # ----------------------------------------------------------------------------- channels
@@ -129,20 +138,22 @@ class WebhookChannel(_Base):
         self.deadline = timeout + 1.0  # the client's own deadline ends the send first, with a clearer error
         self._client = client or _http_client(timeout)
 
+    def content(self, alert: Alert) -> tuple[bytes, str]:
+        """The body to POST and its idempotency key (also the ``webhook-id``)."""
+        return json.dumps(payload(alert), ensure_ascii=False, default=str).encode("utf-8"), idempotency_key(alert)
+
     def send(self, alert: Alert) -> None:
         import httpx
 
         from monitor.errors import SourceError
         from monitor.http_client import RequestStopped, parse_retry_after
 
-        body = json.dumps(payload(alert), ensure_ascii=False, default=str).encode("utf-8")
-        key = idempotency_key(alert)
+        body, key = self.content(alert)
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
         if self._secret:
             ts = str(int(time.time()))
-            mac = hmac.new(self._secret.encode(), f"{key}.{ts}.".encode() + body, hashlib.sha256).digest()
             headers |= {"webhook-id": key, "webhook-timestamp": ts,
-                        "webhook-signature": "v1," + base64.b64encode(mac).decode()}
+                        "webhook-signature": sign(self._secret, key, ts, body)}
         try:
             status, answer_headers, _ = self._client.send("POST", self._url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
@@ -162,6 +173,18 @@ class WebhookChannel(_Base):
             raise DeliveryError(f"webhook answered HTTP {status} (a redirect: not followed; configure the URL "
                                 "it points to)", permanent=True)
         raise DeliveryError(f"webhook answered HTTP {status}", permanent=True)
+
+
+class HandoffWebhookChannel(WebhookChannel):
+    """A hand-off receiver (``handoff.webhooks.<name>``, channel ``handoff:<name>``): POSTs
+    the event an alert carries (``data["event"]``, see ``monitor.handoff``) instead of the
+    alert, signed the same way; the event's ``id`` is the idempotency key and ``webhook-id``."""
+
+    def content(self, alert: Alert) -> tuple[bytes, str]:
+        event = alert.data.get("event") if isinstance(alert.data, dict) else None
+        if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+            raise DeliveryError(f"channel {self.name}: alert {alert.key} carries no hand-off event", permanent=True)
+        return json.dumps(event, ensure_ascii=False, default=str).encode("utf-8"), event["id"]
 
 
 class AppriseChannel(_Base):
@@ -287,4 +310,8 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     for name, ch in settings.alerts.channels.items():
         kw = {"quiet_hours": ch.quiet_hours, "min_severity": ch.min_severity}
         channels[name] = CHANNEL_TYPES[ch.type](name, ch, kw)
+    for name, hook in settings.handoff.webhooks.items():  # disabled ones too: what they have queued still goes
+        channels[HANDOFF_PREFIX + name] = HandoffWebhookChannel(
+            HANDOFF_PREFIX + name, hook.url.get_secret_value(), signing_secret=hook.signing_secret.get_secret_value(),
+            timeout=hook.timeout.total_seconds())
     return channels

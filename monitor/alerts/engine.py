@@ -21,7 +21,8 @@ from functools import partial
 
 from monitor.alerts import explain, noise, windows
 from monitor.alerts.rules import classification_of, mention_alerts, mention_matches, waits_for_reach
-from monitor.config import AlertRule, AlertSettings, InboxSettings
+from monitor.config import AlertRule, AlertSettings, HandoffSettings, InboxSettings
+from monitor.handoff import Handoff
 from monitor.inbox import check_sla, route_to_inbox
 from monitor.records import Alert, Classification
 from monitor.store import Store
@@ -37,9 +38,10 @@ class AlertEngine:
     def __init__(self, rules: Sequence[AlertRule], store: Store, *, channels_for: Mapping[str, Sequence[str]],
                  web_base_url: str | None = None, now: Callable[[], datetime] | None = None,
                  reach_wait: timedelta = REACH_WAIT, inbox: InboxSettings | None = None,
-                 sla_channels: Sequence[str] = ()) -> None:
+                 sla_channels: Sequence[str] = (), handoff: Handoff | None = None) -> None:
         """``inbox``: the response desk's settings (rules with ``route: inbox`` add items with
-        their SLA, ``tick`` alerts on breaches through ``sla_channels``); default: its defaults."""
+        their SLA, ``tick`` alerts on breaches through ``sla_channels``); default: its defaults.
+        ``handoff``: queues ``inbox.sla_breached`` events with the breach alerts."""
         self.rules = list(rules)
         self.by_name = {r.name: r for r in self.rules}
         self.mention_rules = [r for r in self.rules if r.window is None]
@@ -53,13 +55,15 @@ class AlertEngine:
         self.reach_rules = any(r.when.min_reach for r in self.mention_rules)
         self.inbox = inbox or InboxSettings()
         self.sla_channels = list(sla_channels)
+        self.handoff = handoff
 
     @classmethod
     def from_settings(cls, alerts: AlertSettings, store: Store, now: Callable[[], datetime] | None = None,
-                      inbox: InboxSettings | None = None) -> AlertEngine:
+                      inbox: InboxSettings | None = None, handoff: HandoffSettings | None = None) -> AlertEngine:
         return cls(alerts.rules, store, channels_for=alerts.channels_for(), web_base_url=alerts.web_base_url, now=now,
                    reach_wait=alerts.reach_wait, inbox=inbox,
-                   sla_channels=(inbox.channels if inbox and inbox.channels else list(alerts.channels)))
+                   sla_channels=(inbox.channels if inbox and inbox.channels else list(alerts.channels)),
+                   handoff=Handoff(handoff, alerts.web_base_url) if handoff is not None else None)
 
     def _route(self, rule: AlertRule, row: ClassifiedMention, now: datetime) -> int | None:
         """A rule matched ``row``: an inbox item where the rule routes there; for its channels,
@@ -160,7 +164,8 @@ class AlertEngine:
         """Scheduled work: release due groups and digests, evaluate windowed rules, alert on
         inbox items past their SLA (monitor.inbox.check_sla)."""
         now = self.now()
-        queued = check_sla(self.store, self.inbox, self.sla_channels, now, web_base_url=self.web_base_url)
+        queued = check_sla(self.store, self.inbox, self.sla_channels, now, web_base_url=self.web_base_url,
+                           handoff=self.handoff)
         for rule, kind, gkey, holds in noise.due_batches(self.by_name, self.db.open_holds(), now):
             with self.store.transaction():
                 if rule is not None:

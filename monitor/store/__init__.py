@@ -12,6 +12,7 @@ classifications; ``mentions`` for listing); one sub-object per other area:
 * ``store.themes``    sentence vectors of a brand's mentions, the themes found in them
 * ``store.governance`` retention and erasure deletes, kept figures, erasure records, metrics
 * ``store.inbox``     the response desk: items, notes, their audit trail, response times
+* ``store.handoff``   hand-off: flags announced as events, CRM export fields, API tokens
 * ``store.relevance`` relevance marks with their vectors, rescoring a brand's mentions
 
 Rows come back as the TypedDicts of ``monitor.store.rows``. One writer connection per
@@ -41,6 +42,7 @@ from monitor.store.advocacy import OFF_TOPIC, ON_TOPIC, AdvocacyStore
 from monitor.store.alerts import AlertStore
 from monitor.store.audit import AuditStore
 from monitor.store.governance import GovernanceStore
+from monitor.store.handoff import HandoffStore
 from monitor.store.inbox import InboxStore
 from monitor.store.migrations import migrations
 from monitor.store.relevance import RelevanceStore
@@ -95,6 +97,7 @@ class Store:
         self.themes = ThemeStore(self)
         self.inbox = InboxStore(self)
         self.relevance = RelevanceStore(self)
+        self.handoff = HandoffStore(self)
         if not readonly:
             try:
                 migrations.apply(self.db)

@@ -534,3 +534,40 @@ def m120_roles_audit(db: Database) -> None:
         CREATE INDEX inbox_events_at ON inbox_events (at)
         """,
     )
+
+@migrations()
+def m140_handoff(db: Database) -> None:
+    """The hand-off (``monitor.handoff``): API tokens per user (only a hash of each is kept;
+    ``prefix`` is its first characters, to tell tokens apart in a list), and the flags
+    (advocate, detractor) already announced per person and brand, so an event goes out when a
+    person newly becomes flagged, never again on the next refresh. The flags standing at the
+    upgrade count as announced: only what changes afterwards is an event."""
+    run_script(
+        db,
+        """
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL DEFAULT '',
+            token_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('read', 'read-write')),
+            created_at TEXT NOT NULL,
+            created_by TEXT,
+            expires_at TEXT,
+            last_used_at TEXT,
+            revoked_at TEXT,
+            revoked_by TEXT
+        );
+        CREATE INDEX api_tokens_user ON api_tokens (user_id);
+        CREATE TABLE handoff_flags (
+            brand TEXT NOT NULL,
+            person_id INTEGER NOT NULL,
+            flag TEXT NOT NULL,
+            flagged_at TEXT NOT NULL,
+            PRIMARY KEY (brand, person_id, flag)
+        ) WITHOUT ROWID;
+        INSERT INTO handoff_flags (brand, person_id, flag, flagged_at)
+            SELECT brand, person_id, flag, updated_at FROM author_stats WHERE flag IN ('advocate', 'detractor')
+        """,
+    )

@@ -34,7 +34,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
           refresh_every: float = 60.0) -> None:
     """Run the page until stopped, with a thread keeping the advocate aggregates current
     (inside ``monitor run`` the daemon does that instead)."""
-    from monitor import advocates
+    from monitor.handoff import refresh_and_announce
 
     server, store = make_server(settings, host=host, port=port)
     stop = threading.Event()
@@ -42,11 +42,11 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     def refresher():
         while not stop.wait(refresh_every):
             try:
-                advocates.refresh(store, settings.advocates)
+                refresh_and_announce(store, settings)
             except Exception:
                 logger.exception("advocate refresh failed")
 
-    advocates.refresh(store, settings.advocates)
+    refresh_and_announce(store, settings)
     threading.Thread(target=refresher, name="advocates-refresh", daemon=True).start()
     url = f"http://{server.config.host}:{server.config.port}"
     logger.info("web page on %s", url)

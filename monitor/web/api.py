@@ -1,6 +1,9 @@
 """The JSON API: the same data as the pages, described at /api/openapi.json.
 
-Authenticated by the session cookie (log in at /login). Read-only.
+Authenticated by the session cookie (log in at /login) or an API token (``Authorization:
+Bearer <token>``, ``monitor tokens create`` or the /tokens page). GET endpoints read; the
+few that change data (POST) need a read-write token, or the session with its CSRF token in
+``X-CSRF-Token``.
 """
 
 from __future__ import annotations
@@ -8,9 +11,12 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from monitor.web.deps import PageNumber, RowId, require_user
+from monitor import inbox as desk
+from monitor.handoff import Handoff
+from monitor.store.inbox import VIEWS, InboxConflictError, InboxError
+from monitor.web.deps import ID_MAX, PageNumber, RowId, require_api_write, require_user, writer
 
 router = APIRouter(prefix="/api", tags=["data"])
 
@@ -123,3 +129,51 @@ def corrections(request: Request, field: Literal["advocacy", "sentiment", "relev
     """Label corrections by users (the newest per mention and field)."""
     require_user(request)
     return request.app.state.views.corrections(field)
+
+
+# ------------------------------------------------------------------------ the inbox
+
+INBOX_FIELDS = ("id", "mention_id", "brand", "priority", "state", "assignee", "rule", "entered_at", "entered_by",
+                "mention_at", "due_at", "first_response_at", "responded_by", "closed_at", "dismiss_reason",
+                "breach_alerted_at", "updated_at", "version", "source", "kind", "title", "text", "url", "author",
+                "advocacy", "sentiment", "notes")
+
+
+def _inbox_json(item) -> dict:
+    return {k: item[k] for k in INBOX_FIELDS}
+
+
+class InboxChange(BaseModel):
+    action: Literal["assign", "unassign", "respond", "close", "dismiss", "reopen"]
+    assignee: str | None = Field(None, max_length=200)  # assign: a user name
+    reason: str | None = Field(None, max_length=500)  # dismiss: why no response is needed
+    version: int | None = Field(None, ge=1, le=ID_MAX)  # the version you saw: 409 when it changed since
+
+
+@router.get("/inbox")
+def inbox_items(request: Request, view: Literal["open", "responded", "closed", "dismissed", "all"] = "open",
+                brand: str | None = None, assignee: str | None = Query(None, max_length=200),
+                limit: int = Query(100, ge=1, le=1000), page: PageNumber = 1) -> list[dict]:
+    """Response-desk items, most urgent first (``assignee`` "-": unassigned ones)."""
+    require_user(request)
+    items = request.app.state.reader.inbox.items(states=VIEWS[view], brand=brand, assignee=assignee, limit=limit,
+                                                 offset=(page - 1) * limit)
+    return [_inbox_json(i) for i in items]
+
+
+@router.post("/inbox/{item_id}/change")
+def change_inbox_item(request: Request, item_id: RowId, change: InboxChange) -> dict:
+    """One change of an inbox item (as on its page); answers the item after it. 409: the item
+    changed since ``version``; 400: the change is not possible from its state."""
+    user = require_api_write(request, "inbox.change")
+    try:
+        item = desk.change(writer(request), item_id, change.action, user["username"], version=change.version,
+                           assignee=(change.assignee or "").strip() or None, reason=change.reason,
+                           handoff=Handoff.of(request.app.state.settings))
+    except InboxConflictError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except InboxError as exc:
+        if request.app.state.reader.inbox.get(item_id) is None:
+            raise HTTPException(404, "no such inbox item") from None
+        raise HTTPException(400, str(exc)) from None
+    return _inbox_json(item)

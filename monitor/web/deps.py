@@ -17,6 +17,7 @@ from monitor.web import security
 from monitor.web.views import Views
 
 SESSION_COOKIE = "monitor_session"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 LOGIN_CSRF_COOKIE = "monitor_login_csrf"
 
 # Every id and page number from a request is bounded where it enters, so that a number
@@ -50,10 +51,45 @@ def writer(request: Request) -> Store:
 
 
 def current_user(request: Request) -> dict | None:
+    """The session's user; on the JSON API, an ``Authorization: Bearer`` token's user instead
+    (``via`` "token", with its ``scope``; it needs no CSRF token: another site's page cannot
+    send that header). A read token on a request that changes state is refused here (403)."""
+    auth = request.headers.get("authorization")
+    if auth is not None and request.url.path.startswith("/api/"):
+        return _token_user(request, auth)
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 200:
         return None
     return request.app.state.reader.accounts.get_session(security.token_hash(token), request.app.state.now())
+
+
+def _token_user(request: Request, header: str) -> dict:
+    from monitor import tokens
+
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "Authorization must be: Bearer <API token>", headers={"WWW-Authenticate": "Bearer"})
+    found = tokens.authenticate(request.app.state.reader, token.strip(), request.app.state.now(),
+                                touch=writer(request))
+    if found is None:  # never the token itself in the answer or a log line
+        raise HTTPException(401, "the API token is unknown, revoked or expired, or its user is disabled",
+                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if request.method not in SAFE_METHODS and found["scope"] != "read-write":
+        raise HTTPException(403, "this API token is read-only (scope read): create a read-write token to change data")
+    # never above its user; a read token at most a viewer, whatever its user may do
+    role = found["role"] if found["scope"] == "read-write" or roles.rank(found["role"]) < 0 else "viewer"
+    return {**found, "role": role, "csrf": "", "via": "token"}
+
+
+def require_api_write(request: Request, permission: str) -> dict:
+    """The user of a state-changing JSON API request, if their role has ``permission``: a
+    read-write token's (scope checked in ``current_user``), or the session's, which must send
+    its CSRF token (the one the page's forms carry) in ``X-CSRF-Token``: the session cookie
+    alone never changes data."""
+    user = require_permission(request, permission)
+    if user.get("via") != "token" and not security.same(request.headers.get("x-csrf-token"), user["csrf"]):
+        raise HTTPException(403, "send the session's CSRF token in the X-CSRF-Token header, or use an API token")
+    return user
 
 
 def require_user(request: Request) -> dict:

