@@ -173,7 +173,7 @@ def serve_demo(settings: Settings) -> None:
     password = secrets.token_urlsafe(12)
     store = Store(settings.database_path)
     try:
-        store.accounts.add_user(USER, hash_password(password), replace=True)
+        store.accounts.add_user(USER, hash_password(password), replace=True, role="admin")
         store.accounts.enable_user(USER)  # the demo's own user: its new password must let it in
     finally:
         store.close()

@@ -133,9 +133,10 @@ class InboxStore:
             "SELECT * FROM inbox_events WHERE item_id = ? ORDER BY id", [item_id]))
 
     def assignable(self) -> list[str]:
-        """The enabled users' names: who an item may be assigned to."""
+        """The enabled members' and admins' names: who an item may be assigned to (a viewer
+        may not change items, so cannot work one)."""
         return [str(r["username"]) for r in self._store.query(
-            "SELECT username FROM users WHERE disabled = 0 ORDER BY username")]
+            "SELECT username FROM users WHERE disabled = 0 AND role != 'viewer' ORDER BY username")]
 
     # --------------------------------------------------------------------- changing
 
@@ -164,8 +165,12 @@ class InboxStore:
             if action == "assign":
                 if not assignee:
                     raise InboxError("assign to whom? name a user")
-                if store.scalar("SELECT 1 FROM users WHERE username = ? AND disabled = 0", [assignee]) is None:
+                role = store.scalar("SELECT role FROM users WHERE username = ? AND disabled = 0", [assignee])
+                if role is None:
                     raise InboxError(f"no enabled user {assignee!r} to assign to (monitor users list)")
+                if role == "viewer":
+                    raise InboxError(f"{assignee!r} is a viewer and cannot work inbox items: assign a member "
+                                     "or an admin (or give them the member role)")
                 sets += ["assignee = ?", "state = CASE state WHEN 'new' THEN 'assigned' ELSE state END"]
                 params.append(assignee)
             elif action == "unassign":
