@@ -33,7 +33,7 @@ from monitor.cli_report import report
 from monitor.cli_share import share
 from monitor.cli_sources import backfill, cursor, preview, status
 from monitor.cli_topics import topics
-from monitor.cli_web import advocates, serve, users
+from monitor.cli_web import advocates, audit, serve, users
 from monitor.errors import ConfigError, MonitorError
 
 logger = logging.getLogger(__name__)
@@ -240,4 +240,5 @@ main.add_command(topics)
 main.add_command(inbox)
 main.add_command(share)
 main.add_command(report)
+main.add_command(audit)
 main.add_command(tokens)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import click
 
-from monitor.cli_common import App, resolve_brand
+from monitor.cli_common import App, cli_actor, resolve_brand
 from monitor.errors import MonitorError
 from monitor.handoff import Handoff
 from monitor.inbox import change, draft_for, human, item_reply_target, overdue_by, route_to_inbox
@@ -27,8 +27,8 @@ def clean_cell(text: str, limit: int) -> str:
     return kept if len(kept) <= limit else kept[:limit - 1] + "\u2026"
 
 
-by_option = click.option("--by", default="cli", show_default=True, metavar="NAME",
-                         help="Who makes the change, as recorded in the item's history.")
+by_option = click.option("--by", default=cli_actor, show_default="cli:<os user>", metavar="NAME",
+                         help="Who makes the change, as recorded in the item's history and the audit log.")
 
 
 @click.group()

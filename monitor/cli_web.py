@@ -1,8 +1,10 @@
 """CLI commands about authors and the web page: ``monitor advocates ...``, ``monitor users ...``
-and ``monitor serve`` (registered on the group in cli.py)."""
+(accounts and their roles), ``monitor audit`` and ``monitor serve`` (registered on the group in
+cli.py). Changes made here are recorded in the audit log as ``cli:<os user>``."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from operator import itemgetter
@@ -10,8 +12,9 @@ from operator import itemgetter
 import click
 
 from monitor import csvsafe
-from monitor.cli_common import App, print_rows, resolve_author_source, resolve_brand
+from monitor.cli_common import App, cli_actor, parse_since, print_rows, resolve_author_source, resolve_brand
 from monitor.errors import MonitorError
+from monitor.roles import ROLES
 from monitor.textutil import mention_text
 
 ADVOCATE_COLUMNS = ["person_id", "brand", "source", "handle", "flag", "score", "advocate_score", "detractor_score",
@@ -145,7 +148,7 @@ def advocates_index(app: App, brand, weeks, by, fmt):
 @advocates.command("link")
 @click.argument("person")
 @click.argument("other")
-@click.option("--by", "user", default="cli", show_default=True, help="Who confirmed the link.")
+@click.option("--by", "user", default=cli_actor, show_default="cli:<os user>", help="Who confirmed the link.")
 @click.pass_obj
 def advocates_link(app: App, person, other, user):
     """Confirm that two handles (SOURCE:HANDLE each) are one person; their mentions then count together."""
@@ -184,16 +187,20 @@ def advocates_corrections(app: App, field):
 
 @click.group()
 def users():
-    """Accounts for the web page."""
+    """Accounts for the web page and their roles: viewer (reads everything), member (also works
+    the inbox, marks, corrects, links, exports), admin (also manages users, every user's API
+    tokens, reads the audit log)."""
 
 
 @users.command("add")
 @click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default=None,
+              help="viewer, member or admin. Default: member for a new user; --replace keeps the user's role.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin (for scripts).")
 @click.option("--replace", is_flag=True, help="Set a new password for an existing user (logs them out).")
 @click.pass_obj
-def users_add(app: App, username, password_stdin, replace):
-    """Create a user (asks for the password twice)."""
+def users_add(app: App, username, role, password_stdin, replace):
+    """Create a user (asks for the password twice); a member unless --role says otherwise."""
     from monitor.web.security import hash_password
 
     if not username.strip() or len(username) > 100:
@@ -208,26 +215,43 @@ def users_add(app: App, username, password_stdin, replace):
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 10:
         raise MonitorError("the password must have at least 10 characters")
-    store.accounts.add_user(username, hash_password(password), replace=replace)
+    store.accounts.add_user(username, hash_password(password), replace=replace, role=role, actor=cli_actor())
+    now = {u["username"]: u["role"] for u in store.accounts.list_users()}[username]
     if disabled:
-        click.echo(f"user {username!r} updated; still disabled (monitor users enable {username} lets them log in)")
+        click.echo(f"user {username!r} updated ({now}); still disabled "
+                   f"(monitor users enable {username} lets them log in)")
     else:
-        click.echo(f"user {username!r} {'updated' if disabled is not None else 'created'}")
+        click.echo(f"user {username!r} {'updated' if disabled is not None else 'created'} ({now})")
+    if not store.accounts.admins():
+        click.echo(f"no enabled admin yet: `monitor users role {username} admin` lets one manage users on the web page")
+
+
+@users.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(ROLES))
+@click.pass_obj
+def users_role(app: App, username, role):
+    """Give a user another role (the last enabled admin stays one)."""
+    old = app.store().accounts.set_role(username, role, actor=cli_actor())
+    click.echo(f"user {username!r}: {old} -> {role}" if old != role else f"user {username!r} is already {role}")
 
 
 @users.command("list")
 @click.pass_obj
 def users_list(app: App):
+    """Every user with their role, whether disabled, and their open inbox items."""
     for u in app.store().accounts.list_users():
-        click.echo("\t".join([u["username"], f"created {u['created_at']}"] + (["disabled"] if u["disabled"] else [])))
+        click.echo("\t".join([u["username"], u["role"], f"created {u['created_at']}"]
+                             + (["disabled"] if u["disabled"] else [])
+                             + ([f"{u['open_items']} open inbox item(s)"] if u["open_items"] else [])))
 
 
 @users.command("disable")
 @click.argument("username")
 @click.pass_obj
 def users_disable(app: App, username):
-    """Disable a user and end their sessions."""
-    if not app.store().accounts.disable_user(username):
+    """Disable a user and end their sessions (their inbox items stay assigned, reassignable)."""
+    if not app.store().accounts.disable_user(username, actor=cli_actor()):
         raise MonitorError(f"no user {username!r}")
     click.echo(f"user {username!r} disabled")
 
@@ -237,9 +261,36 @@ def users_disable(app: App, username):
 @click.pass_obj
 def users_enable(app: App, username):
     """Let a disabled user log in again, with the password they had."""
-    if not app.store().accounts.enable_user(username):
+    if not app.store().accounts.enable_user(username, actor=cli_actor()):
         raise MonitorError(f"no user {username!r}")
     click.echo(f"user {username!r} enabled")
+
+
+@click.command()
+@click.option("--actor", help="Only this actor: a user name, cli:<os user> or system.")
+@click.option("--action", help="Only actions starting with this, e.g. inbox, user.role, mark.")
+@click.option("--since", help="From this time on: 7d, 24h, or an ISO date.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+def audit(app: App, actor, action, since, limit, fmt):
+    """The audit log, newest first: who changed what, when (users and roles, inbox items, marks,
+    corrections, author links, exports, refused inbox changes)."""
+    rows = app.store(readonly=True).audit.list(actor=actor, action=action, since=parse_since(since) if since else None,
+                                               limit=limit)
+    from monitor.cli_inbox import clean_cell  # terminal-safe: no escape sequences from a name or detail
+
+    columns = ["at", "actor", "action", "target_type", "target_id", "detail"]
+    if fmt == "table":
+        for r in rows:
+            target = f"{r['target_type']} {r['target_id']}" if r["target_type"] else "-"
+            click.echo("\t".join([r["at"], clean_cell(r["actor"], 200), r["action"], target,
+                                  clean_cell(r["detail"] or "", 300)]))
+        return
+    if fmt == "json":
+        click.echo(json.dumps([{k: r[k] for k in columns} for r in rows], ensure_ascii=False, indent=1))
+        return
+    csvsafe.write(sys.stdout, [dict(r) for r in rows], columns)
 
 
 @click.command()

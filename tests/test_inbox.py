@@ -13,6 +13,7 @@ from monitor import inbox as desk
 from monitor.alerts.engine import AlertEngine
 from monitor.alerts.rules import is_question
 from monitor.cli import main
+from monitor.cli_common import cli_actor
 from monitor.config import AlertSettings, InboxSettings, Settings
 from monitor.errors import ConfigError
 from monitor.store import Store
@@ -272,4 +273,4 @@ def test_the_cli(tmp_path, store):
     r = run(main, ["-c", str(cfg), "inbox", "show", "1"])
     assert r.exit_code == 0 and "reply on:" in r.output and "draft (detractor)" in r.output
     assert "after it entered the inbox" in r.output
-    assert "cli: dismiss responded -> dismissed" in r.output and "note" in r.output
+    assert f"{cli_actor()}: dismiss responded -> dismissed" in r.output and "note" in r.output  # cli:<os user>

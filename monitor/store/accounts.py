@@ -100,7 +100,9 @@ class AccountStore:
 
     def list_users(self) -> list[UserListing]:
         return cast("list[UserListing]", self._store.query(
-            "SELECT id, username, created_at, disabled, role FROM users ORDER BY username"))
+            "SELECT id, username, created_at, disabled, role, (SELECT count(*) FROM inbox_items i "
+            "WHERE i.assignee = u.username AND i.state IN ('new', 'assigned', 'responded')) AS open_items "
+            "FROM users u ORDER BY username"))
 
     def disable_user(self, username: str, *, actor: str | None = None) -> bool:
         """Disable a user and end their sessions (their inbox assignments stay, reassignable).

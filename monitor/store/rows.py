@@ -219,6 +219,7 @@ class UserListing(TypedDict):
     created_at: str
     disabled: int
     role: str
+    open_items: int  # inbox items assigned to them and not closed or dismissed
 
 
 class Session(TypedDict):

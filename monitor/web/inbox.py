@@ -21,7 +21,7 @@ from monitor.settings_inbox import PRIORITIES
 from monitor.store import parse_iso
 from monitor.store.inbox import ACTIONS, VIEWS, InboxConflictError, InboxError
 from monitor.web import security
-from monitor.web.deps import RowId, render, require_user, row_id, writer
+from monitor.web.deps import RowId, render, require_permission, require_user, row_id, writer
 
 router = APIRouter(include_in_schema=False)
 FILTERS = ("brand", "assignee", "priority")
@@ -124,7 +124,7 @@ def _apply(request: Request, item_id: int, data: dict[str, str], user: dict) -> 
 
 @router.post("/inbox/{item_id}/change")
 async def change_item(request: Request, item_id: RowId):
-    user = require_user(request)
+    user = require_permission(request, "inbox.change")
     data, _ = await _form(request, user)
     try:
         done = _apply(request, item_id, data, user)
@@ -139,7 +139,7 @@ async def change_item(request: Request, item_id: RowId):
 
 @router.post("/inbox/{item_id}/notes")
 async def add_note(request: Request, item_id: RowId):
-    user = require_user(request)
+    user = require_permission(request, "inbox.note")
     data, _ = await _form(request, user)
     try:
         writer(request).inbox.add_note(item_id, user["username"], data.get("text", ""))
@@ -153,7 +153,7 @@ async def add_note(request: Request, item_id: RowId):
 @router.post("/inbox/bulk")
 async def bulk(request: Request):
     """One action on every ticked item (``item`` = "id:version"); each outcome is said."""
-    user = require_user(request)
+    user = require_permission(request, "inbox.change")
     data, picked = await _form(request, user)
     done, refused = 0, []
     for value in picked:
@@ -176,7 +176,7 @@ async def bulk(request: Request):
 @router.post("/inbox/add")
 async def add_mention(request: Request):
     """A mention into the inbox by hand (from the mentions page)."""
-    user = require_user(request)
+    user = require_permission(request, "inbox.change")
     data, _ = await _form(request, user)
     mention_id = row_id(data.get("mention_id", ""))
     if mention_id is None:

@@ -21,6 +21,7 @@ from monitor.web.deps import (
     current_user,
     render,
     require_form,
+    require_permission,
     require_user,
     row_id,
     safe_next,
@@ -243,7 +244,7 @@ def author_page(request: Request, person_id: RowId):
 
 @router.post("/authors/{person_id}/marks")
 async def mark_author(request: Request, person_id: RowId):
-    user = require_user(request)
+    user = require_permission(request, "mark")
     form = await require_form(request, user)
     mark, brand = form.get("mark", ""), form.get("brand", "")
     if mark not in accounts.MARKS or not brand:
@@ -258,7 +259,7 @@ async def mark_author(request: Request, person_id: RowId):
 
 @router.post("/authors/{person_id}/links")
 async def link_author(request: Request, person_id: RowId):
-    user = require_user(request)
+    user = require_permission(request, "link")
     form = await require_form(request, user)
     store = writer(request)
     other = store.accounts.find_author(form.get("source", ""), form.get("handle", ""))
@@ -274,13 +275,13 @@ async def link_author(request: Request, person_id: RowId):
 
 @router.post("/authors/{person_id}/unlink")
 async def unlink_author(request: Request, person_id: RowId):
-    user = require_user(request)
+    user = require_permission(request, "link")
     form = await require_form(request, user)
     store = writer(request)
     author_id = row_id(form.get("author_id", ""))
     if author_id is None:
         raise HTTPException(400, "author_id must be a number")
-    old = store.accounts.unlink_author(author_id)
+    old = store.accounts.unlink_author(author_id, actor=user["username"])
     advocates.recompute_persons(store, request.app.state.settings.advocates, [author_id, *([old] if old else [])])
     return RedirectResponse(f"/authors/{old or author_id}", status_code=303)
 
@@ -368,7 +369,7 @@ def alert_page(request: Request, alert_id: RowId):
 async def correct_mention(request: Request, mention_id: RowId):
     """One label of a mention, as a user says it is. The form starts on no label: a missing
     label is refused, never guessed. 'passive' is the stance of the model's label 'none'."""
-    user = require_user(request)
+    user = require_permission(request, "correct")
     form = await require_form(request, user)
     field, label = form.get("field") or "advocacy", (form.get("label") or "").strip()
     if field not in accounts.FIELDS:
@@ -393,6 +394,14 @@ def corrections_page(request: Request):
 
 # ---------------------------------------------------------------------- exports
 
+def _exported(request: Request, what: str, rows: int) -> None:
+    """An export needs the export permission (members and admins) and is recorded in the audit
+    log: who took which list of people, with which filters."""
+    user = require_permission(request, "export")
+    query = {k: v[:100] for k, v in request.query_params.items() if k != "csrf"}
+    writer(request).audit.record(user["username"], f"export.{what}", None, None, {"rows": rows, **query})
+
+
 def _csv(rows: list[dict], columns: list[str], filename: str) -> Response:
     """A CSV download, its formula-like cells neutralised (monitor.csvsafe)."""
     return Response(csvsafe.to_text(rows, columns), media_type="text/csv; charset=utf-8",
@@ -405,7 +414,7 @@ AUTHOR_COLUMNS = ["person_id", "brand", "source", "handle", "flag", "score", "ad
 
 
 def _export_authors(request: Request, kind: str) -> Response:
-    require_user(request)
+    require_permission(request, "export")
     filters = _params(request, ADVOCATE_FILTERS)
     rows = request.app.state.views.authors(kind, limit=_int(request, "limit", 10_000, 1, 100_000),
                                            sort=request.query_params.get("sort", "score"),
@@ -413,6 +422,7 @@ def _export_authors(request: Request, kind: str) -> Response:
                                            flipped=request.query_params.get("flipped") == "1", **filters)
     for r in rows:
         r["marks"] = " ".join(r["marks"])
+    _exported(request, f"{kind}s", len(rows))
     return _csv(rows, AUTHOR_COLUMNS, f"{kind}s.csv")
 
 
@@ -428,9 +438,10 @@ def export_detractors(request: Request):
 
 @router.get("/export/mentions.csv")
 def export_mentions(request: Request):
-    require_user(request)
+    require_permission(request, "export")
     rows = request.app.state.views.mentions(limit=_int(request, "limit", 10_000, 1, 100_000),
                                             **_mention_filters(request))
+    _exported(request, "mentions", len(rows))
     return _csv(rows, ["id", "created_at", "brand", "source", "kind", "author", "rating", "score", "stance", "basis",
                        "advocacy", "sentiment", "relevance", "off_topic", "url", "title", "text"],
                 "mentions.csv")  # score: a survey's 0-10; relevance: P(about the brand)
@@ -440,11 +451,12 @@ def export_mentions(request: Request):
 def export_corrections(request: Request):
     """Evaluation data: text,label (+ context columns), as the model sees the text (formula-like
     texts neutralised; the evaluation reader restores them)."""
-    require_user(request)
+    require_permission(request, "export")
     field = request.query_params.get("field", "advocacy")
     if field not in accounts.FIELDS:
         raise HTTPException(400, "field must be advocacy, sentiment or relevance")
     rows = [{**r, "text": mention_text(r)} for r in request.app.state.views.corrections(field)]
+    _exported(request, f"corrections-{field}", len(rows))
     return _csv(rows, ["text", "brand", "label", "field", "mention_id", "model_label", "model", "set_by", "created_at"],
                 f"corrections-{field}.csv")
 
