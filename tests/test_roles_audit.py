@@ -278,6 +278,9 @@ async def test_a_viewer_reads_everything_but_every_change_is_refused_and_no_butt
         r = await c.get(path)
         assert r.status_code == 403 and "you are a viewer" in r.text, path
     assert "needs the member role" in (await c.get("/export/mentions.csv")).text
+    api = await c.post(f"/api/inbox/{item}/change", json={"action": "assign", "assignee": "maria", "version": 1},
+                       headers={"x-csrf-token": csrf})
+    assert api.status_code == 403 and "needs the member role" in api.json()["detail"]
     assert "needs the admin role" in (await c.get("/audit")).text
     # nothing changed
     assert store.inbox.get(item)["state"] == "new" and store.inbox.notes(item) == []  # type: ignore[index]
