@@ -29,6 +29,7 @@ from monitor.cli_handoff import tokens
 from monitor.cli_import import import_
 from monitor.cli_inbox import inbox
 from monitor.cli_model import model
+from monitor.cli_programme import programme
 from monitor.cli_report import report
 from monitor.cli_share import share
 from monitor.cli_sources import backfill, cursor, preview, status
@@ -238,6 +239,7 @@ for _command in (status, preview, backfill, cursor, model, alerts, advocates, us
     main.add_command(_command)
 main.add_command(topics)
 main.add_command(inbox)
+main.add_command(programme)
 main.add_command(share)
 main.add_command(report)
 main.add_command(audit)

@@ -17,6 +17,9 @@
     ├── AccountError             (store.accounts) a user change refused: no such user or role, the last admin
     ├── InboxError               (store.inbox) an inbox change that cannot be made (no such item, wrong state)
     │   └── InboxConflictError   (store.inbox) the item changed since it was seen: nothing changed
+    ├── ProgrammeError           (store.programme) a programme change refused: no such person, do not contact
+    │   └── ProgrammeConflictError  (store.programme) the status changed since it was seen: nothing changed
+    ├── ReferralFileError        (programme) a referral CSV unreadable as a whole (no header, not text)
     ├── TokenError               (tokens) an API token cannot be created: no such user, a scope above the role
     └── DeliveryError            an alert channel failed to deliver (retryable unless .permanent)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from monitor.settings_programme import ProgrammeSettings
 from monitor.settings_types import BaseUrl, Duration, HttpUrl, Retention, Secret, Strict, Term
 
 
@@ -304,6 +305,8 @@ class Brand(Strict):
     about: list[ExampleText] = []
     not_about: list[ExampleText] = []
     relevance_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # the advocate programme (monitor.programme): referral link, UTM parameters, currency
+    programme: ProgrammeSettings | None = None
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> Brand:

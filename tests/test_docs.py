@@ -133,11 +133,11 @@ def parse_usage(usage: str) -> tuple[list[tuple[str, ...]], list[str]]:
     paths: list[tuple[str, ...]] = [()]
     while tokens:
         word = tokens[0]
-        if m := re.fullmatch(r"\[?([a-z]+(?:[/|][a-z]+)+)\]?", word):
+        if m := re.fullmatch(r"\[?([a-z]+(?:-[a-z]+)*(?:[/|][a-z]+(?:-[a-z]+)*)+)\]?", word):
             paths = [paths[0], *[(*paths[0], sub) for sub in re.split("[/|]", m.group(1))]]
             tokens.pop(0)
             break
-        if not re.fullmatch(r"[a-z]+", word) or not isinstance(find(paths[0]), click.Group):
+        if not re.fullmatch(r"[a-z]+(?:-[a-z]+)*", word) or not isinstance(find(paths[0]), click.Group):
             break  # an argument (BRAND, FILE, maria), an option, or a word past a plain command
         paths = [(*paths[0], word)]
         tokens.pop(0)
@@ -154,6 +154,7 @@ def test_the_usage_parser():
     assert parse_usage("monitor advocates [refresh|index]") == (
         [("advocates",), ("advocates", "refresh"), ("advocates", "index")], [])
     assert parse_usage("monitor users add maria") == ([("users", "add")], [])
+    assert parse_usage("monitor programme import-referrals FILE") == ([("programme", "import-referrals")], [])
     assert parse_usage("monitor model predict FILE [-o OUT]") == ([("model", "predict")], ["-o"])
     assert parse_usage("monitor cursor show|reset SOURCE [--query Q]") == (
         [("cursor",), ("cursor", "show"), ("cursor", "reset")], ["--query"])

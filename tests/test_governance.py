@@ -182,7 +182,7 @@ def test_forget_erases_a_person_everywhere_and_records_only_that_it_happened(see
     assert {a["handle"] for a in found} == {"alice", "Alice_R"}  # the handle, any case, and the linked one
     result = governance.forget(seeded, settings, "@ALICE")
 
-    assert result.mentions == 7 and result.rows["author_marks"] == 1 and result.rows["corrections"] == 1
+    assert result.mentions == 7 and result.rows["programme_members"] == 1 and result.rows["corrections"] == 1
     assert "alice" not in dump(seeded)  # text, handles, note, alert, noise-control key: all gone
     assert not seeded.query("SELECT 1 FROM alert_state")
     (erasure,) = seeded.governance.erasures()

@@ -13,6 +13,8 @@ classifications; ``mentions`` for listing); one sub-object per other area:
 * ``store.governance`` retention and erasure deletes, kept figures, erasure records, metrics
 * ``store.inbox``     the response desk: items, notes, their audit trail, response times
 * ``store.handoff``   hand-off: flags announced as events, CRM export fields, API tokens
+* ``store.programme`` the advocate programme: status and its history, rewards, referral codes
+  and imported referrals (the source of truth of the author marks)
 * ``store.relevance`` relevance marks with their vectors, rescoring a brand's mentions
 
 Rows come back as the TypedDicts of ``monitor.store.rows``. One writer connection per
@@ -45,6 +47,7 @@ from monitor.store.governance import GovernanceStore
 from monitor.store.handoff import HandoffStore
 from monitor.store.inbox import InboxStore
 from monitor.store.migrations import migrations
+from monitor.store.programme import ProgrammeStore
 from monitor.store.relevance import RelevanceStore
 from monitor.store.rows import MentionRow, MentionText, PendingMention, ReachLookup, SourceRun
 from monitor.store.themes import ThemeStore
@@ -97,6 +100,7 @@ class Store:
         self.themes = ThemeStore(self)
         self.inbox = InboxStore(self)
         self.relevance = RelevanceStore(self)
+        self.programme = ProgrammeStore(self)
         self.handoff = HandoffStore(self)
         if not readonly:
             try:

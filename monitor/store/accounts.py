@@ -154,26 +154,16 @@ class AccountStore:
 
     def set_mark(self, author_id: int, brand: str, mark: str, user: str, on: bool = True,
                  note: str | None = None) -> None:
+        """A mark is the advocate programme's status (``store.programme.set_mark``): the one
+        source of truth; ProgrammeError when the person is marked do not contact."""
         if mark not in MARKS:
             raise ValueError(f"unknown mark {mark!r}")
-        store = self._store
-        with store.transaction():
-            if on:
-                if store.scalar("SELECT 1 FROM authors WHERE id = ?", [author_id]) is None:
-                    raise ValueError(f"no author {author_id}")
-                store.execute(
-                    "INSERT INTO author_marks (author_id, brand, mark, note, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (author_id, brand, mark) DO UPDATE SET note = excluded.note, "
-                    "set_by = excluded.set_by, set_at = excluded.set_at",
-                    [author_id, brand, mark, note, user, self._now()])
-                store.audit.record(user, "mark.set", "author", author_id, {"brand": brand, "mark": mark})
-            elif store.execute("DELETE FROM author_marks WHERE author_id = ? AND brand = ? AND mark = ?",
-                               [author_id, brand, mark]).rowcount:
-                store.audit.record(user, "mark.clear", "author", author_id, {"brand": brand, "mark": mark})
+        if self._store.scalar("SELECT 1 FROM authors WHERE id = ?", [author_id]) is None:
+            raise ValueError(f"no author {author_id}")
+        self._store.programme.set_mark(author_id, brand, mark, user, on=on, note=note)
 
     def marks_of(self, author_id: int) -> list[Mark]:
-        return cast("list[Mark]", self._store.query(
-            "SELECT * FROM author_marks WHERE author_id = ? ORDER BY brand, mark", [author_id]))
+        return self._store.programme.marks_of(author_id)
 
     # ---------------------------------------------------------------- corrections
 

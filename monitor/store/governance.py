@@ -5,8 +5,9 @@ record that an erasure happened, and the counts ``/metrics`` exposes.
 Every table that refers to a mention: ``classifications``, ``corrections``, ``alert_holds``,
 ``alert_waits`` (``mention_id``), ``mentions.duplicate_of``, and ``alerts.mention_ids`` (a JSON
 list) whose title, body and data quote the mention. Authors are referred to by ``mentions``,
-``author_marks``, ``author_links``, ``author_stats`` (``person_id``), ``reach_lookups`` and the
-noise-control keys of ``alert_state`` (``author=<id>``).
+``programme_members``, ``programme_events``, ``programme_rewards`` and ``referrals`` (the advocate
+programme, whose status the ``author_marks`` view derives), ``author_links``, ``author_stats``
+(``person_id``), ``reach_lookups`` and the noise-control keys of ``alert_state`` (``author=<id>``).
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class GovernanceStore:
         store = self._store
         a = {"ids": json.dumps(list(author_ids))}
         orphan = (f"id IN {IDS} AND NOT EXISTS (SELECT 1 FROM mentions m WHERE m.author_id = authors.id) "
-                  "AND NOT EXISTS (SELECT 1 FROM author_marks k WHERE k.author_id = authors.id) "
+                  "AND NOT EXISTS (SELECT 1 FROM programme_members k WHERE k.person_id = authors.id) "
                   "AND NOT EXISTS (SELECT 1 FROM author_links l WHERE l.author_id = authors.id "
                   "OR l.person_id = authors.id)")
         gone = [int(r[0]) for r in store.fetchall(f"SELECT id FROM authors WHERE {orphan}", a)]
@@ -208,7 +209,12 @@ class GovernanceStore:
         a = {"ids": json.dumps(list(author_ids))}
         out: Counter[str] = Counter()
         with store.transaction():
-            for table, where in (("author_marks", f"author_id IN {IDS}"),
+            # the programme's rows of the person; their referrals stay in the brand's figures, unlinked
+            out["referrals"] += store.execute(f"UPDATE referrals SET person_id = NULL WHERE person_id IN {IDS}",
+                                              a).rowcount
+            for table, where in (("programme_members", f"person_id IN {IDS}"),
+                                 ("programme_events", f"person_id IN {IDS}"),
+                                 ("programme_rewards", f"person_id IN {IDS}"),
                                  ("author_links", f"author_id IN {IDS} OR person_id IN {IDS}"),
                                  ("author_stats", f"person_id IN {IDS}"),
                                  ("reach_lookups", f"author_id IN {IDS}")):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -534,6 +536,130 @@ def m120_roles_audit(db: Database) -> None:
         CREATE INDEX inbox_events_at ON inbox_events (at)
         """,
     )
+
+PROGRAMME_STATUSES = ("identified", "contacted", "joined", "rewarded", "declined", "do_not_contact")
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0/o, 1/l/i: read aloud or typed without mistakes
+CODE_LENGTH = 8
+
+
+@migrations()
+def m130_programme(db: Database) -> None:
+    """The advocate programme (``store.programme``): per person and brand a status with its
+    history, a reward log, a referral code, and referrals imported from CSV files (rows that
+    match no code, or cannot be read, kept as unmatched with the problem).
+
+    The programme status is the one source of truth of the old marks: each person and brand
+    with marks gets the status of the strongest (do_not_contact, else rewarded, else
+    contacted) with the marks as history, and ``author_marks`` becomes a read-only view
+    derived from the status (contacted: contacted, joined, rewarded or declined)."""
+    import secrets
+
+    run_script(
+        db,
+        """
+        CREATE TABLE programme_members (
+            person_id INTEGER NOT NULL REFERENCES authors(id),
+            brand TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('identified', 'contacted', 'joined', 'rewarded', 'declined',
+                                                   'do_not_contact')),
+            code TEXT NOT NULL UNIQUE,
+            note TEXT,
+            changed_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (person_id, brand)
+        );
+        CREATE INDEX programme_members_brand ON programme_members (brand, status);
+        CREATE TABLE programme_events (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL,
+            brand TEXT NOT NULL,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            from_status TEXT,
+            to_status TEXT NOT NULL,
+            note TEXT
+        );
+        CREATE INDEX programme_events_person ON programme_events (person_id, brand, id);
+        CREATE TABLE programme_rewards (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL,
+            brand TEXT NOT NULL,
+            what TEXT NOT NULL,
+            value REAL NOT NULL,
+            currency TEXT,
+            rewarded_at TEXT NOT NULL,
+            recorded_by TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            note TEXT
+        );
+        CREATE INDEX programme_rewards_person ON programme_rewards (person_id, brand);
+        CREATE TABLE referral_imports (
+            id INTEGER PRIMARY KEY,
+            file_name TEXT NOT NULL,
+            file_hash TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            imported_by TEXT NOT NULL,
+            rows INTEGER NOT NULL DEFAULT 0,
+            matched INTEGER NOT NULL DEFAULT 0,
+            unmatched INTEGER NOT NULL DEFAULT 0,
+            already INTEGER NOT NULL DEFAULT 0
+        );
+        -- One row per referral line ever imported, matched to a code's person and brand or
+        -- kept unmatched with its problem (unknown code, bad date or value) and raw text.
+        -- row_key (code, date, value and the how-many-th such line of its file) makes a
+        -- second import of the same lines add nothing.
+        CREATE TABLE referrals (
+            id INTEGER PRIMARY KEY,
+            row_key TEXT NOT NULL UNIQUE,
+            import_id INTEGER NOT NULL REFERENCES referral_imports(id),
+            line INTEGER NOT NULL,
+            code TEXT,
+            person_id INTEGER,
+            brand TEXT,
+            referred_at TEXT,
+            value REAL,
+            currency TEXT,
+            status TEXT NOT NULL CHECK (status IN ('matched', 'unmatched')),
+            problem TEXT,
+            raw TEXT
+        );
+        CREATE INDEX referrals_person ON referrals (person_id, brand);
+        CREATE INDEX referrals_brand_at ON referrals (brand, referred_at)
+        """,
+    )
+    marks: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for row in db.query("SELECT * FROM author_marks ORDER BY set_at, mark"):
+        marks.setdefault((row["author_id"], row["brand"]), []).append(row)
+    for (person, brand), rows in marks.items():
+        kinds = {r["mark"] for r in rows}
+        status = next(s for s in ("do_not_contact", "rewarded", "contacted") if s in kinds)
+        last = next(r for r in rows if r["mark"] == status)
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        db.execute("INSERT INTO programme_members (person_id, brand, status, code, note, changed_by, changed_at, "
+                   "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   [person, brand, status, code, last["note"], last["set_by"], last["set_at"], rows[0]["set_at"]])
+        for r in rows:
+            db.execute("INSERT INTO programme_events (person_id, brand, at, actor, from_status, to_status, note) "
+                       "VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                       [person, brand, r["set_at"], r["set_by"], r["mark"],
+                        "mark " + r["mark"] + (f": {r['note']}" if r["note"] else "")])
+    run_script(
+        db,
+        """
+        DROP TABLE author_marks;
+        CREATE VIEW author_marks (author_id, brand, mark, note, set_by, set_at) AS
+            SELECT person_id, brand, 'contacted', note, changed_by, changed_at FROM programme_members
+                WHERE status IN ('contacted', 'joined', 'rewarded', 'declined')
+            UNION ALL
+            SELECT person_id, brand, 'rewarded', note, changed_by, changed_at FROM programme_members
+                WHERE status = 'rewarded'
+            UNION ALL
+            SELECT person_id, brand, 'do_not_contact', note, changed_by, changed_at FROM programme_members
+                WHERE status = 'do_not_contact'
+        """,
+    )
+
 
 @migrations()
 def m140_handoff(db: Database) -> None:

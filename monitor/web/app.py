@@ -22,7 +22,7 @@ from monitor.config import Settings
 from monitor.records import utcnow
 from monitor.store import Store
 from monitor.topics import clean_label
-from monitor.web import admin, api, handoff, inbox, metrics, pages, security
+from monitor.web import admin, api, handoff, inbox, metrics, pages, programme, security
 from monitor.web.deps import LoginRequired, render
 from monitor.web.views import Views, format_when
 
@@ -74,6 +74,7 @@ def create_app(settings: Settings, reader: Store, writer: Store | Callable[[], S
 
     app.include_router(pages.router)
     app.include_router(inbox.router)
+    app.include_router(programme.router)
     app.include_router(admin.router)
     app.include_router(handoff.router)
     app.include_router(api.router)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from monitor import advocates, csvsafe, inbox
 from monitor.store import accounts
+from monitor.store.programme import ProgrammeError
 from monitor.textutil import mention_text
 from monitor.web import security
 from monitor.web.deps import (
@@ -238,8 +239,12 @@ def author_page(request: Request, person_id: RowId):
     data = request.app.state.views.author(person_id, brand)
     if data is None:
         raise HTTPException(404, "no such author")
+    from monitor.web.programme_view import author_programme
+
     return render(request, "author.html", {"a": data, "brand": brand, "marks": accounts.MARKS,
-                                           "fields": accounts.FIELDS})
+                                           "fields": accounts.FIELDS,
+                                           "prog": author_programme(request, data["person_id"],
+                                                                    [s["brand"] for s in data["stats"]])})
 
 
 @router.post("/authors/{person_id}/marks")
@@ -254,6 +259,8 @@ async def mark_author(request: Request, person_id: RowId):
                                           note=(form.get("note") or "")[:500] or None)
     except ValueError:
         raise HTTPException(404, "no such author") from None
+    except ProgrammeError as exc:  # marked do not contact: lifted first, on purpose
+        raise HTTPException(409, str(exc)) from None
     return RedirectResponse(f"/authors/{person_id}?" + urlencode({"brand": brand}), status_code=303)
 
 

@@ -119,4 +119,24 @@
                 plugins: {legend: {position: "bottom", labels: {boxWidth: 12}}}}
     });
   }
+
+  // the Programme page: referrals per week (bars, per brand) and their value (line, right axis)
+  var prog = data("programme-data");
+  if (prog && document.getElementById("chart-programme") && prog.weeks.length) {
+    var PROG_COLORS = ["#3b6fd8", "#e08a12", "#1f9d6b", "#d64545", "#8a55d6", "#1f8a8a"];
+    var sets = [];
+    prog.brands.forEach(function (b, i) {
+      var c = PROG_COLORS[i % PROG_COLORS.length];
+      sets.push({type: "bar", label: b.brand + " referrals", data: b.counts, backgroundColor: c, yAxisID: "y"});
+      sets.push({type: "line", label: b.brand + " value", data: b.values, borderColor: c, backgroundColor: c,
+                 borderDash: [4, 3], yAxisID: "v", pointRadius: 2});
+    });
+    new Chart(document.getElementById("chart-programme"), {
+      data: {labels: prog.weeks, datasets: sets},
+      options: {maintainAspectRatio: false,
+                scales: {x: {grid: {display: false}}, y: {min: 0, ticks: {precision: 0}, title: {display: true, text: "referrals"}},
+                         v: {position: "right", min: 0, grid: {display: false}, title: {display: true, text: "value"}}},
+                plugins: {legend: {position: "bottom", labels: {boxWidth: 12}}}}
+    });
+  }
 })();
