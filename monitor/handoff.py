@@ -23,6 +23,11 @@ flag for a brand was never announced, records it (``handoff_flags``) and queues 
 one transaction: a person is announced once per brand and flag, however often the scores are
 refreshed (and however often they cross the threshold again). Flags standing when the
 hand-off was installed count as announced (the migration); the CRM exports cover them.
+
+A flag event names the person's latest mention of the brand (``mention_ids``, as an inbox event
+names its mention): when that mention is deleted (``monitor forget``, retention) the event's
+text and body are stripped like any alert's that quoted it, and one not yet delivered is
+dead-lettered instead of sent.
 """
 
 from __future__ import annotations
@@ -94,7 +99,8 @@ class Handoff:
         links = {"monitor": self.link(f"/authors/{row['person_id']}"), "profile": row["profile_url"]}
         return self.queue(store, event, row["brand"], f"{row['brand']}:{row['person_id']}",
                           {"person": person, "links": links}, now,
-                          title=f"[{row['brand']}] {row['flag']} flagged: {row['handle']} ({row['source']})")
+                          title=f"[{row['brand']}] {row['flag']} flagged: {row['handle']} ({row['source']})",
+                          mention_ids=(row["last_mention_id"],) if row["last_mention_id"] else ())
 
     def inbox_assigned(self, store: Store, item: InboxItem, actor: str | None, now: datetime) -> bool:
         return self.queue(store, "inbox.assigned", item["brand"], f"{item['id']}:{item['version']}",

@@ -209,6 +209,23 @@ def test_an_event_is_delivered_after_the_receiver_was_down(tmp_path):
         receiver.close()
 
 
+def test_an_erased_person_is_not_sent(tmp_path, receiver):
+    from monitor import governance
+
+    settings = settings_for(tmp_path / "m.db", receiver.url)
+    store = Store(settings.database_path, now=Clock())
+    seed(store)
+    refresh_and_announce(store, settings)
+    assert store.count("SELECT count(*) FROM handoff_flags f JOIN authors a ON a.id = f.person_id "
+                       "WHERE a.handle = 'bob'") == 1
+    governance.forget(store, settings, "bob")  # before the receiver got anything
+    counts = deliver(store, settings)
+    assert counts["dead"] == 1 and counts["sent"] >= 1
+    assert "bob" not in json.dumps([verify(r) for r in receiver.requests])
+    assert "bob" not in json.dumps(store.query("SELECT title, body, data FROM alerts"))
+    assert store.count("SELECT count(*) FROM handoff_flags") == counts["sent"]
+
+
 def _inbox_item(store: Store) -> int:
     mention = store.query("SELECT id FROM mentions ORDER BY id LIMIT 1")[0]["id"]
     item = store.inbox.enter(mention, "critical", timedelta(hours=1))
@@ -503,3 +520,17 @@ def test_tokens_on_the_command_line(tmp_path, caplog):
     assert run.invoke(main, ["-c", str(cfg), "tokens", "revoke", "999"]).exit_code == 1
     assert token not in caplog.text
     assert store.audit.count(action="token.") == 2
+
+
+async def test_an_admin_sees_and_revokes_everyones_tokens(tmp_path):
+    settings, store = _crm_store(tmp_path)
+    store.accounts.add_user("ada", hash_password(PASSWORD, n=2**12), role="admin")
+    vera = tokens.create(store, "vera", "read", name="vera-script")
+    async with client(make_app(settings, store)) as c:
+        await login(c, "ada")
+        page = await c.get("/tokens")
+        assert "vera-script" in page.text and "vera" in page.text
+        done = await c.post(f"/tokens/{vera.id}/revoke", data={"csrf": hidden(page.text, "csrf")})
+        assert done.status_code == 303
+        assert (await c.get("/api/brands", headers={"Authorization": f"Bearer {vera.token}"})).status_code == 401
+    assert store.handoff.token(vera.id)["revoked_by"] == "ada"

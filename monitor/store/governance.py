@@ -217,6 +217,7 @@ class GovernanceStore:
                                  ("programme_rewards", f"person_id IN {IDS}"),
                                  ("author_links", f"author_id IN {IDS} OR person_id IN {IDS}"),
                                  ("author_stats", f"person_id IN {IDS}"),
+                                 ("handoff_flags", f"person_id IN {IDS}"),
                                  ("reach_lookups", f"author_id IN {IDS}")):
                 out[table] += store.execute(f"DELETE FROM {table} WHERE {where}", a).rowcount
             for author_id in author_ids:  # noise-control keys name the author by id

@@ -36,6 +36,7 @@ class NewFlag(TypedDict):
     reach: int | None
     first_at: str
     last_at: str
+    last_mention_id: int | None  # the event names it: an erasure or retention deleting it strips the event
 
 
 class Profile(TypedDict):
@@ -82,7 +83,9 @@ class HandoffStore:
         """Persons whose current flag for a brand has not been announced, by person."""
         return cast("list[NewFlag]", self._store.query(
             "SELECT s.person_id, s.brand, s.flag, s.source, s.handle, a.display_name, a.url AS profile_url, "
-            "s.advocate_score, s.detractor_score, s.mentions, s.reach, s.first_at, s.last_at "
+            "s.advocate_score, s.detractor_score, s.mentions, s.reach, s.first_at, s.last_at, "
+            "(SELECT max(m.id) FROM mentions m WHERE m.brand = s.brand AND (m.author_id = s.person_id OR m.author_id "
+            "IN (SELECT l.author_id FROM author_links l WHERE l.person_id = s.person_id))) AS last_mention_id "
             "FROM author_stats s LEFT JOIN authors a ON a.id = s.person_id "
             "WHERE s.flag IN ('advocate', 'detractor') AND NOT EXISTS (SELECT 1 FROM handoff_flags f "
             "WHERE f.brand = s.brand AND f.person_id = s.person_id AND f.flag = s.flag) "
