@@ -375,6 +375,9 @@ async def test_a_viewer_sees_the_programme_but_cannot_change_it(web):
     r = await c.post(f"/authors/{alice}/programme/status",
                      data={"csrf": hidden(page.text, "csrf"), "brand": "Acme", "status": "contacted"})
     assert r.status_code == 403 and "member role" in r.text and store.programme.member(alice, "Acme") is None
+    page = await c.get("/programme")
+    assert page.status_code == 200 and "/export/programme.csv" not in page.text and 'name="file"' not in page.text
+    assert (await c.get("/export/programme.csv")).status_code == 403
 
 
 @pytest.mark.anyio

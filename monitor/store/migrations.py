@@ -537,6 +537,7 @@ def m120_roles_audit(db: Database) -> None:
         """,
     )
 
+
 PROGRAMME_STATUSES = ("identified", "contacted", "joined", "rewarded", "declined", "do_not_contact")
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0/o, 1/l/i: read aloud or typed without mistakes
 CODE_LENGTH = 8
