@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from monitor.store import Store
+
 FORMATS = ("hubspot", "salesforce-lead", "salesforce-contact")
 NOT_PROVIDED = "[not provided]"  # a Lead's required Company when it is unknown
 
@@ -63,15 +65,11 @@ def fields(row: Mapping[str, Any], kind: str, profile: Mapping[str, Any] | None,
     }
 
 
-def programme_status(store: Any) -> Callable[[int, str], str | None] | None:
-    """Each person's advocate-programme status per brand (``store.programme``), or None when
-    the store has no programme."""
-    programme = getattr(store, "programme", None)
-    if programme is None:
-        return None
-
+def programme_status(store: Store) -> Callable[[int, str], str | None]:
+    """Each person's advocate-programme status per brand (``store.programme``; None: not in
+    the programme). A person marked do not contact is exported with that status."""
     def status(person_id: int, brand: str) -> str | None:
-        member = programme.member(person_id, brand)
+        member = store.programme.member(person_id, brand)
         return str(member["status"]) if member else None
     return status
 

@@ -95,6 +95,8 @@ class Handoff:
             "advocate_score": round(float(row["advocate_score"]), 1),
             "detractor_score": round(float(row["detractor_score"]), 1), "mentions": row["mentions"],
             "reach": row["reach"], "first_mention_at": row["first_at"], "last_mention_at": row["last_at"],
+            "programme_status": member["status"] if (member := store.programme.member(row["person_id"], row["brand"]))
+            else None,
         }
         links = {"monitor": self.link(f"/authors/{row['person_id']}"), "profile": row["profile_url"]}
         return self.queue(store, event, row["brand"], f"{row['brand']}:{row['person_id']}",

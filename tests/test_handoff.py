@@ -139,6 +139,7 @@ def test_flagged_events_are_signed_and_sent_once_per_person_and_flag(tmp_path, r
     alice = next(e for e in events if e["person"]["handle"] == "alice")
     assert alice["event"] == "advocate.flagged" and alice["schema"] == 1 and alice["at"].startswith("2026-11-20")
     assert alice["person"]["platform"] == "demo" and alice["person"]["advocate_score"] > 50
+    assert alice["person"]["programme_status"] is None
     assert alice["links"]["monitor"] == f"https://monitor.example/authors/{alice['person']['id']}"
     assert alice["id"] == event_id(f"handoff:advocate.flagged:Acme:{alice['person']['id']}")
 
@@ -344,6 +345,9 @@ def _parse(text: str) -> list[list[str]]:
 
 async def test_crm_exports_have_the_import_headers_and_neutralise_formulas(tmp_path):
     settings, store = _crm_store(tmp_path)
+    alice_id = store.accounts.find_author("demo", "alice")
+    assert alice_id is not None
+    store.programme.set_status(alice_id, "Acme", "contacted", "maria")
     async with client(make_app(settings, store)) as c:
         await login(c)
         page = await c.get("/advocates")
@@ -363,6 +367,7 @@ async def test_crm_exports_have_the_import_headers_and_neutralise_formulas(tmp_p
     assert eve["Email"] == "" and eve["Monitor Brand"] == "Acme" and eve["Monitor Platform"] == "demo"
     alice = next(r for r in by if r["Monitor Handle"] == "alice")
     assert alice["Last Name"] == "alice" and alice["Lifecycle Stage"] == "evangelist"
+    assert alice["Monitor Programme Status"] == "contacted" and eve["Monitor Programme Status"] == ""
     assert float(alice["Monitor Score"]) > 50 and alice["Monitor Last Mention"].startswith("2026-11")
     lead_rows = _parse(lead.text)
     assert lead_rows[0][:7] == ["FirstName", "LastName", "Company", "Email", "Website", "LeadSource", "Description"]
