@@ -233,8 +233,15 @@ def test_importing_referrals_matches_codes_keeps_the_rest_and_counts_once(seeded
     assert store.programme.unmatched_count() == 2
     assert {u["problem"].split(" ")[0] for u in store.programme.unmatched()} == {"unknown", "date"}
     assert store.query("SELECT count(*) AS n FROM audit_log WHERE action = 'programme.import'")[0]["n"] == 3
+    carol = author(store, "carol")  # a code that exists only later: its lines are matched on the next import
+    store.programme.ensure(carol, "Acme", "maria")
+    store.execute("UPDATE programme_members SET code = 'nosuchcode' WHERE person_id = ?", [carol])
+    fourth = prog.import_referrals(store, programmes, data, file_name="ref.csv", actor="maria")
+    assert (fourth.matched, fourth.rematched, fourth.already) == (0, 1, 4)
+    assert [r["value"] for r in store.programme.referrals(carol, "Acme")] == [99.0]
+    assert store.programme.unmatched_count() == 1
     weekly = store.programme.referrals_by_week("Acme")
-    assert [(w, n) for _, w, n, _ in weekly] == [("2026-11-02", 1), ("2026-11-09", 2), ("2026-11-16", 1)]
+    assert [(w, n) for _, w, n, _ in weekly] == [("2026-11-02", 1), ("2026-11-09", 3), ("2026-11-16", 1)]
 
 
 # ------------------------------------------------------------------------ command line
