@@ -42,6 +42,9 @@ def server(tmp_path_factory):
     clock = Clock()
     settings, store = make_db(tmp_path_factory.mktemp("inbox-e2e"))
     store.now = clock
+    from monitor.web.security import hash_password
+
+    store.accounts.add_user("vic", hash_password(PASSWORD, n=2**12), role="viewer")
     bob = store.query("SELECT id FROM mentions WHERE text LIKE 'bob says detractor%' ORDER BY id")[0]["id"]
     item = desk.route_to_inbox(store, InboxSettings(), bob, "critical", rule="detractor-with-reach", now=clock.now)
     app = create_app(settings, Store(settings.database_path, readonly=True), store, now=clock)
@@ -68,10 +71,10 @@ def browser():
         b.close()
 
 
-def logged_in(browser, server, **ctx):
+def logged_in(browser, server, user="maria", **ctx):
     page = browser.new_context(**{"viewport": {"width": 1360, "height": 900}, **ctx}).new_page()
     page.goto(server["url"] + "/login")
-    page.fill("input[name=username]", "maria")
+    page.fill("input[name=username]", user)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/overview**")
@@ -114,3 +117,27 @@ def test_the_inbox_fits_a_phone(browser, server):
     for path in ("/inbox?state=all", f"/inbox/{server['item']}", "/overview"):
         page.goto(server["url"] + path)
         assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"], path
+
+
+def test_a_viewer_sees_no_actions_and_the_admin_changes_roles_and_reads_the_audit_log(browser, server):
+    viewer = logged_in(browser, server, user="vic")
+    assert viewer.locator("nav >> text=Audit").count() == 0 and viewer.locator("nav >> text=Users").count() == 0
+    viewer.goto(server["url"] + f"/inbox/{server['item']}")
+    assert viewer.locator("#assign-form").count() == 0 and viewer.locator("button[data-action]").count() == 0
+    assert "needs the member role" in viewer.inner_text("body")
+    viewer.context.close()
+    page = logged_in(browser, server)
+    page.click("nav >> text=Users")
+    page.wait_for_url("**/admin/users")
+    page.select_option("tr[data-user=vic] select[name=role]", "member")
+    page.click("tr[data-user=vic] form.role-form button")
+    page.wait_for_url("**/admin/users?**")
+    assert "vic: viewer → member" in page.inner_text(".notice")
+    page.click("nav >> text=Audit")
+    page.wait_for_url("**/audit")
+    page.fill("#audit-filters input[name=action]", "user.role")
+    page.click("#audit-filters button")
+    page.wait_for_url("**/audit?**")
+    rows = page.inner_text("#audit tbody")
+    assert "maria" in rows and "user.role" in rows and "viewer" in rows and "member" in rows
+    assert server["store"].accounts.list_users()[1]["role"] == "member"

@@ -132,6 +132,8 @@ async def login(request: Request):
     settings = request.app.state.settings
     writer(request).accounts.create_session(security.token_hash(token), user["id"], security.new_token(),
                                             request.app.state.now() + settings.web.session_lifetime)
+    # a login is in the audit log; a failed one is not (what was typed as the name may be a password)
+    writer(request).audit.record(user["username"], "login", "user", user["username"])
     redirect = RedirectResponse(target, status_code=303)
     set_session_cookie(redirect, token, settings)
     redirect.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
