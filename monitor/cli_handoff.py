@@ -99,7 +99,8 @@ def tokens_revoke(app: App, token_id):
 def advocates_export(app: App, fmt, detractors, brand, source, flag, limit, output):
     """Advocates (or detractors) as a CSV the CRM's contact import takes: HubSpot or Salesforce
     Lead / Contact columns, then the monitor's fields (handle, platform, profile URL, brand,
-    score, last mention, programme status). Unknown fields (e-mail) stay empty."""
+    score, last mention, programme status). Unknown fields (e-mail) stay empty; people marked
+    do not contact are left out (counted on stderr)."""
     from monitor import csvsafe
     from monitor.web.views import Views
 
@@ -109,9 +110,11 @@ def advocates_export(app: App, fmt, detractors, brand, source, flag, limit, outp
     source = resolve_author_source(app.settings, reader, source, brand)
     listed = Views(reader, app.settings).authors(kind, brand=brand, source=source, flag=flag, limit=limit)
     profiles = reader.handoff.profiles([r["person_id"] for r in listed])
-    rows, columns = crm.rows(listed, kind, fmt, profiles, crm.programme_status(reader))
+    rows, columns, left_out = crm.rows(listed, kind, fmt, profiles, crm.programme_status(reader))
     app.store().audit.record(cli_actor(), f"export.crm-{kind}s", None, None,
-                             {"rows": len(rows), "format": fmt, "brand": brand, "source": source, "flag": flag})
+                             {"rows": len(rows), "left_out_do_not_contact": left_out, "format": fmt, "brand": brand,
+                              "source": source, "flag": flag})
     csvsafe.write(output, rows, columns)
-    if output is not sys.stdout:
-        click.echo(f"{len(rows)} {kind}(s) written for {fmt}", err=True)
+    if output is not sys.stdout or left_out:
+        click.echo(f"{len(rows)} {kind}(s) written for {fmt}"
+                   + (f"; {left_out} marked do not contact left out" if left_out else ""), err=True)

@@ -12,7 +12,8 @@ imports take as they are.
 What we do not know stays empty: nobody's e-mail (HubSpot de-duplicates contacts by e-mail,
 so re-importing this file adds contacts again unless ``Monitor Person ID`` is made a unique
 property). A person without a display name gets the handle as last name. Every cell goes
-through ``csvsafe`` (a handle like ``=HYPERLINK(...)`` stays text)."""
+through ``csvsafe`` (a handle like ``=HYPERLINK(...)`` stays text). People marked do not
+contact are not exported."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from monitor.store import Store
 
 FORMATS = ("hubspot", "salesforce-lead", "salesforce-contact")
 NOT_PROVIDED = "[not provided]"  # a Lead's required Company when it is unknown
+DO_NOT_CONTACT = "do_not_contact"  # the programme status whose people no export hands on
 
 _OURS = ("person_id", "platform", "handle", "profile_url", "brand", "flag", "score", "mentions", "reach",
          "last_mention", "programme_status")
@@ -67,7 +69,7 @@ def fields(row: Mapping[str, Any], kind: str, profile: Mapping[str, Any] | None,
 
 def programme_status(store: Store) -> Callable[[int, str], str | None]:
     """Each person's advocate-programme status per brand (``store.programme``; None: not in
-    the programme). A person marked do not contact is exported with that status."""
+    the programme)."""
     def status(person_id: int, brand: str) -> str | None:
         member = store.programme.member(person_id, brand)
         return str(member["status"]) if member else None
@@ -75,13 +77,21 @@ def programme_status(store: Store) -> Callable[[int, str], str | None]:
 
 
 def rows(listed: Iterable[Mapping[str, Any]], kind: str, fmt: str, profiles: Mapping[int, Mapping[str, Any]],
-         status_of: Callable[[int, str], str | None] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """(rows keyed by the format's headers, the headers) for ``csvsafe``."""
+         status_of: Callable[[int, str], str | None] | None = None
+         ) -> tuple[list[dict[str, Any]], list[str], int]:
+    """(rows keyed by the format's headers, the headers, how many people were left out) for
+    ``csvsafe``. People marked do not contact for the brand are left out: a CRM import is
+    where outreach starts, and neither HubSpot's nor Salesforce's import would keep them
+    from it."""
     if fmt not in COLUMNS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     columns = COLUMNS[fmt]
-    out = []
+    out, left_out = [], 0
     for r in listed:
-        f = fields(r, kind, profiles.get(r["person_id"]), status_of(r["person_id"], r["brand"]) if status_of else None)
+        status = status_of(r["person_id"], r["brand"]) if status_of else None
+        if status == DO_NOT_CONTACT:
+            left_out += 1
+            continue
+        f = fields(r, kind, profiles.get(r["person_id"]), status)
         out.append({header: f[name] for header, name in columns.items()})
-    return out, list(columns)
+    return out, list(columns), left_out

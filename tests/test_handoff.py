@@ -379,6 +379,15 @@ async def test_crm_exports_have_the_import_headers_and_neutralise_formulas(tmp_p
             assert not any(cell[:1] in "=+-@" and cell for cell in row if not _number(cell))
     assert store.audit.count(action="export.crm") == 3
 
+    # a person marked do not contact is in no CRM file (and the export says how many were left out)
+    store.programme.set_status(alice_id, "Acme", "do_not_contact", "maria")
+    async with client(make_app(settings, store)) as c:
+        await login(c)
+        hub = await c.get("/export/crm/advocates.csv?format=hubspot&brand=Acme")
+    handles = [dict(zip(rows[0], r, strict=True))["Monitor Handle"] for r in _parse(hub.text)[1:]]
+    assert "alice" not in handles and handles
+    assert json.loads(store.audit.list(action="export.crm")[0]["detail"] or "{}")["left_out_do_not_contact"] == 1
+
 
 def _number(cell: str) -> bool:
     try:

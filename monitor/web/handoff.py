@@ -103,7 +103,7 @@ def export_crm(request: Request, kinds: str):
                                              flipped=request.query_params.get("flipped") == "1", **filters)
     reader = request.app.state.reader
     profiles = reader.handoff.profiles([r["person_id"] for r in listed])
-    rows, columns = crm.rows(listed, kind, fmt, profiles, crm.programme_status(reader))
+    rows, columns, left_out = crm.rows(listed, kind, fmt, profiles, crm.programme_status(reader))
     writer(request).audit.record(user["username"], f"export.crm-{kinds}", None, None,
-                                 {"rows": len(rows), "format": fmt, **filters})
+                                 {"rows": len(rows), "left_out_do_not_contact": left_out, "format": fmt, **filters})
     return _csv(rows, columns, f"{kinds}-{fmt}.csv")
