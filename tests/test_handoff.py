@@ -142,6 +142,7 @@ def test_flagged_events_are_signed_and_sent_once_per_person_and_flag(tmp_path, r
     assert alice["person"]["programme_status"] is None
     assert alice["links"]["monitor"] == f"https://monitor.example/authors/{alice['person']['id']}"
     assert alice["id"] == event_id(f"handoff:advocate.flagged:Acme:{alice['person']['id']}")
+    assert store.alerts.recent() == [] and store.alerts.recent("Acme") == []  # events are not the overview's alerts
 
     # refreshed again (rescored too, hours later): nobody is new, nothing is sent
     clock.t += timedelta(hours=7)

@@ -160,11 +160,12 @@ class AlertStore:
         return bool(self._store.query("SELECT 1 FROM alerts WHERE key = ?", [key]))
 
     def recent(self, brand: str | None = None, limit: int = 10) -> list[AlertBrief]:
-        """The newest alerts, of one brand or of all."""
-        where, params = ("WHERE brand = ? ", [brand]) if brand else ("", [])
+        """The newest alerts, of one brand or of all; hand-off events (queued as alerts with a
+        ``handoff:`` key, see ``monitor.handoff``) are for other tools, not people, and left out."""
+        where, params = ("AND brand = ? ", [brand]) if brand else ("", [])
         return cast("list[AlertBrief]", self._store.query(
-            f"SELECT id, rule, severity, brand, title, created_at FROM alerts {where}ORDER BY created_at DESC LIMIT ?",
-            [*params, limit]))
+            "SELECT id, rule, severity, brand, title, created_at FROM alerts WHERE key NOT LIKE 'handoff:%' "
+            f"{where}ORDER BY created_at DESC LIMIT ?", [*params, limit]))
 
     def get(self, alert_id: int) -> AlertDetail | None:
         """One alert, its ``mention_ids`` a list."""
