@@ -61,9 +61,11 @@ def retention_status(app: App):
 @click.pass_obj
 def forget(app: App, author, source, yes):
     """Erase a person: every mention by AUTHOR (a handle, any case) and by handles linked to it,
-    with classifications, corrections, scores, marks, links and the alert texts that quoted
-    them. What remains is a record that an erasure happened: when, how many rows, and a salted
-    hash of the handle, never the handle."""
+    with classifications, corrections, inbox items, scores, links, the advocate programme's
+    status, history and rewards (referrals stay in the brand's totals, linked to no one),
+    hand-off flags, and the texts of alerts and hand-off events that quoted them. What
+    remains is a record that an erasure happened: when, how many rows, and a salted hash of
+    the handle, never the handle."""
     from monitor import governance
 
     settings = app.settings

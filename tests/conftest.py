@@ -9,6 +9,7 @@ import pytest
 
 from monitor.records import Classification, LabelScore
 from monitor.store import Store
+from tests.pg_support import BACKEND, pg_server, pg_url  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "monitor" / "models" / "advocacy-minilm"  # bundled with the package
@@ -45,8 +46,10 @@ class KeywordClassifier:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "test.db")
+def store(tmp_path, request):
+    """A fresh store: a SQLite file, or with MONITOR_TEST_BACKEND=postgresql a fresh PostgreSQL
+    database (tests/pg_support.py)."""
+    s = Store(request.getfixturevalue("pg_url") if BACKEND == "postgresql" else tmp_path / "test.db")
     yield s
     s.close()
 

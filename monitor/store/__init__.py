@@ -38,7 +38,8 @@ from sqlite_utils import Database
 
 from monitor.errors import StoreError
 from monitor.records import Author, Classification, FetchResult, Mention, utcnow
-from monitor.store._sql import add_filters, iso, marks, parse_iso
+from monitor.store._pg import PgConnection, PgDatabase, apply_migrations, is_url, safe_url
+from monitor.store._sql import Cursor, add_filters, iso, marks, parse_iso
 from monitor.store.accounts import AccountStore
 from monitor.store.advocacy import OFF_TOPIC, ON_TOPIC, AdvocacyStore
 from monitor.store.alerts import AlertStore
@@ -64,7 +65,10 @@ Params = Sequence[Any] | Mapping[str, Any]
 class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False,
                  now: Callable[[], datetime] = utcnow) -> None:
-        self.path = Path(path)
+        # ``path``: a SQLite file, or a ``postgresql://`` URL (monitor.store._pg: the same SQL,
+        # translated once per statement; SQLite's path below is untouched by it)
+        self.url = str(path) if is_url(path) else None
+        self.path = Path(path) if self.url is None else Path()
         self.now = now
         # errors and alert texts pass through it before they are stored: the CLI hands in the
         # redaction of the configured secrets (monitor.redaction), so no secret is kept
@@ -73,6 +77,35 @@ class Store:
         # the redaction of e-mail addresses and phone numbers with privacy.redact_contacts
         self.clean_text: Callable[[str], str] = _unchanged
         self.readonly = readonly
+        # One connection shared by the daemon's threads: a transaction or a query holds it alone.
+        self._lock = threading.RLock()
+        self.conn: Any
+        self.db: Any
+        if self.url is not None:
+            self.conn = PgConnection(self.url, readonly=readonly)
+            self.db = PgDatabase(self.conn)
+        else:
+            self.conn = self._open_sqlite(readonly)
+            self.db = Database(self.conn)
+        self.alerts = AlertStore(self)
+        self.advocacy = AdvocacyStore(self)
+        self.accounts = AccountStore(self)
+        self.audit = AuditStore(self)
+        self.governance = GovernanceStore(self)
+        self.themes = ThemeStore(self)
+        self.inbox = InboxStore(self)
+        self.relevance = RelevanceStore(self)
+        self.programme = ProgrammeStore(self)
+        self.handoff = HandoffStore(self)
+        if not readonly:
+            self._migrate()
+
+    @property
+    def postgres(self) -> bool:
+        """Whether this store is on PostgreSQL (for the few methods whose SQL differs)."""
+        return self.url is not None
+
+    def _open_sqlite(self, readonly: bool) -> sqlite3.Connection:
         try:
             if readonly:
                 conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
@@ -88,25 +121,21 @@ class Store:
                 conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
-        self.conn = conn
-        self.db = Database(conn)
-        # One connection shared by the daemon's threads: a transaction or a query holds it alone.
-        self._lock = threading.RLock()
-        self.alerts = AlertStore(self)
-        self.advocacy = AdvocacyStore(self)
-        self.accounts = AccountStore(self)
-        self.audit = AuditStore(self)
-        self.governance = GovernanceStore(self)
-        self.themes = ThemeStore(self)
-        self.inbox = InboxStore(self)
-        self.relevance = RelevanceStore(self)
-        self.programme = ProgrammeStore(self)
-        self.handoff = HandoffStore(self)
-        if not readonly:
-            try:
-                migrations.apply(self.db)
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot prepare database {self.path}: {exc}") from None
+        return conn
+
+    def _migrate(self) -> None:
+        if self.url is not None:
+            apply_migrations(self.db, migrations.name, [(m.name, m.fn) for m in migrations._migrations])
+            return
+        try:
+            migrations.apply(self.db)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot prepare database {self.path}: {exc}") from None
+
+    @property
+    def target(self) -> str:
+        """Where the data is, for messages: the file, or the URL without its password."""
+        return str(self.path) if self.url is None else safe_url(self.url)
 
     def close(self) -> None:
         self.conn.close()
@@ -114,10 +143,10 @@ class Store:
     def open_reader(self) -> Store:
         """A second, read-only connection to the same file (long reads that must not hold
         this one: the store's writes go on meanwhile). The caller closes it."""
-        return Store(self.path, readonly=True, now=self.now)
+        return Store(self.url or self.path, readonly=True, now=self.now)
 
     @contextmanager
-    def transaction(self) -> Iterator[Database]:
+    def transaction(self) -> Iterator[Any]:
         """BEGIN IMMEDIATE ... COMMIT: everything inside lands together or not at all.
 
         Nested, a savepoint. The shape of sqlite-utils' ``Database.atomic()``: an error SQLite
@@ -131,7 +160,7 @@ class Store:
                 with self.db.atomic():
                     yield self.db
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("BEGIN IMMEDIATE")  # PostgreSQL: BEGIN
             try:
                 yield self.db
                 self.conn.execute("COMMIT")
@@ -146,17 +175,17 @@ class Store:
         with self._lock:
             return list(self.db.query(sql, dict(params) if isinstance(params, Mapping) else list(params)))
 
-    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
         """One statement on the writer connection (inside a ``transaction()`` for writes)."""
-        return self.conn.execute(sql, params)
+        return cast("Cursor", self.conn.execute(sql, params))
 
-    def executemany(self, sql: str, rows: Iterable[Params]) -> sqlite3.Cursor:
-        return self.conn.executemany(sql, rows)
+    def executemany(self, sql: str, rows: Iterable[Params]) -> Cursor:
+        return cast("Cursor", self.conn.executemany(sql, rows))
 
     def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Rows as tuples (for the store's own modules: large reads, no dict per row)."""
         with self._lock:
-            return self.conn.execute(sql, params).fetchall()
+            return cast("list[tuple[Any, ...]]", self.conn.execute(sql, params).fetchall())
 
     def scalar(self, sql: str, params: Params = ()) -> Any:
         """The first column of the first row, or None."""
@@ -453,7 +482,7 @@ class Store:
             params += [source, source]
         if source_pairs is not None:
             pairs = ", ".join("(?, ?)" for _ in source_pairs)
-            where.append(f"(m.source_key, m.source) IN (VALUES {pairs})" if pairs else "0")
+            where.append(f"(m.source_key, m.source) IN (VALUES {pairs})" if pairs else "1 = 0")
             params += [v for pair in source_pairs for v in pair]
         add_filters(where, params, ("m.created_at >= ?", since and iso(since)))
         for column, label in (("sentiment", sentiment), ("advocacy", advocacy)):

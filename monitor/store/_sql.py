@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
 CHUNK = 500  # ids per ``IN (...)``: SQLite before 3.32 allows 999 parameters a query
+
+
+class Cursor(Protocol):
+    """What the store's modules use of a cursor (sqlite3's, or ``_pg.PgCursor``)."""
+
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def lastrowid(self) -> int | None: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchmany(self, size: int) -> list[Any]: ...
 
 
 def iso(dt: datetime) -> str:

@@ -3,8 +3,9 @@ from them (retention, ``monitor forget``), keeping their figures as daily aggreg
 record that an erasure happened, and the counts ``/metrics`` exposes.
 
 Every table that refers to a mention: ``classifications``, ``corrections``, ``alert_holds``,
-``alert_waits`` (``mention_id``), ``mentions.duplicate_of``, and ``alerts.mention_ids`` (a JSON
-list) whose title, body and data quote the mention. Authors are referred to by ``mentions``,
+``alert_waits``, ``inbox_items`` (``mention_id``; an item's ``inbox_events`` and
+``inbox_notes``), ``mentions.duplicate_of``, and ``alerts.mention_ids`` (a JSON list) whose
+title, body and data quote the mention. Authors are referred to by ``mentions``,
 ``programme_members``, ``programme_events``, ``programme_rewards`` and ``referrals`` (the advocate
 programme, whose status the ``author_marks`` view derives), ``author_links``, ``author_stats``
 (``person_id``), ``reach_lookups`` and the noise-control keys of ``alert_state`` (``author=<id>``).
@@ -95,6 +96,13 @@ class GovernanceStore:
                 out.rows["mentions (promoted from copy)"] += self._promote_copies(p, out)
                 for table in ("classifications", "corrections", "alert_holds", "alert_waits"):
                     out.rows[table] += store.execute(f"DELETE FROM {table} WHERE mention_id IN {IDS}", p).rowcount
+                # the inbox items of the mentions with their history and notes (the foreign keys would
+                # cascade; deleted here so that the counts, the erasure record and a dry run name them)
+                items = f"(SELECT id FROM inbox_items WHERE mention_id IN {IDS})"
+                for table in ("inbox_notes", "inbox_events"):
+                    out.rows[table] += store.execute(f"DELETE FROM {table} WHERE item_id IN {items}", p).rowcount
+                out.rows["inbox_items"] += store.execute(f"DELETE FROM inbox_items WHERE mention_id IN {IDS}",
+                                                         p).rowcount
                 out.rows["mentions"] += store.execute(f"DELETE FROM mentions WHERE id IN {IDS}", p).rowcount
                 out.rows["authors"] += self._drop_orphans(sorted(out.authors))
                 if dry_run:

@@ -1,0 +1,130 @@
+"""A throwaway PostgreSQL for the tests, started by the tests themselves.
+
+``initdb`` into a temporary folder, ``pg_ctl start`` listening only on a unix socket in that
+folder (no TCP port), stopped at the end of the session. The migrations run once, into a
+template database; each test gets a fresh copy (``CREATE DATABASE ... TEMPLATE``).
+
+Where the server binaries are missing the PostgreSQL tests skip with the reason, except in CI
+(``CI=true``), where they fail: CI proves both backends. Run as root, the server runs as the
+``postgres`` user (initdb refuses root).
+
+``MONITOR_TEST_BACKEND=postgresql`` makes the shared ``store`` fixture (tests/conftest.py) open
+PostgreSQL instead of a SQLite file.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BACKEND = os.environ.get("MONITOR_TEST_BACKEND", "sqlite")
+
+
+def pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+class PgServer:
+    """One running server; ``new_url()`` is a fresh database copied from the migrated template."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.socket_dir = root
+        self._ids = itertools.count(1)
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(root, "postgres")
+        self.user = "monitor"
+
+    def _run(self, *cmd: str) -> None:
+        done = subprocess.run([*self.as_user, *cmd], capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd[:2])} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+    def start(self) -> None:
+        initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
+        assert initdb and pg_ctl
+        self._run(initdb, "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--locale=C",
+                  "--no-sync")
+        options = (f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+                   "-c full_page_writes=off -c max_connections=200")
+        self._run(pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start")
+
+    def stop(self) -> None:
+        pg_ctl = pg_bin("pg_ctl")
+        if pg_ctl and (self.data / "postmaster.pid").exists():
+            self._run(pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self.user}@/{database}?host={self.socket_dir}"
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(sql)
+
+    def make_template(self) -> None:
+        from monitor.store import Store
+
+        self.admin("CREATE DATABASE monitor_template")
+        Store(self.url("monitor_template")).close()
+
+    def new_url(self) -> str:
+        name = f"monitor_test_{next(self._ids)}"
+        self.admin(f"CREATE DATABASE {name} TEMPLATE monitor_template")
+        return self.url(name)
+
+    def drop(self, url: str) -> None:
+        name = url.split("?")[0].rsplit("/", 1)[-1]
+        self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"PostgreSQL tests cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    if not (pg_bin("initdb") and pg_bin("pg_ctl")):
+        _unavailable("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _unavailable("psycopg is not installed")
+    root = Path(tempfile.mkdtemp(prefix="monitor-pg-"))  # short: a unix socket path has ~100 characters
+    server = PgServer(root)
+    try:
+        server.start()
+        server.make_template()
+    except Exception as exc:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        _unavailable(f"cannot start a throwaway PostgreSQL: {exc}")
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped after it."""
+    url = pg_server.new_url()
+    yield url
+    pg_server.drop(url)
