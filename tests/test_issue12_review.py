@@ -57,3 +57,18 @@ def test_a_retention_dry_run_counts_the_inbox_rows_it_would_delete_and_keeps_the
     done = governance.run_retention(seeded, settings)
     assert done.rows["inbox_items"] == dry.rows["inbox_items"] and seeded.inbox.get(item) is None
 
+
+def test_a_hand_off_event_whose_content_was_removed_is_dead_lettered_saying_so():
+    from monitor.alerts.channels import HandoffWebhookChannel
+    from monitor.errors import DeliveryError
+    from monitor.records import Alert
+
+    channel = HandoffWebhookChannel("handoff:crm", "http://127.0.0.1:9/hook", signing_secret="k")
+    stripped = Alert("detractor.flagged", "handoff:detractor.flagged:Acme:2", "info", "removed", "removed",
+                     brand="Acme", data={"removed": "erased on request"})
+    with pytest.raises(DeliveryError) as err:
+        channel.content(stripped)
+    assert err.value.permanent and "removed (erased on request)" in str(err.value)
+    broken = Alert("detractor.flagged", "k", "info", "t", "b", brand="Acme", data={})
+    with pytest.raises(DeliveryError, match="carries no hand-off event"):
+        channel.content(broken)

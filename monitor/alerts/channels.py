@@ -182,6 +182,10 @@ class HandoffWebhookChannel(WebhookChannel):
 
     def content(self, alert: Alert) -> tuple[bytes, str]:
         event = alert.data.get("event") if isinstance(alert.data, dict) else None
+        removed = alert.data.get("removed") if isinstance(alert.data, dict) else None
+        if event is None and isinstance(removed, str):  # a mention it named was deleted (governance)
+            raise DeliveryError(f"channel {self.name}: not sent, the event's content was removed ({removed})",
+                                permanent=True)
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):
             raise DeliveryError(f"channel {self.name}: alert {alert.key} carries no hand-off event", permanent=True)
         return json.dumps(event, ensure_ascii=False, default=str).encode("utf-8"), event["id"]
