@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli_common import App
+from monitor.cli_common import App, cli_actor
 from monitor.errors import MonitorError
 
 
@@ -77,6 +77,6 @@ def forget(app: App, author, source, yes):
         click.echo(f"{a['source']}: {a['handle']} ({a['mentions']} mention(s))")
     if not yes and not click.confirm(f"Erase these {len(found)} author(s) and everything about them?"):
         raise click.Abort()
-    result = governance.forget(store, settings, author, source)
+    result = governance.forget(store, settings, author, source, actor=cli_actor())
     rows = ", ".join(f"{table} {n}" for table, n in sorted(result.rows.items()))
     click.echo(f"erased {len(found)} author(s), {result.mentions} mention(s)" + (f"; rows: {rows}" if rows else ""))

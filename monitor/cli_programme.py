@@ -156,10 +156,14 @@ def programme_import(app: App, file: Path, show):
 @click.pass_obj
 def programme_export(app: App, brand, status, output):
     """The programme's members as CSV: status, who changed it and when, code, referral link,
-    rewards and referrals (count and value) and the currency."""
+    rewards and referrals (count and value) and the currency (recorded in the audit log,
+    export.programme)."""
     store = app.store()
     brand = resolve_brand(app.settings, store, brand)
     rows = prog.export_rows(store, prog.programmes_of(app.settings.brands), brand=brand, status=status)
+    # in the audit log like the Programme page's download (export.programme)
+    filters = {k: v for k, v in (("brand", brand), ("status", status)) if v}
+    store.audit.record(cli_actor(), "export.programme", None, None, {"rows": len(rows), **filters})
     if output:
         with output.open("w", encoding="utf-8", newline="") as f:
             csvsafe.write(f, rows, prog.EXPORT_COLUMNS)

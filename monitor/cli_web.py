@@ -268,14 +268,15 @@ def users_enable(app: App, username):
 
 @click.command()
 @click.option("--actor", help="Only this actor: a user name, cli:<os user> or system.")
-@click.option("--action", help="Only actions starting with this, e.g. inbox, user.role, mark.")
+@click.option("--action", help="Only actions starting with this, e.g. inbox, user.role, programme, token, export.")
 @click.option("--since", help="From this time on: 7d, 24h, or an ISO date.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
 def audit(app: App, actor, action, since, limit, fmt):
-    """The audit log, newest first: who changed what, when (users and roles, inbox items, marks,
-    corrections, author links, exports, refused inbox changes)."""
+    """The audit log, newest first: who changed what, when (users and roles, logins, inbox items
+    with refused changes, the advocate programme and marks, corrections, author links, API
+    tokens, exports, erasures)."""
     rows = app.store(readonly=True).audit.list(actor=actor, action=action, since=parse_since(since) if since else None,
                                                limit=limit)
     from monitor.cli_inbox import clean_cell  # terminal-safe: no escape sequences from a name or detail

@@ -123,10 +123,12 @@ def forget_candidates(store: Store, handle: str, source: str | None = None) -> l
     return store.governance.authors_named(handle.strip().lstrip("@"), source.strip().lower() if source else None)
 
 
-def forget(store: Store, settings: Settings, handle: str, source: str | None = None) -> GovernanceResult:
+def forget(store: Store, settings: Settings, handle: str, source: str | None = None, *,
+           actor: str | None = None) -> GovernanceResult:
     """Erase a person: their mentions with every derived row (figures kept as counts),
     their marks, links, scores and reach lookups, alert texts that quoted them, and the
-    author rows; then record that an erasure happened (a salted hash, no name)."""
+    author rows; then record that an erasure happened (a salted hash, no name), also in the
+    audit log as ``author.forget`` by ``actor`` (with the counts, never the handle)."""
     result = GovernanceResult()
     authors = [a["id"] for a in forget_candidates(store, handle, source)]
     if not authors:
@@ -143,7 +145,7 @@ def forget(store: Store, settings: Settings, handle: str, source: str | None = N
     digest = subject_hash(store.governance.salt(), handle)
     source = source.strip().lower() if source else None
     rows = store.governance.erase_authors(authors, subject_hash=digest, source=source, mentions=result.mentions,
-                                          rows=dict(total.rows))
+                                          rows=dict(total.rows), actor=actor)
     total.authors -= set(authors)  # their stats went with them; others' (copies promoted) are redone
     _refresh(store, settings, model, total)
     result.rows.update(total.rows)

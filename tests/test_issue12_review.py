@@ -72,3 +72,67 @@ def test_a_hand_off_event_whose_content_was_removed_is_dead_lettered_saying_so()
     broken = Alert("detractor.flagged", "k", "info", "t", "b", brand="Acme", data={})
     with pytest.raises(DeliveryError, match="carries no hand-off event"):
         channel.content(broken)
+
+
+def test_an_erasure_is_in_the_audit_log_with_who_and_the_counts_never_the_handle(seeded, tmp_path):
+    governance.forget(seeded, settings_for(tmp_path), "alice", actor="cli:dpo")
+    (entry,) = seeded.audit.list(action="author.forget")
+    (erasure,) = seeded.governance.erasures()
+    assert entry["actor"] == "cli:dpo" and entry["target_type"] == "erasure"
+    assert entry["target_id"] == str(erasure["id"])
+    assert json.loads(entry["detail"])["mentions"] == erasure["mentions"] > 0
+    assert "alice" not in json.dumps(seeded.audit.list(), default=str).lower()
+
+
+def _cli(tmp_path, *args: str, input: str | None = None):
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+    from tests.conftest import write_config
+
+    cfg = write_config(tmp_path / "config.yaml", f"""
+        database: {tmp_path / "monitor.db"}
+        brands:
+          - name: Acme
+            terms: {{include: [acme]}}
+            programme: {{url: "https://acme.example/join"}}
+        """)
+    return CliRunner().invoke(main, ["-c", str(cfg), *args], input=input, catch_exceptions=False)
+
+
+def test_cli_forget_and_programme_export_are_in_the_audit_log(tmp_path):
+    store = Store(tmp_path / "monitor.db", now=lambda: NOW)
+    seed(store)
+    alice = store.query("SELECT id FROM authors WHERE handle = 'alice'")[0]["id"]
+    store.programme.set_status(alice, "Acme", "contacted", "maria")
+    store.close()
+    out = _cli(tmp_path, "programme", "export", "-o", str(tmp_path / "p.csv"))
+    assert out.exit_code == 0, out.output
+    out = _cli(tmp_path, "forget", "bob", "--yes")
+    assert out.exit_code == 0, out.output
+    out = _cli(tmp_path, "audit", "--format", "json")
+    actions = {e["action"]: e for e in json.loads(out.output)}
+    assert json.loads(actions["export.programme"]["detail"])["rows"] == 1
+    assert actions["export.programme"]["actor"].startswith("cli:")
+    assert actions["author.forget"]["actor"].startswith("cli:") and "bob" not in out.output
+
+
+def test_the_audit_commands_examples_of_actions_are_recorded_ones():
+    """``monitor audit --action`` names example prefixes: each must start an action the README
+    lists as recorded (``mark`` was one after marks became programme statuses)."""
+    import re
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    help_text = " ".join(CliRunner().invoke(main, ["audit", "--help"]).output.split())
+    examples = re.search(r"e\.g\. ([a-z., ]+?)\.(\s|$)", help_text).group(1).split(", ")
+    readme = Path(__file__).resolve().parents[1].joinpath("README.md").read_text()
+    section = readme.split("**The audit log**", 1)[1].split("### ", 1)[0]
+    recorded = set(re.findall(r"`([a-z]+(?:\.[a-z-]+)?)`", section))
+    assert {"token.create", "export.programme", "author.forget", "programme.status"} <= recorded
+    assert len(examples) >= 3
+    for example in examples:
+        assert any(action.startswith(example) for action in recorded), example

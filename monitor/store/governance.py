@@ -209,10 +209,11 @@ class GovernanceStore:
             {"ids": json.dumps(list(author_ids)), "limit": limit})]
 
     def erase_authors(self, author_ids: Sequence[int], *, subject_hash: str, source: str | None, mentions: int,
-                      rows: dict[str, int]) -> dict[str, int]:
+                      rows: dict[str, int], actor: str | None = None) -> dict[str, int]:
         """The last step of an erasure, after their mentions are gone: the authors and what
-        refers to them, and the record that it happened (one transaction). Returns the rows
-        deleted here per table."""
+        refers to them, and the record that it happened, in ``erasures`` and in the audit log
+        (``author.forget`` by ``actor``; counts only, no handle), in one transaction. Returns
+        the rows deleted here per table."""
         store = self._store
         a = {"ids": json.dumps(list(author_ids))}
         out: Counter[str] = Counter()
@@ -235,11 +236,13 @@ class GovernanceStore:
             out["authors"] += store.execute(f"DELETE FROM authors WHERE id IN {IDS}", a).rowcount
             total = Counter(rows)
             total.update(out)
-            store.execute(
+            erasure = store.execute(
                 "INSERT INTO erasures (erased_at, subject_hash, source, authors, mentions, rows) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 [iso(store.now()), subject_hash, source, len(author_ids), mentions,
-                 json.dumps({k: v for k, v in sorted(total.items()) if v})])
+                 json.dumps({k: v for k, v in sorted(total.items()) if v})]).fetchone()[0]
+            detail = {"authors": len(author_ids), "mentions": mentions, **({"source": source} if source else {})}
+            store.audit.record(actor, "author.forget", "erasure", erasure, detail)
         return {k: v for k, v in out.items() if v}
 
     def salt(self) -> str:
