@@ -115,8 +115,10 @@ def read_referrals(data: bytes) -> list[ReferralLine]:
                 continue
             if len(out) >= MAX_LINES:
                 raise ReferralFileError(f"more than {MAX_LINES} lines: split the file")
-            raw = ",".join(cells)[:1000]
             code, date, value = (cells[header[c]].strip() if header[c] < len(cells) else "" for c in COLUMNS)
+            # kept with an unmatched line: the three columns read, never the others (a shop's file
+            # may carry the referred customer's name or e-mail; those are ignored, so not stored)
+            raw = ",".join((code, date, value))[:1000]
             problems = []
             when = amount = None
             if not code:
@@ -129,8 +131,8 @@ def read_referrals(data: bytes) -> list[ReferralLine]:
                 amount = _value(value)
             except ValueError:
                 problems.append(f"value {value[:40]!r} is not a number like 25 or 25.50")
-            if problems:
-                content = "bad\x1f" + raw
+            if problems:  # known by the whole line (hashed), as before
+                content = "bad\x1f" + ",".join(cells)[:1000]
             else:
                 assert when is not None and amount is not None
                 content = f"{code.casefold()}\x1f{when.isoformat()}\x1f{Decimal(value).normalize()}"

@@ -136,3 +136,19 @@ def test_the_audit_commands_examples_of_actions_are_recorded_ones():
     assert len(examples) >= 3
     for example in examples:
         assert any(action.startswith(example) for action in recorded), example
+
+
+def test_an_unmatched_referral_keeps_its_code_date_and_value_but_not_the_files_other_columns(seeded):
+    from monitor import programme as prog
+
+    data = (b"code,date,value,customer_email,customer_name\n"
+            b"nosuchcode,2026-03-01,25,jane@example.org,Jane Roe\n"
+            b"nosuchcode,not-a-date,25,joe@example.org,Joe Bloggs\n")
+    summary = prog.import_referrals(seeded, {}, data, file_name="shop.csv", actor="maria")
+    assert len(summary.problems) == 2
+    rows = seeded.programme.unmatched(10)
+    assert sorted(r["raw"] for r in rows) == ["nosuchcode,2026-03-01,25", "nosuchcode,not-a-date,25"]
+    stored = json.dumps([seeded.query(f"SELECT * FROM {t}") for t in ("referrals", "referral_imports", "audit_log")])
+    assert "example.org" not in stored and "Roe" not in stored and "Bloggs" not in stored
+    again = prog.import_referrals(seeded, {}, data, file_name="shop.csv", actor="maria")
+    assert seeded.programme.unmatched_count() == 2 and again.problems == []  # the same lines add nothing
