@@ -152,3 +152,28 @@ def test_an_unmatched_referral_keeps_its_code_date_and_value_but_not_the_files_o
     assert "example.org" not in stored and "Roe" not in stored and "Bloggs" not in stored
     again = prog.import_referrals(seeded, {}, data, file_name="shop.csv", actor="maria")
     assert seeded.programme.unmatched_count() == 2 and again.problems == []  # the same lines add nothing
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_a_refused_form_leads_back_to_the_page_that_has_it(tmp_path):
+    from tests.web_support import client, hidden, login, make_app, make_db
+
+    settings, store = make_db(tmp_path)
+    alice = int(store.query("SELECT id FROM authors WHERE handle = 'alice'")[0]["id"])
+    store.programme.set_status(alice, "Acme", "do_not_contact", "maria")
+    async with client(make_app(settings, store)) as c:
+        await login(c)
+        csrf = hidden((await c.get(f"/authors/{alice}")).text, "csrf")
+        r = await c.post(f"/authors/{alice}/programme/rewards", data={"brand": "Acme", "what": "mug", "value": "5",
+                                                                     "csrf": csrf})
+        assert r.status_code == 409 and "do not contact" in r.text
+        assert f'href="/authors/{alice}#programme">Back to the page' in r.text
+        r = await c.post("/tokens", data={"scope": "read", "expires": "90d", "csrf": "forged"})
+        assert r.status_code == 403 and 'href="/tokens">Back to the page' in r.text
+        r = await c.get("/authors/999999")
+        assert r.status_code == 404 and 'href="/">Back to the overview' in r.text

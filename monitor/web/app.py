@@ -7,6 +7,7 @@ corrections, author links) go through the writer store in short transactions.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -70,7 +71,8 @@ def create_app(settings: Settings, reader: Store, writer: Store | Callable[[], S
     async def _http_error(request: Request, exc: StarletteHTTPException):
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail}, status=exc.status_code)
+        return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail,
+                                              "back": _back_to(request)}, status=exc.status_code)
 
     app.include_router(pages.router)
     app.include_router(inbox.router)
@@ -83,3 +85,19 @@ def create_app(settings: Settings, reader: Store, writer: Store | Callable[[], S
     app.add_middleware(security.HostAllowList, allowed_hosts=list(web.allowed_hosts))
     app.add_middleware(security.SecurityHeaders, secure=web.secure_cookies)
     return app
+
+
+_FORM_PAGES = re.compile(r"/(authors|inbox)/(\d{1,19})/[a-z/]+")
+
+
+def _back_to(request: Request) -> str:
+    """Where a refused form returns to: the page that has the form (an author's programme part,
+    an inbox item, the tokens, users or programme page), the overview for anything else."""
+    path = request.url.path
+    if request.method in ("GET", "HEAD"):
+        return "/"
+    if m := _FORM_PAGES.fullmatch(path):
+        return f"/{m[1]}/{m[2]}" + ("#programme" if "/programme/" in path else "")
+    first = path.split("/")[1] if path.count("/") >= 1 else ""
+    return {"tokens": "/tokens", "admin": "/admin/users", "programme": "/programme", "inbox": "/inbox"}.get(first, "/")
+
