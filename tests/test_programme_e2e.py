@@ -6,9 +6,6 @@ author names never run. No console error, page error or dialog."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 
 import pytest
 
@@ -16,7 +13,7 @@ from monitor import advocates
 from tests.test_programme import programme_settings
 from tests.test_web_e2e import _NO_BROWSER, CHROMIUM, FLAGS, seed_with_xss
 from tests.web_data import NOW
-from tests.web_support import PASSWORD, make_db
+from tests.web_support import PASSWORD, make_db, served
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(_NO_BROWSER, reason=f"{CHROMIUM} not installed (apt-get install chromium)")]
@@ -25,8 +22,6 @@ from playwright import sync_api  # noqa: E402
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
     from monitor.store import Store
     from monitor.web.app import create_app
 
@@ -35,19 +30,8 @@ def server(tmp_path_factory):
     settings = programme_settings(tmp / "monitor.db")
     advocates.refresh(store, settings.advocates, full=True, now=NOW)
     app = create_app(settings, Store(settings.database_path, readonly=True), store, now=lambda: NOW)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "store": store, "tmp": tmp}
-    srv.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield {"url": url, "store": store, "tmp": tmp}
 
 
 def test_an_advocate_goes_through_the_programme(server, tmp_path):

@@ -8,9 +8,6 @@ import io
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import pytest
 from monitor import advocates
 from monitor.records import Alert
 from tests.web_data import NOW, add, seed
-from tests.web_support import PASSWORD, make_db
+from tests.web_support import PASSWORD, make_db, served
 
 CHROMIUM = os.environ.get("MONITOR_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -54,8 +51,6 @@ def seed_with_xss(store):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
     from monitor.store import Store
     from monitor.web.app import create_app
 
@@ -63,19 +58,8 @@ def server(tmp_path_factory):
     settings, store = make_db(tmp, seed_with_xss)
     advocates.refresh(store, settings.advocates, full=True, now=NOW)
     app = create_app(settings, Store(settings.database_path, readonly=True), store, now=lambda: NOW)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "store": store, "tmp": tmp}
-    srv.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield {"url": url, "store": store, "tmp": tmp}
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,6 @@ the overview; the pages fit a 390 px phone."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -16,7 +13,7 @@ from monitor import inbox as desk
 from monitor.config import InboxSettings
 from tests.test_web_e2e import _NO_BROWSER, CHROMIUM, FLAGS
 from tests.web_data import NOW
-from tests.web_support import PASSWORD, make_db
+from tests.web_support import PASSWORD, make_db, served
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(_NO_BROWSER, reason=f"{CHROMIUM} not installed (apt-get install chromium)")]
@@ -34,8 +31,6 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
     from monitor.store import Store
     from monitor.web.app import create_app
 
@@ -48,19 +43,8 @@ def server(tmp_path_factory):
     bob = store.query("SELECT id FROM mentions WHERE text LIKE 'bob says detractor%' ORDER BY id")[0]["id"]
     item = desk.route_to_inbox(store, InboxSettings(), bob, "critical", rule="detractor-with-reach", now=clock.now)
     app = create_app(settings, Store(settings.database_path, readonly=True), store, now=clock)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "store": store, "item": item, "clock": clock}
-    srv.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield {"url": url, "store": store, "item": item, "clock": clock}
 
 
 @pytest.fixture(scope="module")

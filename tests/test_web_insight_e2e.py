@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,7 +21,7 @@ from monitor.store import Store
 from monitor.web.security import hash_password
 from tests.test_web_e2e import _NO_BROWSER, CHROMIUM, FLAGS, XSS
 from tests.topics_data import MODEL, NOW, add_themes, classification
-from tests.web_support import PASSWORD
+from tests.web_support import PASSWORD, served
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(_NO_BROWSER, reason=f"{CHROMIUM} not installed (apt-get install chromium)")]
@@ -60,8 +57,6 @@ def seed(store: Store) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
     from monitor.web.app import create_app
 
     tmp = tmp_path_factory.mktemp("insight-e2e")
@@ -72,19 +67,8 @@ def server(tmp_path_factory):
     advocates.refresh(store, settings.advocates, now=NOW)
     topics.store_themes(store, ["Acme", "Globex"], None, NOW)  # what the daemon's themes job does
     app = create_app(settings, Store(settings.database_path, readonly=True), store, now=lambda: NOW)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "store": store, "settings": settings}
-    srv.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield {"url": url, "store": store, "settings": settings}
     store.close()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -56,3 +58,31 @@ async def login(c: httpx.AsyncClient, user: str = "maria", password: str = PASSW
     page = await c.get("/login")
     return await c.post("/login", data={"username": user, "password": password, "csrf": hidden(page.text, "csrf"),
                                         "next": "/advocates"})
+
+
+@contextmanager
+def served(app) -> Iterator[str]:
+    """``app`` served by uvicorn on a free port of 127.0.0.1, in a thread, for the browser tests:
+    yields its URL, stops it after."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):  # waits for the start, times nothing
+        if srv.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
