@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from monitor import programme as prog
-from monitor.store.programme import STATUSES, ProgrammeConflictError, ProgrammeError
+from monitor.store.programme import STATUSES, ProgrammeError
 from monitor.web import security
 from monitor.web.deps import RowId, render, require_form, require_permission, require_user, writer
 from monitor.web.programme_view import programmes as _programmes
@@ -24,6 +24,14 @@ UPLOAD_MAX = prog.MAX_FILE_BYTES
 def _back(person_id: int, brand: str, message: str = "", error: str = "") -> RedirectResponse:
     query = {"brand": brand, **({"done": message} if message else {}), **({"error": error} if error else {})}
     return RedirectResponse(f"/authors/{person_id}?{urlencode(query)}#programme", status_code=303)
+
+
+def _refused(exc: ProgrammeError, status: int = 409) -> HTTPException:
+    """A refused programme change as an answer: 404 for a person that is not there, else
+    ``status`` with the store's words."""
+    if str(exc).startswith("no person"):
+        return HTTPException(404, "no such author")
+    return HTTPException(status, str(exc))
 
 
 def _brand(request: Request, form: dict) -> str:
@@ -45,12 +53,8 @@ async def change_status(request: Request, person_id: RowId):
     try:
         writer(request).programme.set_status(person_id, brand, status, user["username"], form.get("note"),
                                              expected=expected if expected in STATUSES else None)
-    except ProgrammeConflictError as exc:
-        raise HTTPException(409, str(exc)) from None
-    except ProgrammeError as exc:
-        if str(exc).startswith("no person"):
-            raise HTTPException(404, "no such author") from None
-        raise HTTPException(409, str(exc)) from None
+    except ProgrammeError as exc:  # a conflict too: 409, saying what the status became
+        raise _refused(exc) from None
     return _back(person_id, brand, f"status {prog.status_label(status)} saved")
 
 
@@ -74,9 +78,7 @@ async def add_reward(request: Request, person_id: RowId):
         writer(request).programme.add_reward(person_id, brand, form.get("what", ""), value, user["username"],
                                              currency=p.currency if p else None, at=at, note=form.get("note"))
     except ProgrammeError as exc:
-        if str(exc).startswith("no person"):
-            raise HTTPException(404, "no such author") from None
-        raise HTTPException(409 if "do not contact" in str(exc) else 400, str(exc)) from None
+        raise _refused(exc, 409 if "do not contact" in str(exc) else 400) from None
     return _back(person_id, brand, "reward recorded")
 
 
@@ -89,9 +91,7 @@ async def make_link(request: Request, person_id: RowId):
     try:
         prog.personal_link(writer(request), _programmes(request).get(brand), person_id, brand, user["username"])
     except ProgrammeError as exc:
-        if str(exc).startswith("no person"):
-            raise HTTPException(404, "no such author") from None
-        raise HTTPException(409, str(exc)) from None
+        raise _refused(exc) from None
     return _back(person_id, brand, "referral link made")
 
 
