@@ -177,3 +177,18 @@ async def test_a_refused_form_leads_back_to_the_page_that_has_it(tmp_path):
         assert r.status_code == 403 and 'href="/tokens">Back to the page' in r.text
         r = await c.get("/authors/999999")
         assert r.status_code == 404 and 'href="/">Back to the overview' in r.text
+
+
+def test_two_people_changing_a_programme_status_at_once_are_both_in_the_audit_log(seeded):
+    from monitor.store.programme import ProgrammeConflictError
+
+    alice = int(seeded.query("SELECT id FROM authors WHERE handle = 'alice'")[0]["id"])
+    seeded.programme.set_status(alice, "Acme", "contacted", "maria", expected="identified")
+    with pytest.raises(ProgrammeConflictError, match="changed to contacted meanwhile"):
+        seeded.programme.set_status(alice, "Acme", "declined", "meg", note="said no", expected="identified")
+    assert seeded.programme.member(alice, "Acme")["status"] == "contacted"  # nothing of meg's applied
+    log = seeded.audit.list(action="programme")
+    assert [(e["actor"], e["action"]) for e in log][:2] == [("meg", "programme.conflict"),
+                                                            ("maria", "programme.status")]
+    detail = json.loads(log[0]["detail"])
+    assert detail["to"] == "declined" and detail["expected"] == "identified" and "said no" not in log[0]["detail"]

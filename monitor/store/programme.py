@@ -199,8 +199,18 @@ class ProgrammeStore:
     def set_status(self, author_id: int, brand: str, status: str, actor: str, note: str | None = None, *,
                    expected: str | None = None) -> Member:
         """Change the person's status for ``brand``, recorded with who, when and the note.
-        ``expected``: the status the page showed; another one now is a ProgrammeConflictError.
+        ``expected``: the status the page showed; another one now is a ProgrammeConflictError
+        (the refused attempt is kept in the audit log, ``programme.conflict``, as the inbox's are).
         From do not contact only ``identified`` (lifting it) is allowed."""
+        try:
+            return self._set_status(author_id, brand, status, actor, note, expected=expected)
+        except ProgrammeConflictError as exc:
+            self._store.audit.record(actor, "programme.conflict", "author", author_id,
+                                     {"brand": brand, "to": status, "expected": expected, "refused": str(exc)})
+            raise
+
+    def _set_status(self, author_id: int, brand: str, status: str, actor: str, note: str | None, *,
+                    expected: str | None) -> Member:
         if status not in STATUSES:
             raise ProgrammeError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
         note = (note or "").strip()[:TEXT_MAX] or None
