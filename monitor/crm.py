@@ -58,8 +58,10 @@ def fields(row: Mapping[str, Any], kind: str, profile: Mapping[str, Any] | None,
     return {
         "first": first, "last": last, "email": "", "company": NOT_PROVIDED, "lead_source": "Web",
         "lifecycle": "evangelist" if kind == "advocate" and row.get("flag") == "advocate" else "",
-        "description": (f"{row.get('flag') or kind} of {row['brand']} on {row['source']} (@{row['handle']}), "
-                        f"{kind} score {score:.0f}, last mention {last_at or 'unknown'}"),
+        # a person listed unflagged (the export takes the page's ranking) is not called a detractor
+        "description": (f"{row['flag'] + ' of' if row.get('flag') else 'not flagged for'} {row['brand']} on "
+                        f"{row['source']} (@{row['handle']}), {kind} score {score:.0f}, "
+                        f"last mention {last_at or 'unknown'}"),
         "person_id": row["person_id"], "platform": row["source"], "handle": row["handle"],
         "profile_url": profile.get("url") or "", "brand": row["brand"], "flag": row.get("flag") or "",
         "score": round(float(score), 1), "mentions": row["mentions"], "reach": row.get("reach"),

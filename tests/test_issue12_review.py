@@ -192,3 +192,15 @@ def test_two_people_changing_a_programme_status_at_once_are_both_in_the_audit_lo
                                                             ("maria", "programme.status")]
     detail = json.loads(log[0]["detail"])
     assert detail["to"] == "declined" and detail["expected"] == "identified" and "said no" not in log[0]["detail"]
+
+
+def test_a_crm_row_of_an_unflagged_person_does_not_call_them_a_detractor():
+    from monitor import crm
+
+    row = {"person_id": 7, "brand": "Acme", "source": "reddit", "handle": "mild", "flag": None,
+           "advocate_score": 0.0, "detractor_score": 27.4, "mentions": 3, "reach": 10, "last_at": "2026-11-26T10:00:00"}
+    (lead,), _, _ = crm.rows([row], "detractor", "salesforce-lead", {})
+    assert lead["Description"].startswith("not flagged for Acme on reddit (@mild), detractor score 27")
+    assert lead["Monitor_Flag__c"] == ""
+    (flagged,), _, _ = crm.rows([{**row, "flag": "detractor"}], "detractor", "salesforce-lead", {})
+    assert flagged["Description"].startswith("detractor of Acme on reddit (@mild)")
