@@ -100,9 +100,9 @@ def inbox_show(app: App, item, template):
     for n in store.inbox.notes(item):
         click.echo(f"note {n['created_at']} {n['author']}: {clean_cell(n['text'], 500)}")
     for e in store.inbox.events(item):
-        change = f"{e['from_state']} -> {e['to_state']}" if e["to_state"] else ""
-        click.echo(f"  {e['at']} {e['actor'] or 'rule'}: {e['action']} {change} {e['assignee'] or ''} "
-                   f"{e['detail'] or ''}".rstrip())
+        change = f"{e['from_state'] or '-'} -> {e['to_state']}" if e["to_state"] else ""
+        click.echo(f"  {e['at']} {clean_cell(e['actor'] or 'rule', 200)}: {e['action']} {change} "
+                   f"{clean_cell(e['assignee'] or '', 200)} {clean_cell(e['detail'] or '', 500)}".rstrip())
 
 
 @inbox.command("add")

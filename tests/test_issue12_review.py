@@ -204,3 +204,15 @@ def test_a_crm_row_of_an_unflagged_person_does_not_call_them_a_detractor():
     assert lead["Monitor_Flag__c"] == ""
     (flagged,), _, _ = crm.rows([{**row, "flag": "detractor"}], "detractor", "salesforce-lead", {})
     assert flagged["Description"].startswith("detractor of Acme on reddit (@mild)")
+
+
+def test_inbox_show_prints_an_items_history_without_none_or_terminal_escapes(tmp_path):
+    store = Store(tmp_path / "monitor.db", now=lambda: NOW)
+    seed(store)
+    item = _alice_item(store)
+    desk.change(store, item, "dismiss", "maria", reason="spam \x1b[31mred\x1b[0m")
+    store.close()
+    out = _cli(tmp_path, "inbox", "show", str(item))
+    assert out.exit_code == 0, out.output
+    assert "entered - -> new" in out.output and "None" not in out.output
+    assert "\x1b" not in out.output and "dismiss new -> dismissed" in out.output
