@@ -216,3 +216,13 @@ def test_inbox_show_prints_an_items_history_without_none_or_terminal_escapes(tmp
     assert out.exit_code == 0, out.output
     assert "entered - -> new" in out.output and "None" not in out.output
     assert "\x1b" not in out.output and "dismiss new -> dismissed" in out.output
+
+
+def test_retention_that_deletes_an_author_deletes_the_flags_announced_for_them(seeded, tmp_path):
+    alice = int(seeded.query("SELECT id FROM authors WHERE handle = 'alice'")[0]["id"])
+    with seeded.transaction():
+        assert seeded.handoff.announced("Acme", alice, "advocate", NOW)
+    settings = settings_for(tmp_path, brands=[{"name": "Acme", "terms": {"include": ["acme"]}, "retention": "1d"}])
+    governance.run_retention(seeded, settings)
+    assert not seeded.query("SELECT 1 FROM authors WHERE id = ?", [alice])  # no mention, mark or link left
+    assert not seeded.query("SELECT 1 FROM handoff_flags WHERE person_id = ?", [alice])
