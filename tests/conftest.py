@@ -9,7 +9,7 @@ import pytest
 
 from monitor.records import Classification, LabelScore
 from monitor.store import Store
-from tests.pg_support import BACKEND, pg_server, pg_url  # noqa: F401  (fixtures)
+from tests.pg_support import BACKEND, _postgresql_backend, pg_server, pg_url  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "monitor" / "models" / "advocacy-minilm"  # bundled with the package

@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import glob
 import itertools
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 BACKEND = os.environ.get("MONITOR_TEST_BACKEND", "sqlite")
+PASSWORD_ROLE = "monitor_pw"  # the server asks this role for its password
+# a test of SQLite itself (its PRAGMAs, an upgrade of an old file), skipped on PostgreSQL
+sqlite_only = pytest.mark.skipif(BACKEND == "postgresql", reason="SQLite's own behaviour")
 
 
 def pg_bin(name: str) -> str | None:
@@ -60,6 +65,9 @@ class PgServer:
         assert initdb and pg_ctl
         self._run(initdb, "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--locale=C",
                   "--no-sync")
+        # one role signs in with a password (the wrong-password test); every other trusts the socket
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\nlocal all all trust\n")
         options = (f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
                    "-c full_page_writes=off -c max_connections=200")
         self._run(pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start")
@@ -94,6 +102,17 @@ class PgServer:
         self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def database_text(store: Any) -> str:
+    """Everything stored, as text (to check that something is nowhere in the database): SQLite's
+    dump, or every row of every PostgreSQL table."""
+    if not store.postgres:
+        return "\n".join(store.conn.iterdump())
+    tables = [r["table_name"] for r in store.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")]
+    return "\n".join(json.dumps(store.query(f"SELECT * FROM {t}"), default=str, ensure_ascii=False)
+                     for t in sorted(tables))
+
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"PostgreSQL tests cannot run in CI: {reason}", pytrace=False)
@@ -120,6 +139,41 @@ def pg_server() -> Iterator[PgServer]:
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """With MONITOR_TEST_BACKEND=postgresql, every ``Store`` a test opens on a SQLite file
+    (itself, or through the CLI's config) opens a PostgreSQL database instead: one fresh
+    database per file path and test, the same one for the file's read-only stores."""
+    if BACKEND != "postgresql":
+        yield
+        return
+    from monitor.store import Store
+    from monitor.store._pg import is_url
+
+    server: PgServer = request.getfixturevalue("pg_server")
+    urls: dict[str, str] = {}
+    opened: list[Store] = []
+    original = Store.__init__
+
+    def init(self: Store, path: str | Path, **kw: object) -> None:
+        if is_url(path):
+            original(self, path, **kw)  # type: ignore[arg-type]
+            return
+        key = str(Path(path).resolve())
+        if key not in urls:
+            urls[key] = server.new_url()
+        original(self, urls[key], **kw)  # type: ignore[arg-type]
+        self.path = Path(path)
+        opened.append(self)
+
+    monkeypatch.setattr(Store, "__init__", init)
+    yield
+    for store in opened:  # a store a test leaves open (SQLite's are closed by the garbage collector)
+        store.close()
+    for url in urls.values():
+        server.drop(url)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from monitor.errors import ConfigError
 from monitor.records import Alert, Author, FetchResult, Mention
 from monitor.store import Store
 from monitor.web.views import Views
+from tests.pg_support import database_text
 from tests.web_data import NOW, add, classification, seed
 
 from .conftest import write_config
@@ -69,8 +70,8 @@ def test_retention_deletes_old_mentions_with_derived_rows_and_keeps_the_overview
     assert result.rows["alert_holds"] == 1 and result.rows["alert_waits"] == 1 and result.rows["alerts"] == 1
     assert not ids_older_than(seeded, 20) and seeded.count_mentions() == stored - 4
     for table in MENTION_TABLES:
-        assert not seeded.query(f"SELECT 1 FROM {table} WHERE mention_id IN (SELECT value FROM json_each(?))",
-                                [json.dumps(old)]), table
+        assert not seeded.query(f"SELECT 1 FROM {table} WHERE mention_id IN "
+                                "(SELECT CAST(value AS INTEGER) FROM json_each(?))", [json.dumps(old)]), table
     alert = seeded.query("SELECT title, body, mention_ids, data FROM alerts")[0]
     assert "carol" not in alert["title"] + alert["body"] + alert["data"]
     assert json.loads(alert["mention_ids"]) == [keep]
@@ -158,7 +159,7 @@ def test_retention_is_validated_with_its_key_path(tmp_path):
 
 
 def dump(store: Store) -> str:
-    return "\n".join(store.conn.iterdump()).casefold()
+    return database_text(store).casefold()
 
 
 def test_forget_erases_a_person_everywhere_and_records_only_that_it_happened(seeded, tmp_path):

@@ -29,6 +29,7 @@ from monitor.handoff import Handoff, announce_flags, event_id, refresh_and_annou
 from monitor.store import Store
 from monitor.store.inbox import InboxConflictError
 from monitor.web.security import hash_password
+from tests.pg_support import database_text
 from tests.web_data import NOW, add, seed
 from tests.web_support import PASSWORD, client, hidden, login, make_app
 
@@ -472,7 +473,7 @@ async def test_tokens_create_use_scope_revoke_expire(tmp_path, caplog):
 
     rows = store.query("SELECT * FROM api_tokens")
     assert {r["token_hash"] for r in rows} >= {hashlib.sha256(t.token.encode()).hexdigest() for t in (read, write)}
-    dump = json.dumps(rows) + "".join(store.conn.iterdump())
+    dump = json.dumps(rows) + database_text(store)
     for t in (read, write, expired, viewer):
         assert t.token not in dump  # only hashes at rest
         assert t.token not in caplog.text and all(t.token not in a for a in answers)

@@ -21,6 +21,7 @@ from monitor.store.migrations import migrations
 from monitor.store.programme import ProgrammeConflictError, ProgrammeError
 from monitor.web.security import hash_password
 from tests.conftest import write_config
+from tests.pg_support import sqlite_only
 from tests.web_support import PASSWORD, hidden, login, make_app, make_db
 from tests.web_support import client as web_client
 
@@ -151,6 +152,7 @@ def test_the_old_marks_are_the_programmes_status(seeded):
     assert [r["handle"] for r in rows] == ["alice"] and rows[0]["marks"] == "contacted"
 
 
+@sqlite_only  # an upgrade of a SQLite file from before the programme
 def test_the_migration_turns_existing_marks_into_statuses(tmp_path):
     """A database from before the programme: its marks become statuses (the strongest wins)
     with the marks as history, and author_marks reads the same afterwards."""

@@ -13,6 +13,7 @@ from monitor import roles
 from monitor.store import Store
 from monitor.store.accounts import AccountError
 from monitor.store.migrations import migrations
+from tests.pg_support import sqlite_only
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -136,6 +137,7 @@ def test_detail_passes_the_secret_redaction_and_is_bounded(store):
     assert "s3cret" not in detail and "[redacted]" in detail and len(detail) <= 1000
 
 
+@sqlite_only  # an upgrade of a SQLite file from before roles
 def test_upgrading_makes_every_existing_user_an_admin(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)

@@ -17,9 +17,8 @@ from monitor.store import Store
 from monitor.store._pg import IntegrityError as PgIntegrityError
 
 from .conftest import KeywordClassifier, write_config
-from .pg_support import BACKEND
+from .pg_support import sqlite_only
 
-sqlite_only = pytest.mark.skipif(BACKEND == "postgresql", reason="SQLite's own behaviour (PRAGMAs, RAISE)")
 IntegrityError = (sqlite3.IntegrityError, PgIntegrityError)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -216,16 +215,19 @@ def test_the_stance_toward_the_brand_is_stored_and_updated(store):
 # -------------------------------------------------------------------- bad paths
 
 
+@sqlite_only  # a bad SQLite path (PostgreSQL's errors: test_store_postgresql.py)
 def test_missing_database_folder(tmp_path):
     with pytest.raises(StoreError, match="database folder .*nowhere does not exist"):
         Store(tmp_path / "nowhere" / "m.db")
 
 
+@sqlite_only  # a bad SQLite path (PostgreSQL's errors: test_store_postgresql.py)
 def test_database_path_is_a_folder(tmp_path):
     with pytest.raises(StoreError, match="cannot open database"):
         Store(tmp_path)
 
 
+@sqlite_only  # a bad SQLite path (PostgreSQL's errors: test_store_postgresql.py)
 def test_a_file_that_is_not_a_database(tmp_path):
     path = tmp_path / "m.db"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -233,6 +235,7 @@ def test_a_file_that_is_not_a_database(tmp_path):
         Store(path)
 
 
+@sqlite_only  # a bad SQLite path (PostgreSQL's errors: test_store_postgresql.py)
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 def test_a_folder_no_one_may_write(tmp_path):
     with pytest.raises(StoreError, match="cannot open database /proc/monitor-test.db"):
@@ -260,6 +263,7 @@ brands:
 """
 
 
+@sqlite_only  # a bad SQLite path (PostgreSQL's errors: test_store_postgresql.py)
 @pytest.mark.parametrize(("db", "message"), [
     ("missing/m.db", "does not exist"),
     (".", "cannot open database"),

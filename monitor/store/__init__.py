@@ -465,7 +465,7 @@ class Store:
         if relevance == "relevant":
             where.append(ON_TOPIC)
         elif relevance == "off_topic":
-            where.append(OFF_TOPIC)
+            where.append(f"{OFF_TOPIC} = 1")
         params: list[Any] = []
         if model and strict:
             pick = "SELECT id FROM classifications WHERE mention_id = m.id AND model = ?"

@@ -170,7 +170,7 @@ class PgConnection:
             return "BEGIN", False
         if head.startswith(("CREATE", "ALTER")):
             return _placeholders(_ddl(text)), False
-        text = _LIKE.sub("ILIKE", _rewrite_calls(text))
+        text = _LIKE.sub("ILIKE", _alias_subqueries(_rewrite_calls(text)))
         returns_id = False
         m = _INSERT.match(text)
         if m:
@@ -380,6 +380,39 @@ def _rewrite_calls(sql: str) -> str:
                 continue
             out.append(name)
             i = k
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+_FROM = re.compile(r"\b(FROM|JOIN)\s*\($", re.IGNORECASE)
+_CLAUSE = {"WHERE", "GROUP", "ORDER", "LIMIT", "UNION", "JOIN", "LEFT", "INNER", "CROSS", "ON", "HAVING",
+           "EXCEPT", "INTERSECT", "WINDOW", "OFFSET"}
+
+
+def _alias_subqueries(sql: str) -> str:
+    """A subquery in FROM or JOIN without an alias gets one (PostgreSQL before 16 needs it)."""
+    if "(" not in sql:
+        return sql
+    out: list[str] = []
+    i, n, count = 0, len(sql), 0
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            j = _literal_end(sql, i)
+            out.append(sql[i:j])
+            i = j
+            continue
+        if c == "(":
+            start, end = i, _matching_paren(sql, i)
+            out.append(f"({_alias_subqueries(sql[start + 1:end])})")
+            i = end + 1
+            if _FROM.search(sql[max(0, start - 40):start + 1]):
+                am = _ALIAS.match(sql, i)
+                if not am or am.group(1).upper() in _CLAUSE:
+                    count += 1
+                    out.append(f" AS _sub{count}")
             continue
         out.append(c)
         i += 1

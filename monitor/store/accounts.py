@@ -172,7 +172,7 @@ class AccountStore:
             raise ValueError(f"{field} label must be one of {FIELDS.get(field)}")
         store = self._store
         with store.transaction():
-            col = ("CASE WHEN c.off_topic THEN 'not_about' WHEN c.relevance IS NOT NULL THEN 'about' END"
+            col = ("CASE WHEN c.off_topic = 1 THEN 'not_about' WHEN c.relevance IS NOT NULL THEN 'about' END"
                    if field == "relevance" else f"c.{field}")
             row = store.execute(
                 f"SELECT {col}, c.model FROM classifications c WHERE c.mention_id = ? ORDER BY c.id DESC LIMIT 1",

@@ -32,9 +32,10 @@ _FIXED = ("(SELECT k.label FROM corrections k WHERE k.mention_id = m.id AND k.fi
 _ADV = f"COALESCE({_FIXED.format(f='advocacy')}, CASE WHEN c.status = 'ok' THEN c.advocacy END)"
 _SENT = f"COALESCE({_FIXED.format(f='sentiment')}, CASE WHEN c.status = 'ok' THEN c.sentiment END)"
 # a mention is off topic (monitor.relevance) by a user's newest relevance mark, else by the model's score
-OFF_TOPIC = ("COALESCE((SELECT k.label = 'not_about' FROM corrections k WHERE k.mention_id = m.id "
-              "AND k.field = 'relevance' ORDER BY k.id DESC LIMIT 1), c.off_topic, 0)")
-ON_TOPIC = f"NOT {OFF_TOPIC}"
+# (0 or 1 on both backends: PostgreSQL mixes no boolean with an integer)
+OFF_TOPIC = ("COALESCE((SELECT CASE WHEN k.label = 'not_about' THEN 1 ELSE 0 END FROM corrections k "
+             "WHERE k.mention_id = m.id AND k.field = 'relevance' ORDER BY k.id DESC LIMIT 1), c.off_topic, 0)")
+ON_TOPIC = f"{OFF_TOPIC} = 0"
 _SIGNAL = "CASE WHEN m.kind IN ('review', 'support') THEN 'transactional' ELSE 'relationship' END"
 WEEK = "date({col}, 'weekday 0', '-6 days')"  # the Monday of the row's ISO week
 
@@ -325,7 +326,7 @@ class AdvocacyStore:
         if relevance == "relevant":
             where.append(ON_TOPIC)
         elif relevance == "off_topic":
-            where.append(OFF_TOPIC)
+            where.append(f"{OFF_TOPIC} = 1")
         params: list[Any] = [model]
         add_filters(where, params, ("m.brand = ?", brand), ("m.source = ?", source), ("m.kind = ?", kind),
                     ("m.created_at >= ?", since), ("m.created_at <= ?", until))

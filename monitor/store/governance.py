@@ -28,7 +28,7 @@ from monitor.store.rows import ErasureRow, ForgetCandidate, MetricsCounts, Reten
 if TYPE_CHECKING:
     from monitor.store import Store
 
-IDS = "(SELECT value FROM json_each(:ids))"  # a JSON list of ids as an IN set (no parameter limit)
+IDS = "(SELECT CAST(value AS INTEGER) FROM json_each(:ids))"  # a JSON list of ids as an IN set (no parameter limit)
 _COUNTS = WEEKLY_COLS[5:]  # mentions, classified, promoters, ... negative
 
 
@@ -124,7 +124,7 @@ class GovernanceStore:
         store = self._store
         rows = store.fetchall(
             "SELECT id, mention_ids, rule, brand FROM alerts a WHERE EXISTS (SELECT 1 FROM json_each(a.mention_ids) j "
-            f"WHERE j.value IN {IDS})", p)
+            f"WHERE CAST(j.value AS INTEGER) IN {IDS})", p)
         gone = set(json.loads(p["ids"]))
         for alert_id, mention_ids, rule, brand in rows:
             left = [i for i in json.loads(mention_ids or "[]") if i not in gone]
