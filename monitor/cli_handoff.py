@@ -55,12 +55,16 @@ def tokens_create(app: App, username, scope, expires, name):
 @click.pass_obj
 def tokens_list(app: App, username, show_all):
     """Tokens with their user, scope, created, last used and expiry (never the token itself)."""
-    rows = app.store(readonly=True).handoff.tokens(username, include_revoked=show_all)
+    from monitor import tokens as tk
+
+    store = app.store(readonly=True)
+    rows = store.handoff.tokens(username, include_revoked=show_all)
     if not rows:
         click.echo("no tokens (monitor tokens create USER)")
         return
+    now = store.now()
     for t in rows:
-        state = f"revoked {t['revoked_at']}" if t["revoked_at"] else "active"
+        state = tk.state(t, now)
         click.echo("\t".join([str(t["id"]), t["prefix"] + "…", t["username"], t["scope"], t["name"] or "-",
                               f"created {t['created_at']}", f"last used {t['last_used_at'] or 'never'}",
                               f"expires {t['expires_at'] or 'never'}", state]))

@@ -16,10 +16,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from monitor import roles
 from monitor.errors import MonitorError
 from monitor.settings_types import parse_duration
 from monitor.store import Store, parse_iso
-from monitor.store.handoff import SCOPES, TokenUser
+from monitor.store.handoff import SCOPES, TokenRow, TokenUser
 
 TOKEN_PREFIX = "mtk_"  # marks a monitor API token (secret scanners can look for it)
 SHOWN = 8  # characters of the token kept to tell it apart (the "mtk_" and 4 random ones)
@@ -94,3 +95,19 @@ def authenticate(store: Store, token: str, now: datetime, *, touch: Store | None
 def revoke(store: Store, token_id: int, by: str | None) -> bool:
     """Revoke a token; False when it is unknown or revoked already."""
     return store.handoff.revoke_token(token_id, by)
+
+
+def state(row: TokenRow, now: datetime) -> str:
+    """What a listed token does now, in words: revoked, expired, inactive while its user is
+    disabled (it works again if they are enabled), or active (a read-write token of a user
+    whose role is now viewer only reads)."""
+    if row["revoked_at"]:
+        return f"revoked {row['revoked_at']}" + (f" by {row['revoked_by']}" if row["revoked_by"] else "")
+    if row["expires_at"] and parse_iso(row["expires_at"]) <= now:
+        return "expired"
+    if row["user_disabled"]:
+        return "inactive: user disabled"
+    if row["scope"] == "read-write" and not roles.can(row["user_role"], "token.write"):
+        return f"active, reads only ({row['username']} is a {row['user_role']})"
+    return "active"
+

@@ -226,3 +226,27 @@ def test_retention_that_deletes_an_author_deletes_the_flags_announced_for_them(s
     governance.run_retention(seeded, settings)
     assert not seeded.query("SELECT 1 FROM authors WHERE id = ?", [alice])  # no mention, mark or link left
     assert not seeded.query("SELECT 1 FROM handoff_flags WHERE person_id = ?", [alice])
+
+
+@pytest.mark.anyio
+async def test_the_token_lists_say_when_a_token_does_not_work_as_its_scope_says(tmp_path):
+    from monitor import tokens
+    from monitor.web.security import hash_password
+    from tests.web_support import PASSWORD, client, login, make_app, make_db
+
+    settings, store = make_db(tmp_path)
+    for name in ("ana", "ben"):
+        store.accounts.add_user(name, hash_password(PASSWORD, n=2**12), role="member")
+    tokens.create(store, "ana", "read-write", name="crm-sync")
+    tokens.create(store, "ben", "read-write", name="bot")
+    store.accounts.set_role("ana", "viewer", actor="maria")
+    store.accounts.disable_user("ben", actor="maria")
+    states = {t["name"]: tokens.state(t, NOW) for t in store.handoff.tokens()}
+    assert states == {"crm-sync": "active, reads only (ana is a viewer)", "bot": "inactive: user disabled"}
+    async with client(make_app(settings, store)) as c:
+        await login(c)  # maria, an admin: every user's tokens
+        page = (await c.get("/tokens")).text
+    assert "inactive: user disabled" in page and "reads only (ana is a viewer)" in page
+    store.close()
+    listed = _cli(tmp_path, "tokens", "list").output
+    assert "inactive: user disabled" in listed and "reads only (ana is a viewer)" in listed

@@ -60,6 +60,8 @@ class TokenRow(TypedDict):
     last_used_at: str | None
     revoked_at: str | None
     revoked_by: str | None
+    user_role: str  # the user's role now (monitor.roles): a read-write token of a viewer only reads
+    user_disabled: int  # 1: the user is disabled, so the token does not work (again when enabled)
 
 
 class TokenUser(TypedDict):
@@ -134,13 +136,15 @@ class HandoffStore:
             where.append("t.revoked_at IS NULL")
         return cast("list[TokenRow]", self._store.query(
             "SELECT t.id, t.user_id, u.username, t.name, t.prefix, t.scope, t.created_at, t.created_by, t.expires_at, "
-            "t.last_used_at, t.revoked_at, t.revoked_by FROM api_tokens t JOIN users u ON u.id = t.user_id "
+            "t.last_used_at, t.revoked_at, t.revoked_by, u.role AS user_role, u.disabled AS user_disabled "
+            "FROM api_tokens t JOIN users u ON u.id = t.user_id "
             f"WHERE {' AND '.join(where)} ORDER BY t.id DESC", params))
 
     def token(self, token_id: int) -> TokenRow | None:
         rows = self._store.query(
             "SELECT t.id, t.user_id, u.username, t.name, t.prefix, t.scope, t.created_at, t.created_by, t.expires_at, "
-            "t.last_used_at, t.revoked_at, t.revoked_by FROM api_tokens t JOIN users u ON u.id = t.user_id "
+            "t.last_used_at, t.revoked_at, t.revoked_by, u.role AS user_role, u.disabled AS user_disabled "
+            "FROM api_tokens t JOIN users u ON u.id = t.user_id "
             "WHERE t.id = ?", [token_id])
         return cast("TokenRow", rows[0]) if rows else None
 

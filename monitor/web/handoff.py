@@ -30,6 +30,7 @@ def _tokens_page(request: Request, user: dict, *, new: tokens.NewToken | None = 
     response = render(request, "tokens.html", {
         "tokens": rows, "every": every, "new": new, "error": error, "expiries": EXPIRIES,
         "scopes": [s for s in SCOPES if s == "read" or can(user, "token.write")], "now": iso(request.app.state.now()),
+        "token_state": lambda row: tokens.state(row, request.app.state.now()),
         "message": request.query_params.get("done", "")[:300]}, status=status)
     response.headers["cache-control"] = "no-store"
     return response
