@@ -76,7 +76,7 @@ def check(app: App):
     s = app.settings
     jobs = s.source_jobs()
     click.echo(f"{app.config_path}: OK: {len(s.brands)} brand(s), {len(jobs)} source job(s), "
-               f"{len(s.alerts.rules)} alert rule(s), database {s.database_path}")
+               f"{len(s.alerts.rules)} alert rule(s), database {s.database_label}")
     for brand, ss in jobs:  # valid settings that do less than they say (a source's config_notes)
         notes = getattr(ss, "config_notes", None)
         for note in notes() if notes is not None else []:
@@ -195,7 +195,7 @@ def mentions(app: App, brand, source, sentiment, advocacy, since, limit, fmt, mo
                           since=parse_since(since) if since else None, limit=limit, model=current,
                           strict=bool(model_name), relevance=relevance)
     if not rows and fmt == "table" and not store.count_mentions():
-        click.echo(f"No mentions in {settings.database_path} yet: run `monitor collect --once` to fetch them from "
+        click.echo(f"No mentions in {settings.database_label} yet: run `monitor collect --once` to fetch them from "
                    "the configured sources, or `monitor demo` to see monitor work on sample mentions.")
         return
     print_rows(rows, fmt, current_model=current)

@@ -80,7 +80,7 @@ class App:
     def store(self, readonly: bool = False):
         from monitor.store import Store
 
-        store = Store(self.settings.database_path, readonly=readonly)
+        store = Store(self.settings.database_target, readonly=readonly)
         store.redact = self.redact  # errors and alerts are stored without secrets
         if self.settings.privacy.redact_contacts:  # mentions are stored without e-mail addresses and phone numbers
             from monitor.privacy import redact_contacts

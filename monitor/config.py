@@ -18,6 +18,7 @@ from collections.abc import Hashable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -183,9 +184,14 @@ class PrivacySettings(Strict):
 
 # --------------------------------------------------------------------------- top level
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 
 class Settings(Strict):
+    # a SQLite file, or a PostgreSQL server: postgresql://user@host:5432/dbname (password below)
     database: str = "monitor.db"
+    # PostgreSQL's password, as ${ENV} (never in the URL); without it libpq's PGPASSWORD or ~/.pgpass
+    database_password: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     user_agent: str = "monitor/0.1 (self-hosted brand monitor; +https://github.com/monitor-oss/monitor)"
     brands: list[Brand] = Field(min_length=1)
@@ -202,6 +208,15 @@ class Settings(Strict):
     handoff: HandoffSettings = HandoffSettings()
     # set by the loader: the folder relative paths are resolved against
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _database(self) -> Settings:
+        if self.database.startswith(POSTGRES_SCHEMES):
+            if urlsplit(self.database).password is not None:
+                raise ValueError("database: write the password as database_password: ${ENV}, not in the URL")
+        elif self.database_password is not None:
+            raise ValueError("database_password: only with a postgresql:// database")
+        return self
 
     @model_validator(mode="after")
     def _unique_brands(self) -> Settings:
@@ -245,8 +260,33 @@ class Settings(Strict):
         return p if p.is_absolute() else self.base_dir / p
 
     @property
+    def postgres(self) -> bool:
+        return self.database.startswith(POSTGRES_SCHEMES)
+
+    @property
     def database_path(self) -> Path:
-        return self.path(self.database)
+        """The SQLite file; with PostgreSQL, ``monitor-postgresql`` in the config's folder (the
+        name the instance lock and the classifier cache are placed by)."""
+        return self.base_dir / "monitor-postgresql" if self.postgres else self.path(self.database)
+
+    @property
+    def database_target(self) -> str | Path:
+        """What ``Store`` opens: the SQLite file, or the PostgreSQL URL with the password in it
+        (never shown: messages use ``database_label``)."""
+        if not self.postgres:
+            return self.database_path
+        if self.database_password is None or not self.database_password.get_secret_value():
+            return self.database
+        parts = urlsplit(self.database)
+        user = quote(unquote(parts.username or ""), safe="")
+        secret = quote(self.database_password.get_secret_value(), safe="")
+        host = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=f"{user}:{secret}@{host}").geturl()
+
+    @property
+    def database_label(self) -> str:
+        """Where the data is, for messages: the file, or the URL (it holds no password)."""
+        return self.database if self.postgres else str(self.database_path)
 
     def source_jobs(self) -> list[tuple[Brand, Any]]:
         """(brand, source settings) for every enabled source, in file order."""

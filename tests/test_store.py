@@ -14,12 +14,12 @@ from monitor.cli import main
 from monitor.errors import StoreError
 from monitor.records import Alert, Author, FetchResult, Mention
 from monitor.store import Store
-from monitor.store._pg import IntegrityError as PgIntegrityError
+from monitor.store._pg import ConstraintError
 
 from .conftest import KeywordClassifier, write_config
 from .pg_support import sqlite_only
 
-IntegrityError = (sqlite3.IntegrityError, PgIntegrityError)
+IntegrityError = (sqlite3.IntegrityError, ConstraintError)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from monitor.errors import StoreError
 from monitor.records import Author, FetchResult, Mention
 from monitor.store import Store
 from monitor.store._pg import (
-    IntegrityError,
+    ConstraintError,
     PgConnection,
     PgDatabase,
     _alias_subqueries,
@@ -119,7 +119,7 @@ def test_uniqueness_ids_and_cascades_as_on_sqlite(pg_url):
         item = store.inbox.enter(new, "high", timedelta(hours=4))
         assert item is not None
         store.inbox.add_note(item, "maria", "call back")
-        with pytest.raises(IntegrityError):  # one item per mention
+        with pytest.raises(ConstraintError):  # one item per mention
             store.execute("INSERT INTO inbox_items (mention_id, brand, priority, entered_at, mention_at, due_at, "
                           "updated_at) VALUES (?, 'Acme', 'low', 'x', 'x', 'x', 'x')", [new])
         with store.transaction():
@@ -166,3 +166,62 @@ def test_a_wrong_password_is_a_clear_error_without_the_secret(pg_server: PgServe
 def test_a_server_that_is_not_there_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="cannot open database postgresql://monitor:\\*\\*\\*@"):
         Store(f"postgresql://monitor:s3cret@/monitor?host={tmp_path}")
+
+
+# ------------------------------------------------------------------ the config
+
+
+def _config(tmp_path, body: str):
+    path = tmp_path / "config.yaml"
+    path.write_text(body + "brands:\n  - name: Acme\n    terms: {include: [acme]}\n")
+    return path
+
+
+def test_the_config_names_a_server_and_keeps_the_password_in_the_environment(tmp_path):
+    from monitor.config import load_settings
+
+    cfg = _config(tmp_path, "database: postgresql://monitor@db.example:5432/monitor\n"
+                            "database_password: ${MONITOR_DB_PASSWORD}\n")
+    settings = load_settings(cfg, env={"MONITOR_DB_PASSWORD": "p@ss:w/rd"})
+    assert settings.postgres and settings.database_label == "postgresql://monitor@db.example:5432/monitor"
+    assert settings.database_target == "postgresql://monitor:p%40ss%3Aw%2Frd@db.example:5432/monitor"
+    assert "p@ss" not in repr(settings)
+    # without a password: libpq's PGPASSWORD or ~/.pgpass; the lock and cache stay by the config
+    plain = load_settings(_config(tmp_path, "database: postgresql://monitor@db.example/monitor\n"), env={})
+    assert plain.database_target == "postgresql://monitor@db.example/monitor"
+    assert plain.database_path == tmp_path / "monitor-postgresql"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("database: postgresql://monitor:hunter22@db/monitor\n", "database: write the password as database_password"),
+    ("database: monitor.db\ndatabase_password: ${P}\n", "database_password: only with a postgresql:// database"),
+])
+def test_a_password_in_the_url_or_without_a_server_is_refused(tmp_path, body, message):
+    from monitor.config import load_settings
+    from monitor.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_settings(_config(tmp_path, body), env={"P": "x"})
+    text = "\n".join(err.value.problems)
+    assert message in text and "hunter22" not in text
+
+
+def test_the_command_line_works_on_the_configured_server(tmp_path, pg_server: PgServer):
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    url = pg_server.new_url()
+    try:
+        cfg = str(_config(tmp_path, f"database: {url}\n"))
+        r = CliRunner().invoke(main, ["users", "add", "ann", "--role", "admin", "--password-stdin", "-c", cfg],
+                               input="a long enough password\n")
+        assert r.exit_code == 0, r.output
+        store = Store(url)
+        try:
+            assert [u["username"] for u in store.accounts.list_users()] == ["ann"]
+        finally:
+            store.close()
+        assert not (tmp_path / "monitor.db").exists()
+    finally:
+        pg_server.drop(url)

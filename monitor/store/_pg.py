@@ -114,6 +114,13 @@ class PgConnection:
     def close(self) -> None:
         self.raw.close()
 
+    def __del__(self) -> None:
+        # as a sqlite3 connection: closed when the store is dropped (a command that ends without
+        # close()), never a ResourceWarning
+        raw = getattr(self, "raw", None)
+        if raw is not None and not raw.closed:
+            raw.close()
+
     def translate(self, sql: str) -> tuple[str, bool]:
         """(PostgreSQL statement, whether it returns the new row's id for ``lastrowid``)."""
         found = self._cache.get(sql)
@@ -214,13 +221,13 @@ def _reason(exc: psycopg.Error, url: str) -> str:
 
 
 def _store_error(exc: psycopg.Error, sql: str) -> Exception:
-    """Constraint violations keep sqlite3's class names' meaning for callers that catch them."""
+    """A constraint refusing a write is a ConstraintError (sqlite3's IntegrityError on SQLite)."""
     if isinstance(exc, psycopg.errors.IntegrityError):
-        return IntegrityError(f"{str(exc).strip().splitlines()[0]} ({sql[:200]})")
+        return ConstraintError(f"{str(exc).strip().splitlines()[0]} ({sql[:200]})")
     return StoreError(f"database error: {str(exc).strip().splitlines()[0]} ({sql[:200]})")
 
 
-class IntegrityError(StoreError):
+class ConstraintError(StoreError):
     """A uniqueness, foreign key or check constraint refused a write (PostgreSQL)."""
 
 

@@ -15,8 +15,8 @@ def build(settings: Settings, writer=None):
     from monitor.store import Store
     from monitor.web.app import create_app
 
-    writer = writer or Store(settings.database_path)  # applies migrations; the only writer of this process
-    reader = Store(settings.database_path, readonly=True)
+    writer = writer or Store(settings.database_target)  # applies migrations; the only writer of this process
+    reader = Store(settings.database_target, readonly=True)
     return create_app(settings, reader, writer), writer
 
 
