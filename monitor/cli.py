@@ -28,6 +28,7 @@ from monitor.cli_governance import forget, retention
 from monitor.cli_handoff import tokens
 from monitor.cli_import import import_
 from monitor.cli_inbox import inbox
+from monitor.cli_migrate import migrate
 from monitor.cli_model import model
 from monitor.cli_programme import programme
 from monitor.cli_report import report
@@ -242,5 +243,6 @@ main.add_command(inbox)
 main.add_command(programme)
 main.add_command(share)
 main.add_command(report)
+main.add_command(migrate)
 main.add_command(audit)
 main.add_command(tokens)

@@ -380,4 +380,5 @@ def test_lone_surrogates_and_control_characters_are_stored_safely(algolia, store
     comment = store.query("SELECT text FROM mentions WHERE native_id = '41986050'")[0]["text"]
     assert comment == "SQLite \ufffd lone surrogate  control"  # a raw <script> block is dropped whole
     comment.encode("utf-8")  # would raise on a lone surrogate
-    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if not store.postgres:  # PostgreSQL refuses what is not UTF-8 at the door
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

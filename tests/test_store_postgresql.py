@@ -24,7 +24,7 @@ from monitor.store._pg import (
     safe_url,
 )
 from monitor.store.migrations import migrations
-from tests.pg_support import PASSWORD_ROLE, PgServer
+from tests.pg_support import BACKEND, PASSWORD_ROLE, PgServer
 from tests.web_data import NOW
 
 # ------------------------------------------------------------------ translation, no server
@@ -223,5 +223,51 @@ def test_the_command_line_works_on_the_configured_server(tmp_path, pg_server: Pg
         finally:
             store.close()
         assert not (tmp_path / "monitor.db").exists()
+    finally:
+        pg_server.drop(url)
+
+
+# ------------------------------------------------------------------ monitor migrate
+
+
+@pytest.mark.skipif(BACKEND == "postgresql", reason="copies a SQLite file: runs on the default backend")
+def test_migrate_copies_every_table_checks_the_counts_and_refuses_a_full_target(tmp_path, pg_server: PgServer):
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+    from tests.web_data import seed
+
+    path = tmp_path / "monitor.db"
+    source = Store(path)
+    seed(source)
+    source.accounts.add_user("ann", "hash", role="admin")
+    duplicate = source.save_batch("Acme:hn", "acme", FetchResult([mention(900)], "c"))[0]
+    with source.transaction():  # a mention pointing at a later one (a copy older than its original)
+        source.execute("UPDATE mentions SET duplicate_of = ? WHERE id = 1", [duplicate])
+    expected = {t: source.count(f"SELECT count(*) FROM {t}") for t in ("mentions", "authors", "classifications",
+                                                                       "author_stats", "users")}
+    listing = [m["id"] for m in source.mentions(limit=500)]
+    source.close()
+    url = pg_server.new_url()
+    try:
+        run = lambda *a: CliRunner().invoke(main, ["migrate", "--from", str(path), "--to", url, *a])  # noqa: E731
+        first = run()
+        assert first.exit_code == 0, first.output
+        assert "every count matches" in first.output and "mentions\t" in first.output
+        target = Store(url)
+        try:
+            for table, n in expected.items():
+                assert target.count(f"SELECT count(*) FROM {table}") == n, table
+            assert [m["id"] for m in target.mentions(limit=500)] == listing
+            assert target.scalar("SELECT duplicate_of FROM mentions WHERE id = 1") == duplicate
+            # new rows continue after the copied ids
+            [new] = target.save_batch("Acme:hn", "acme", FetchResult([mention(901)], "c2"))
+            assert new > max(listing)
+        finally:
+            target.close()
+        again = run()
+        assert again.exit_code == 1 and "already holds data" in again.output
+        resumed = run("--resume")  # adds nothing that is there; the new mention makes one count differ
+        assert resumed.exit_code == 1 and "mentions\t" in resumed.output and "DIFFERENT" in resumed.output
     finally:
         pg_server.drop(url)

@@ -152,6 +152,12 @@ class PgConnection:
             raise _store_error(exc, text) from exc
         return PgCursor(cur)
 
+    def reset_identity(self, table: str) -> None:
+        """After rows were copied in with their ids: the next id follows the largest."""
+        if self._table(table)[1]:
+            self.raw.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # a known table name
+                             f"(SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)")
+
     # ------------------------------------------------------------------ translation
 
     def _table(self, name: str) -> tuple[list[str], bool]:
@@ -176,8 +182,8 @@ class PgConnection:
         if head.startswith("BEGIN"):
             return "BEGIN", False
         if head.startswith(("CREATE", "ALTER")):
-            return _placeholders(_ddl(text)), False
-        text = _LIKE.sub("ILIKE", _alias_subqueries(_rewrite_calls(text)))
+            return _placeholders(_index_nulls(_ddl(text))), False
+        text = _order_nulls(_LIKE.sub("ILIKE", _alias_subqueries(_rewrite_calls(text))))
         returns_id = False
         m = _INSERT.match(text)
         if m:
@@ -426,6 +432,65 @@ def _alias_subqueries(sql: str) -> str:
     return "".join(out)
 
 
+_ORDER_END = re.compile(r"\s*\b(LIMIT|OFFSET|UNION|EXCEPT|INTERSECT|RETURNING)\b", re.IGNORECASE)
+_ORDER_BY = re.compile(r"\bORDER\s+BY\s", re.IGNORECASE)
+_NOT_NULL_TERM = re.compile(r"^(\w+\.)?id(\s+(ASC|DESC))?$", re.IGNORECASE)
+
+
+def _with_nulls(term: str) -> str:
+    """SQLite sorts NULL before every value; PostgreSQL after: say where they go (an id is never NULL)."""
+    upper = term.upper()
+    if "NULLS" in upper.split() or _NOT_NULL_TERM.match(term):
+        return term
+    return term + (" NULLS LAST" if upper.endswith(" DESC") else " NULLS FIRST")
+
+
+def _order_nulls(sql: str) -> str:
+    """Every ORDER BY term sorts NULLs as SQLite does (first ascending, last descending)."""
+    if not _ORDER_BY.search(sql):
+        return sql
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            j = _literal_end(sql, i)
+            out.append(sql[i:j])
+            i = j
+            continue
+        m = _ORDER_BY.match(sql, i) if (c in "oO" and (i == 0 or not sql[i - 1].isalnum())) else None
+        if not m:
+            out.append(c)
+            i += 1
+            continue
+        out.append(m.group(0))
+        # the clause: up to a closing parenthesis of its level, LIMIT/OFFSET/UNION..., or the end
+        j, depth, start, terms = m.end(), 0, m.end(), []
+        while j < n:
+            ch = sql[j]
+            if ch in "'\"":
+                j = _literal_end(sql, j)
+                continue
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif depth == 0 and ch == ",":
+                terms.append(sql[start:j])
+                start = j + 1
+            elif depth == 0 and _ORDER_END.match(sql, j) and (j == 0 or sql[j - 1].isspace()):
+                break
+            j += 1
+        terms.append(sql[start:j])
+        out.append(", ".join(_with_nulls(_order_nulls(t.strip())) for t in terms))
+        if j < n and sql[j - 1].isspace():
+            out.append(" ")
+        i = j
+    return "".join(out)
+
+
 def _placeholders(sql: str) -> str:
     """``?`` -> ``%s``, ``:name`` -> ``%(name)s`` and ``%`` -> ``%%``, outside literals."""
     out: list[str] = []
@@ -459,6 +524,9 @@ _DDL = [
     (re.compile(r"\bREAL\b", re.IGNORECASE), "DOUBLE PRECISION"),
     (re.compile(r"\bBLOB\b", re.IGNORECASE), "BYTEA"),
     (re.compile(r"\)\s*WITHOUT\s+ROWID", re.IGNORECASE), ")"),
+    # checked at once as on SQLite, but a copy (store.transfer) may defer them to its COMMIT
+    (re.compile(r"(REFERENCES\s+\w+\s*\([^)]*\)(?:\s+ON\s+DELETE\s+\w+(?:\s+NULL)?)?)"
+                r"(?!\s+(?:ON\s+DELETE|DEFERRABLE))", re.IGNORECASE), r"\1 DEFERRABLE INITIALLY IMMEDIATE"),
 ]
 
 
@@ -477,6 +545,19 @@ def _ddl(sql: str) -> str:
         i += 1
     out.append(_ddl_words(sql[last:]))
     return "".join(out)
+
+
+_CREATE_INDEX = re.compile(r"^CREATE\s+(UNIQUE\s+)?INDEX\b[^(]*\(", re.IGNORECASE)
+
+
+def _index_nulls(sql: str) -> str:
+    """An index's columns in the order the translated ORDER BY asks for (NULLs as in SQLite)."""
+    m = _CREATE_INDEX.match(sql)
+    if not m:
+        return sql
+    end = _matching_paren(sql, m.end() - 1)
+    cols = ", ".join(_with_nulls(c) for c in _split_args(sql[m.end():end]))
+    return f"{sql[:m.end()]}{cols}{sql[end:]}"
 
 
 def _ddl_words(text: str) -> str:
