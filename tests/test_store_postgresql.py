@@ -271,3 +271,36 @@ def test_migrate_copies_every_table_checks_the_counts_and_refuses_a_full_target(
         assert resumed.exit_code == 1 and "mentions\t" in resumed.output and "DIFFERENT" in resumed.output
     finally:
         pg_server.drop(url)
+
+
+# ------------------------------------------------------------------ for several workers
+
+
+def test_the_database_clock_and_claims_that_skip_what_another_holds(pg_url):
+    from datetime import UTC, datetime
+
+    store, other = Store(pg_url, now=lambda: datetime(2000, 1, 1, tzinfo=UTC)), Store(pg_url)
+    try:
+        assert abs((store.database_now() - datetime.now(UTC)).total_seconds()) < 60  # the server's, not now()
+        store.save_batch("Acme:hn", "acme", FetchResult([mention(1), mention(2)], "c"))
+        claim = f"SELECT id FROM mentions ORDER BY id LIMIT 1{store.skip_locked}"
+        with store.transaction():
+            [[first]] = store.fetchall(claim)
+            with other.transaction():
+                [[second]] = other.fetchall(claim)  # the first row is held: the next one
+        assert first != second
+    finally:
+        store.close()
+        other.close()
+
+
+def test_on_sqlite_the_clock_is_the_stores_and_nothing_is_appended(tmp_path):
+    from datetime import UTC, datetime
+
+    if BACKEND == "postgresql":
+        pytest.skip("a SQLite file: runs on the default backend")
+    store = Store(tmp_path / "m.db", now=lambda: datetime(2000, 1, 1, tzinfo=UTC))
+    try:
+        assert store.database_now() == datetime(2000, 1, 1, tzinfo=UTC) and store.skip_locked == ""
+    finally:
+        store.close()

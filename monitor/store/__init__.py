@@ -30,7 +30,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -136,6 +136,23 @@ class Store:
     def target(self) -> str:
         """Where the data is, for messages: the file, or the URL without its password."""
         return str(self.path) if self.url is None else safe_url(self.url)
+
+    def database_now(self) -> datetime:
+        """The database server's clock (PostgreSQL: ``clock_timestamp()``), for what several
+        processes on several machines must agree on, such as when a lease runs out; on SQLite,
+        one machine, the store's own clock."""
+        if self.url is None:
+            return self.now()
+        with self._lock:
+            value = self.conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        return cast("datetime", value).astimezone(UTC)
+
+    @property
+    def skip_locked(self) -> str:
+        """`` FOR UPDATE SKIP LOCKED`` on PostgreSQL, nothing on SQLite (one writer there: its
+        transaction already holds the whole file): appended to a SELECT that claims rows inside
+        a ``transaction()``, so that several workers each claim different ones."""
+        return " FOR UPDATE SKIP LOCKED" if self.url is not None else ""
 
     def close(self) -> None:
         self.conn.close()

@@ -125,6 +125,8 @@ class PgConnection:
         """(PostgreSQL statement, whether it returns the new row's id for ``lastrowid``)."""
         found = self._cache.get(sql)
         if found is None:
+            if len(self._cache) >= 4096:  # statements built with n placeholders: bounded all the same
+                self._cache.clear()
             found = self._cache[sql] = self._translate(sql)
         return found
 
