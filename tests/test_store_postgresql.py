@@ -304,3 +304,25 @@ def test_on_sqlite_the_clock_is_the_stores_and_nothing_is_appended(tmp_path):
         assert store.database_now() == datetime(2000, 1, 1, tzinfo=UTC) and store.skip_locked == ""
     finally:
         store.close()
+
+
+def test_a_lost_connection_loses_its_transaction_only_and_the_store_goes_on(pg_url, pg_server: PgServer):
+    store = Store(pg_url)
+    database = pg_url.split("?")[0].rsplit("/", 1)[-1]
+    kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()")
+    try:
+        store.save_batch("Acme:hn", "acme", FetchResult([mention(1)], "c1"))
+        pg_server.admin(kill)  # the server restarted, say
+        assert store.count("SELECT count(*) FROM mentions") == 1  # a read: once more on a new connection
+        pg_server.admin(kill)
+        store.save_batch("Acme:hn", "acme", FetchResult([mention(2)], "c2"))  # BEGIN on a new connection
+        with pytest.raises(StoreError), store.transaction():
+            store.save_batch("Acme:hn", "acme", FetchResult([mention(3)], "c3"))
+            pg_server.admin(kill)  # mid-transaction: its writes are gone, and it says so
+            store.set_cursor("Acme:hn", "acme", "never")
+        assert not store.conn.in_transaction
+        assert sorted(r[0] for r in store.fetchall("SELECT native_id FROM mentions")) == ["1", "2"]
+        assert store.get_cursor("Acme:hn", "acme") == "c2"
+    finally:
+        store.close()

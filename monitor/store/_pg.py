@@ -95,20 +95,31 @@ class PgConnection:
 
     def __init__(self, url: str, *, readonly: bool = False) -> None:
         self.url = url
-        try:
-            self.raw = psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor,
-                                       options="-c TimeZone=UTC", connect_timeout=10)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot open database {safe_url(url)}: {_reason(exc, url)}") from None
-        self.raw.adapters.register_loader("numeric", _NumericLoader)
-        if readonly:
-            self.raw.execute("SET default_transaction_read_only = on")
+        self.readonly = readonly
+        self.raw = self._connect()
         self._cache: dict[str, tuple[str, bool]] = {}
         self._tables: dict[str, tuple[list[str], bool]] = {}
         self._lock = threading.Lock()
+        self._in_tx = False  # a BEGIN sent and not yet ended (what a lost connection takes with it)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            raw = psycopg.connect(self.url, autocommit=True, cursor_factory=psycopg.ClientCursor,
+                                  options="-c TimeZone=UTC", connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open database {safe_url(self.url)}: {_reason(exc, self.url)}") from None
+        raw.adapters.register_loader("numeric", _NumericLoader)
+        if self.readonly:
+            raw.execute("SET default_transaction_read_only = on")
+        return raw
+
+    def _lost(self) -> bool:
+        return self.raw.closed or self.raw.broken
 
     @property
     def in_transaction(self) -> bool:
+        if self._lost():
+            return self._in_tx
         return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def close(self) -> None:
@@ -132,11 +143,35 @@ class PgConnection:
 
     def execute(self, sql: str, params: Any = ()) -> PgCursor:
         text, returns_id = self.translate(sql)
+        verb = text[:8].upper()
+        ends = text.upper() in ("COMMIT", "ROLLBACK")
+        if self._lost():  # the server restarted or the network dropped since the last statement
+            if text.upper() == "ROLLBACK":  # the transaction went with the connection
+                self._in_tx = False
+                self.raw = self._connect()
+                return PgCursor(self.raw.cursor())
+            if self._in_tx:
+                raise StoreError("the connection to the database was lost in a transaction: nothing of it "
+                                 "was committed")
+            self.raw = self._connect()
+        if ends:
+            self._in_tx = False  # ended, whether or not the COMMIT succeeds
         cur = self.raw.cursor()
         try:
             cur.execute(text, _params(params))
+        except psycopg.OperationalError as exc:
+            if not (self._lost() and not self._in_tx and verb.startswith(("SELECT", "WITH", "BEGIN"))):
+                raise _store_error(exc, text) from exc
+            self.raw = self._connect()  # a read or a BEGIN outside a transaction: once more, on a new connection
+            cur = self.raw.cursor()
+            try:
+                cur.execute(text, _params(params))
+            except psycopg.Error as again:
+                raise _store_error(again, text) from again
         except psycopg.Error as exc:
             raise _store_error(exc, text) from exc
+        if verb.startswith("BEGIN"):
+            self._in_tx = True
         lastrowid = None
         if returns_id:
             row = cur.fetchone()
@@ -591,27 +626,27 @@ class PgDatabase:
     @contextmanager
     def atomic(self) -> Iterator[PgDatabase]:
         """A transaction, or inside one a savepoint (sqlite-utils' ``atomic`` on PostgreSQL)."""
-        raw = self.conn.raw
+        run = self.conn.execute
         if not self.conn.in_transaction:
-            raw.execute("BEGIN")
+            run("BEGIN")
             try:
                 yield self
-                raw.execute("COMMIT")
+                run("COMMIT")
             except BaseException:
                 if self.conn.in_transaction:
-                    raw.execute("ROLLBACK")
+                    run("ROLLBACK")
                 raise
             return
         self._depth += 1
         name = f"monitor_sp{self._depth}"
-        raw.execute(f"SAVEPOINT {name}")
+        run(f"SAVEPOINT {name}")
         try:
             yield self
-            raw.execute(f"RELEASE SAVEPOINT {name}")
+            run(f"RELEASE SAVEPOINT {name}")
         except BaseException:
             if self.conn.in_transaction:
-                raw.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                raw.execute(f"RELEASE SAVEPOINT {name}")
+                run(f"ROLLBACK TO SAVEPOINT {name}")
+                run(f"RELEASE SAVEPOINT {name}")
             raise
         finally:
             self._depth -= 1
