@@ -1,6 +1,6 @@
 """The store boundary holds: SQL and the database connection live in monitor/store only.
 
-Read with ast (no import): outside monitor/store no module imports sqlite3 or sqlite_utils,
+Read with ast (no import): outside monitor/store no module imports sqlite3, sqlite_utils or psycopg,
 touches a ``.conn`` attribute, or hands SQL text to ``query`` / ``execute`` /
 ``executemany`` / ``executescript``. Other layers call the typed methods of ``Store``
 (``store.alerts``, ``store.advocacy``, ``store.accounts``).
@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 STORE = PACKAGE / "store"
-DB_MODULES = {"sqlite3", "sqlite_utils"}
+DB_MODULES = {"sqlite3", "sqlite_utils", "psycopg"}  # psycopg: PostgreSQL (store._pg)
 SQL_CALLS = {"query", "execute", "executemany", "executescript"}
 SQL_TEXT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|WITH|BEGIN|COMMIT|ROLLBACK)\b",
                       re.IGNORECASE)
@@ -68,6 +68,8 @@ def test_no_sql_or_connection_outside_the_store(path):
     ("import sqlite3", "import sqlite3"),
     ("import sqlite_utils.db as x", "import sqlite_utils.db"),
     ("from sqlite_utils import Database", "from sqlite_utils import ..."),
+    ("import psycopg", "import psycopg"),
+    ("from psycopg.rows import dict_row", "from psycopg.rows import ..."),
     ("store.conn.in_transaction", ".conn"),
     ("rows = store.query('SELECT 1 FROM alerts WHERE key = ?', [k])", "SQL passed to .query()"),
     ("db.execute(f'DELETE FROM {t}')", "SQL passed to .execute()"),
