@@ -14,8 +14,17 @@ What the translation covers (the SQLite the store uses, nothing more):
   ``max``/``min``, ``date(x[, modifiers])`` (the ones the store uses: ``'weekday 0', '-6 days'``
   and ``'+N days'``), ``json_each(x) [alias]``
 * ``LIKE`` -> ``ILIKE`` (SQLite's LIKE ignores ASCII case), ``BEGIN IMMEDIATE`` -> ``BEGIN``
+* ``ORDER BY`` terms sort NULLs as SQLite does (``NULLS FIRST`` ascending, ``NULLS LAST``
+  descending; an ``id`` needs none), and a subquery in FROM gets the alias PostgreSQL 15 needs
 * DDL: ``INTEGER PRIMARY KEY`` -> an identity column, ``INTEGER`` -> ``BIGINT``, ``REAL`` ->
-  ``DOUBLE PRECISION``, ``BLOB`` -> ``BYTEA``, ``WITHOUT ROWID`` dropped
+  ``DOUBLE PRECISION``, ``BLOB`` -> ``BYTEA``, ``WITHOUT ROWID`` dropped; index columns carry the
+  same NULLS order as the queries; foreign keys are ``DEFERRABLE INITIALLY IMMEDIATE`` (checked
+  at once, as SQLite's; ``store.transfer`` defers them to its COMMIT)
+
+Integers come back as int, ``numeric`` results (``sum`` of integers) as int or float, as SQLite
+gives them; a Python bool is sent as 0/1 (the store's flags are INTEGER columns). A lost
+connection costs the transaction it was in (an error, nothing of it committed); the next BEGIN
+or read outside a transaction connects again.
 
 Migrations are the same functions as on SQLite (``migrations.py``), applied in the same order,
 each in one transaction with its row in ``schema_migrations``: a second run applies nothing.
