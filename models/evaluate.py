@@ -17,6 +17,10 @@
   brand, label, split; the text is joined from ``semeval2017_sentiment/train.csv``),
   annotated by ``models/ANNOTATION.md``. ``--social-split dev`` for choices, ``test`` once
   for the card.
+* ``demo``: long-form posts, comments and app reviews (the demo's own sample mentions,
+  ``monitor/demo/mentions.jsonl``, written by the team) labelled by ``models/ANNOTATION.md``
+  (``models/demo_eval/labels.csv``: line, brand, label): validation data, like the social
+  set's dev part (the decision offsets are tuned on both; it has no test part).
 """
 
 from __future__ import annotations
@@ -39,8 +43,17 @@ from monitor.classify.training import read_reviews, review_labels, split_reviews
 from monitor.config import ClassifierSettings  # noqa: E402
 
 SENT = ["negative", "neutral", "positive"]
-SETS = ("tweeteval", "reviews", "topic", "social")
+SETS = ("tweeteval", "reviews", "topic", "social", "demo")
 SOCIAL_LABELS = ROOT / "models" / "social_eval" / "labels.csv"
+DEMO_LABELS = ROOT / "models" / "demo_eval" / "labels.csv"
+DEMO_TEXTS = ROOT / "monitor" / "demo" / "mentions.jsonl"
+
+
+def read_demo(labels_path: Path = DEMO_LABELS) -> list[dict]:
+    """The demo's sample mentions as labelled by the guideline, one row per (mention, brand)."""
+    texts = [json.loads(line)["text"] for line in DEMO_TEXTS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with labels_path.open(newline="", encoding="utf-8") as fh:
+        return [{"text": texts[int(r["line"])], "brand": r["brand"], "label": r["label"]} for r in csv.DictReader(fh)]
 
 
 def read_social(data: Path, split: str, labels_path: Path = SOCIAL_LABELS) -> list[dict]:
@@ -128,6 +141,9 @@ def main() -> int:
 
     if "social" in sets:
         out[f"social_{args.social_split}"] = social_report(clf, read_social(args.data, args.social_split))
+
+    if "demo" in sets:
+        out["demo_longform"] = social_report(clf, read_demo())
 
     print(json.dumps(out, indent=2, default=float))
     return 0

@@ -1,5 +1,6 @@
 """Fit the advocacy decision offsets of a model on the social set's dev part (never its test part),
-and on the guideline-labelled tweets its training held out (``--social-holdout``), if any:
+on the guideline-labelled tweets its training held out (``--social-holdout``), if any, and on
+the demo's long-form posts labelled by the same guideline (``models/demo_eval/``):
 
     python models/tune_advocacy.py --data ../shared/datasets --model /path/to/model-folder [--write]
 
@@ -25,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "models"))
 
-from evaluate import read_social  # noqa: E402
+from evaluate import DEMO_LABELS, read_demo, read_social  # noqa: E402
 
 from monitor.classify import build_classifier, classify_texts  # noqa: E402
-from monitor.classify.evaluation import ADVOCACY  # noqa: E402
+from monitor.classify.evaluation import ADVOCACY, figures  # noqa: E402
 from monitor.classify.training import read_guideline_holdout, social_f1  # noqa: E402
 from monitor.config import ClassifierSettings  # noqa: E402
 
@@ -42,6 +43,8 @@ def main() -> int:
     ap.add_argument("--social-train", type=Path, default=ROOT / "models" / "social_train" / "labels.csv")
     ap.add_argument("--holdout", type=float, default=None,
                     help="share of the guideline-labelled tweets held out of training (default: the model's own)")
+    ap.add_argument("--long-form", type=Path, default=DEMO_LABELS,
+                    help="guideline labels of the demo's long-form posts (validation data; 'none' to leave out)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
 
@@ -55,14 +58,21 @@ def main() -> int:
     if fraction:  # the training's held-out guideline tweets: never trained on, so fair to tune on
         rows += [{"text": e.text, "brand": e.target, "label": ADVOCACY[e.advocacy]}
                  for e in read_guideline_holdout(args.data, args.social_train, fraction)]
+    n_tweets = len(rows)
+    if str(args.long_form) != "none":  # posts, comments and reviews: tweets alone favour `none` too much
+        rows += read_demo(args.long_form)
     results = classify_texts(clf, [r["text"] for r in rows], [r["brand"] for r in rows])
     truth = np.array([ADVOCACY.index(r["label"]) for r in rows])
     logp = np.log(np.clip([[c.advocacy.probabilities.get(a, 0.0) for a in ADVOCACY] for c in results], 1e-6, 1))
     base, best, best_off = social_f1(logp, truth, step=0.1)
     temperature = float(meta.get("advocacy_temperature", 1.0))
     offsets = [round(best_off[0] * temperature, 3), round(best_off[1] * temperature, 3), 0.0]
-    print(json.dumps({"model": clf.name, "dev_n": len(rows), "dev_macro_f1_before": round(base, 4),
-                      "dev_macro_f1_after": round(best, 4), "advocacy_offsets": offsets}, indent=2))
+    parts = {"tweets": slice(0, n_tweets), "long_form": slice(n_tweets, len(rows))}
+    each = {name: round(figures(truth[sl], (logp[sl] + best_off).argmax(1), 3)["macro_f1"], 4)
+            for name, sl in parts.items() if sl.stop > sl.start}
+    print(json.dumps({"model": clf.name, "dev_n": len(rows), "long_form_n": len(rows) - n_tweets,
+                      "dev_macro_f1_before": round(base, 4), "dev_macro_f1_after": round(best, 4),
+                      "after_by_part": each, "advocacy_offsets": offsets}, indent=2))
     if args.write:
         meta["advocacy_offsets"] = offsets
         meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")

@@ -143,3 +143,22 @@ def test_demo_serve_shows_acme_with_its_index_to_the_printed_user(tmp_path):
             proc.wait(10)
     assert proc.returncode == 0, out.read_text()[-3000:]
     assert Path(tmp_path / "demo.db").exists() and not (tmp_path / "data").exists()
+
+
+def test_the_long_form_validation_labels_cover_the_demo_mentions():
+    """models/demo_eval/labels.csv: one guideline label per demo mention and brand it names."""
+    import csv
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    texts = [json.loads(line)["text"] for line in
+             (root / "monitor" / "demo" / "mentions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    with (root / "models" / "demo_eval" / "labels.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["label"] for r in rows} == {"promoter", "detractor", "none"}
+    keys = [(int(r["line"]), r["brand"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    expected = {(i, b) for i, t in enumerate(texts)
+                for b in ([b for b in ("Acme", "BigCo") if b.lower() in t.lower()] or ["Acme"])}
+    assert set(keys) == expected
