@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from pathlib import Path
 
 import click
 
@@ -114,11 +115,12 @@ def collect(app: App, only, once):
         sys.exit(1 if failed == len(sources) and sources else 0)
     from monitor.daemon import Daemon, InstanceLock
 
-    lock = InstanceLock(settings.database_path)  # one daemon per database, `run` or `collect`
+    # one daemon per SQLite file, `run` or `collect`; on PostgreSQL any number (monitor.workers)
+    lock = InstanceLock(settings.database_path, enabled=not settings.postgres)
     lock.acquire()
     try:
         Daemon(settings, store, sources=sources, classifier_factory=lambda: None, channels={}, collect_only=True,
-               stopping=stopping).run()
+               stopping=stopping, config_path=Path(app.config_path)).run()
     finally:
         lock.release()
 
@@ -153,8 +155,11 @@ def classify(app: App, reclassify, limit, rescore):
     from rich.progress import Progress
 
     from monitor.alerts.engine import AlertEngine
+    from monitor.workers import Heartbeat
 
-    with Progress(console=Console(stderr=True), disable=total < 200 and not reclassify) as bar:
+    # its claims are renewed while it works, and freed at the end (workers on one database: monitor.workers)
+    with Heartbeat(store, register=False), \
+            Progress(console=Console(stderr=True), disable=total < 200 and not reclassify) as bar:
         task = bar.add_task(f"{'re-classifying' if reclassify else 'classifying'} with {classifier.name}", total=total)
         advance = lambda k: bar.advance(task, k)  # noqa: E731
         if reclassify:  # re-runs page no one
@@ -214,14 +219,15 @@ def run(app: App):
     from monitor.daemon import Daemon, InstanceLock
 
     settings = app.settings
-    lock = InstanceLock(settings.database_path)
+    # one daemon per SQLite file; on PostgreSQL any number of workers share the database (monitor.workers)
+    lock = InstanceLock(settings.database_path, enabled=not settings.postgres)
     lock.acquire()
     try:
         store = app.store()
         stopping = threading.Event()
         daemon = Daemon(settings, store, sources=build_sources(settings, stop=stopping),
                         classifier_factory=lambda: make_classifier(settings), channels=build_channels(settings),
-                        stopping=stopping)
+                        stopping=stopping, config_path=Path(app.config_path))
         web = None
         if settings.web.enabled:  # the page shares the daemon's writer store
             from monitor.web import start_in_thread

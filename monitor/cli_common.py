@@ -82,6 +82,7 @@ class App:
 
         store = Store(self.settings.database_target, readonly=readonly)
         store.redact = self.redact  # errors and alerts are stored without secrets
+        store.lease = self.settings.worker_lease  # how long its leases and claims last (monitor.workers)
         if self.settings.privacy.redact_contacts:  # mentions are stored without e-mail addresses and phone numbers
             from monitor.privacy import redact_contacts
 

@@ -197,6 +197,9 @@ class Settings(Strict):
     brands: list[Brand] = Field(min_length=1)
     classifier: ClassifierSettings = ClassifierSettings()
     classify_every: Duration = timedelta(minutes=1)
+    # several workers on one PostgreSQL (README): how long a worker's leases and claims last
+    # without its heartbeat (renewed every quarter of it); what a dead worker held is free after it
+    worker_lease: Duration = timedelta(seconds=60)
     alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
     health: HealthSettings = HealthSettings()
@@ -211,6 +214,8 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _database(self) -> Settings:
+        if not timedelta(seconds=2) <= self.worker_lease <= timedelta(hours=1):
+            raise ValueError("worker_lease: between 2s and 1h (a dead worker's work waits this long)")
         if self.database.startswith(POSTGRES_SCHEMES):
             if urlsplit(self.database).password is not None:
                 raise ValueError("database: write the password as database_password: ${ENV}, not in the URL")

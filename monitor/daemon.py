@@ -30,11 +30,14 @@ logger = logging.getLogger(__name__)
 class InstanceLock:
     """One daemon per database: an advisory lock on ``<database>.lock``."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *, enabled: bool = True) -> None:
         self.path = db_path.with_name(db_path.name + ".lock")
+        self.enabled = enabled  # False: several daemons may share the database (PostgreSQL)
         self._fh: TextIO | None = None
 
     def acquire(self) -> None:
+        if not self.enabled:
+            return
         fh = self.path.open("a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -52,10 +55,14 @@ class InstanceLock:
 class Daemon:
     def __init__(self, settings, store: Store, *, sources: list, classifier_factory: Callable, channels: dict,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), collect_only: bool = False,
-                 stopping: threading.Event | None = None) -> None:
+                 stopping: threading.Event | None = None, config_path: Path | None = None) -> None:
         self.collect_only = collect_only
         self.settings = settings
         self.store = store
+        self.config_path = config_path
+        lease = getattr(settings, "worker_lease", None)
+        if lease is not None:
+            store.lease = lease
         self.sources = sources  # [(source, matcher, source settings)]
         self.classifier_factory = classifier_factory
         self._classifier: Classifier | None = None
@@ -86,7 +93,44 @@ class Daemon:
 
     # ----------------------------------------------------------------- jobs
 
-    def collect_job(self, source, matcher: Matcher, max_pages: int) -> None:
+    def collect_job(self, source, matcher: Matcher, max_pages: int, every: timedelta | None = None) -> None:
+        lease = f"collect:{source.key}"
+        if not self.store.workers.acquire(lease, self.store.worker, self.store.lease):
+            logger.debug("%s: another worker is collecting it", source.key)
+            return
+        try:
+            if every is not None and self._ran_lately(source.key, every):
+                return
+            self._collect(source, matcher, max_pages)
+        finally:
+            try:
+                self.store.workers.release(lease, self.store.worker)
+            except Exception:  # it expires by itself
+                logger.debug("%s: lease not released", source.key, exc_info=True)
+
+    def _ran_lately(self, key: str, every: timedelta) -> bool:
+        """Whether another worker on this database ran the source less than half its interval
+        ago (then this worker's turn is skipped: each source runs about once an interval)."""
+        if not any(w["id"] != self.store.worker for w in self.store.workers.live()):
+            return False
+        runs = self.store.recent_runs(key, 1)
+        if not runs:
+            return False
+        from monitor.store import parse_iso
+
+        return bool(self.store.now() - parse_iso(runs[0]["started_at"]) < every / 2)
+
+    def _singleton(self, name: str) -> bool:
+        """Whether this worker holds (or now takes) lease ``job:<name>``: the jobs one worker runs
+        for all. It keeps the lease while alive (renewed by its heartbeat); another takes it over
+        one lease after it died."""
+        try:
+            return self.store.workers.acquire(f"job:{name}", self.store.worker, self.store.lease)
+        except Exception:
+            logger.exception("%s: lease not taken", name)
+            return False
+
+    def _collect(self, source, matcher: Matcher, max_pages: int) -> None:
         try:
             from monitor.health import health_check_for
 
@@ -172,6 +216,8 @@ class Daemon:
     def refresh_advocates(self) -> None:
         from monitor.handoff import refresh_and_announce
 
+        if not self._singleton("advocates"):  # another worker refreshes the figures
+            return
         try:  # and the hand-off's advocate.flagged / detractor.flagged events
             refresh_and_announce(self.store, self.settings)
         except Exception:  # the figures wait for the next run; classification is unaffected
@@ -182,6 +228,8 @@ class Daemon:
 
     def evaluate_job(self) -> None:
         """Windowed rules, and groups and digests whose time has come."""
+        if not self._singleton("evaluate"):
+            return
         try:
             if self.engine is not None and self.engine.tick():
                 self._deliver()
@@ -193,6 +241,8 @@ class Daemon:
         a mention is never deleted while it is being classified)."""
         from monitor import governance
 
+        if not self._singleton("retention"):
+            return
         with self._pipeline_lock:
             try:
                 governance.run_retention(self.store, self.settings, should_stop=self.stopping.is_set)
@@ -204,6 +254,8 @@ class Daemon:
         record, so a restart sends nothing twice), then deliver."""
         from monitor import report
 
+        if not self._singleton("report"):
+            return
         try:
             if report.send_due(self.store, self.settings, self.now(), save_to=self.store):
                 self._deliver()
@@ -217,6 +269,8 @@ class Daemon:
         from monitor import topics
         from monitor.classify import current_model_name
 
+        if not self._singleton("themes"):
+            return
         own = [b.name for b in self.settings.brands]
         brands = own + [b for b in self.store.advocacy.brands_in_data() if b not in own]
         try:
@@ -233,7 +287,7 @@ class Daemon:
         for source, matcher, ss in self.sources:
             self.scheduler.add_job(self.collect_job, "interval", seconds=ss.every.total_seconds(),
                                    id=f"collect:{source.key}", name=source.key,
-                                   args=[source, matcher, ss.max_pages], next_run_time=start)
+                                   args=[source, matcher, ss.max_pages, ss.every], next_run_time=start)
         if self.collect_only:
             return
         self.scheduler.add_job(self.classify_job, "interval", seconds=self.settings.classify_every.total_seconds(),
@@ -267,19 +321,23 @@ class Daemon:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda signum, frame: self.stop())
-        if not self.collect_only:
-            interrupted = self.store.alerts.mark_interrupted()
-            if interrupted:
-                logger.warning("%d delivery attempt(s) were interrupted by the last shutdown; they will be retried",
-                               interrupted)
-        self.schedule()
-        self.scheduler.start()
-        logger.info("daemon started: %d source job(s), database %s", len(self.sources), self.store.path)
-        self.stopping.wait()
-        logger.info("stopping: waiting for running jobs to finish")
-        self.scheduler.shutdown(wait=True)
-        if self.outbox is not None and not self.outbox.join(timeout=5):  # they leave their sends at once
-            logger.warning("an alert delivery worker did not stop in time")
+        from monitor.workers import Heartbeat
+
+        with Heartbeat(self.store, config=self.config_path):  # this worker among those on the database
+            if not self.collect_only:
+                interrupted = self.store.alerts.mark_interrupted()
+                if interrupted:
+                    logger.warning("%d delivery attempt(s) were interrupted by the last shutdown; they will be "
+                                   "retried", interrupted)
+            self.schedule()
+            self.scheduler.start()
+            logger.info("daemon started: %d source job(s), database %s, worker %s", len(self.sources),
+                        self.store.target, self.store.worker)
+            self.stopping.wait()
+            logger.info("stopping: waiting for running jobs to finish")
+            self.scheduler.shutdown(wait=True)
+            if self.outbox is not None and not self.outbox.join(timeout=5):  # they leave their sends at once
+                logger.warning("an alert delivery worker did not stop in time")
         logger.info("stopped cleanly")
 
     def stop(self) -> None:

@@ -286,20 +286,41 @@ def classify_pending(store: Store, classifier: Classifier, rules: Sequence[Alert
     done = 0
     models: dict[str, RelevanceModel] | None = None
     while (limit is None or done < limit) and not should_stop():  # each batch commits alone: stop between them
-        rows = store.unclassified(classifier.name, batch_size if limit is None else min(batch_size, limit - done))
-        if not rows:
+        claimed = store.workers.claim_mentions(classifier.name, store.worker,
+                                               batch_size if limit is None else min(batch_size, limit - done),
+                                               store.lease)
+        if not claimed:  # none left, or every one left is another worker's now
             break
-        rows = _within_budget(rows)
-        results = _classify_rows(classifier, rows)
-        if models is None:
-            models = relevance.models_for(store, classifier, brands)
-        results = relevance.score_results(models, [r["brand"] for r in rows], results)
-        with store.transaction():
-            store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)])
-            if engine is not None:
-                new = [r["id"] for r in rows if not r["seen"]]
-                for start in range(0, len(new), ALERT_IDS_MAX):
-                    engine.on_classified(new[start:start + ALERT_IDS_MAX])
+        rows = _within_budget(claimed)
+        ids = [r["id"] for r in rows]
+        try:
+            if len(rows) < len(claimed):  # the rest comes in the next batch, to this worker or another
+                store.workers.release_mentions([r["id"] for r in claimed[len(rows):]], store.worker)
+            results = _classify_rows(classifier, rows)
+            if models is None:
+                models = relevance.models_for(store, classifier, brands)
+            results = relevance.score_results(models, [r["brand"] for r in rows], results)
+            with store.transaction():
+                # saved only where this worker still holds the claim: one that stalled past its lease
+                # and was taken over by another worker saves nothing twice (no classification, no alert)
+                held = store.workers.finish_mentions(ids, store.worker)
+                if len(held) < len(ids):
+                    logger.warning("%d of %d mention(s) were taken over by another worker while this one "
+                                   "classified them (it stalled past its lease); their results are left to it",
+                                   len(ids) - len(held), len(ids))
+                    keep = [k for k, r in enumerate(rows) if r["id"] in held]
+                    rows, results = [rows[k] for k in keep], [results[k] for k in keep]
+                store.save_classifications([(r["id"], c) for r, c in zip(rows, results, strict=True)])
+                if engine is not None:
+                    new = [r["id"] for r in rows if not r["seen"]]
+                    for start in range(0, len(new), ALERT_IDS_MAX):
+                        engine.on_classified(new[start:start + ALERT_IDS_MAX])
+        except BaseException:
+            try:  # the claims go back at once instead of one lease later
+                store.workers.release_mentions(ids, store.worker)
+            except Exception:
+                logger.debug("claims not released", exc_info=True)
+            raise
         done += len(rows)
         if progress:
             progress(len(rows))

@@ -101,6 +101,9 @@ def retry_time(now: datetime, delay: timedelta) -> datetime:
     return at.replace(microsecond=0) + timedelta(seconds=1) if at.microsecond else at
 
 
+CLAIM_BATCH = 10  # deliveries a channel's worker claims at a time
+
+
 class _Interrupted(Exception):
     """A send left unfinished because the process is stopping."""
 
@@ -161,10 +164,22 @@ class Outbox:
     def _work(self, name: str) -> None:
         try:
             while not self.stopping():
-                for row in self.store.alerts.due_deliveries(self.limit, channel=name):
-                    if self.stopping():
+                taken = 0
+                # claimed a few at a time (monitor.store.workers): several workers on one database
+                # each send different deliveries, and one that stops leaves few claims behind
+                while taken < self.limit and not self.stopping():
+                    ids = self.store.workers.claim_deliveries(self.store.worker, min(CLAIM_BATCH, self.limit - taken),
+                                                              self.store.lease, channel=name)
+                    if not ids:
                         break
-                    self._deliver(row)
+                    taken += len(ids)
+                    rows = self.store.alerts.claimed(ids)
+                    for k, row in enumerate(rows):
+                        if self.stopping():
+                            self.store.workers.release_deliveries([r["delivery_id"] for r in rows[k:]],
+                                                                  self.store.worker)
+                            break
+                        self._deliver(row)
                 with self._lock:
                     if name not in self._again:
                         del self._workers[name]
@@ -202,6 +217,7 @@ class Outbox:
             self._send(channel, alert)
         except _Interrupted:
             db.finish_attempt(attempt_id, "interrupted", "the process stopped while sending")
+            store.workers.release_deliveries([row["delivery_id"]], store.worker)
             logger.info("alert %s to %s: left unfinished by shutdown, it will be retried", alert.key, row["channel"])
         except DeliveryError as exc:
             self._failed(row, alert, attempt, attempt_id, str(exc), exc.permanent, exc.retry_after)
@@ -272,4 +288,7 @@ def deliver_due(store: Store, channels: Mapping[str, Channel], *, policy: RetryP
     if max_attempts is not None:
         policy = RetryPolicy(max_attempts=max_attempts, base=policy.base, cap=policy.cap, jitter=policy.jitter,
                              rng=policy.rng)
-    return Outbox(store, channels, policy=policy, stop=stop, limit=limit).run()
+    from monitor.workers import Heartbeat
+
+    with Heartbeat(store, register=False):  # its claims renewed while it sends, freed at the end
+        return Outbox(store, channels, policy=policy, stop=stop, limit=limit).run()

@@ -16,6 +16,8 @@ classifications; ``mentions`` for listing); one sub-object per other area:
 * ``store.programme`` the advocate programme: status and its history, rewards, referral codes
   and imported referrals (the source of truth of the author marks)
 * ``store.relevance`` relevance marks with their vectors, rescoring a brand's mentions
+* ``store.workers``   several workers on one database: their rows, leases, claims of mentions
+  and deliveries (``store.worker`` is this process's name there)
 
 Rows come back as the TypedDicts of ``monitor.store.rows``. One writer connection per
 process (WAL, busy timeout, synchronous=FULL); readers such as the web page open the file
@@ -26,6 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -52,6 +57,7 @@ from monitor.store.programme import ProgrammeStore
 from monitor.store.relevance import RelevanceStore
 from monitor.store.rows import MentionRow, MentionText, PendingMention, ReachLookup, SourceRun
 from monitor.store.themes import ThemeStore
+from monitor.store.workers import WorkerStore
 from monitor.textutil import safe_optional, safe_text
 
 __all__ = ["AccountStore", "AdvocacyStore", "AlertStore", "AuditStore", "GovernanceStore", "InboxStore", "Store", "iso",
@@ -77,6 +83,10 @@ class Store:
         # the redaction of e-mail addresses and phone numbers with privacy.redact_contacts
         self.clean_text: Callable[[str], str] = _unchanged
         self.readonly = readonly
+        # this process among the workers that share the database (monitor.store.workers): the
+        # name its leases and claims carry; ``lease`` is how long they last unless renewed
+        self.worker = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.lease = timedelta(seconds=60)
         # One connection shared by the daemon's threads: a transaction or a query holds it alone.
         self._lock = threading.RLock()
         self.conn: Any
@@ -97,6 +107,7 @@ class Store:
         self.relevance = RelevanceStore(self)
         self.programme = ProgrammeStore(self)
         self.handoff = HandoffStore(self)
+        self.workers = WorkerStore(self)
         if not readonly:
             self._migrate()
 
@@ -415,6 +426,19 @@ class Store:
             "ORDER BY seen, m.id LIMIT ?",
             [model, limit],
         ))
+
+    def pending_mentions(self, ids: Sequence[int]) -> list[PendingMention]:
+        """Mentions by id, in the order of ``ids``, shaped as ``unclassified`` returns them
+        (those deleted meanwhile are left out)."""
+        found: dict[int, PendingMention] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start:start + 500])
+            for r in self.query(
+                    "SELECT m.id, m.title, m.text, m.kind, m.rating, m.brand, m.lang, "
+                    "EXISTS (SELECT 1 FROM classifications o WHERE o.mention_id = m.id) AS seen FROM mentions m "
+                    f"WHERE m.id IN ({', '.join('?' * len(part))})", part):
+                found[r["id"]] = cast("PendingMention", r)
+        return [found[i] for i in ids if i in found]
 
     def count_unclassified(self, model: str) -> int:
         return self.count(

@@ -205,6 +205,15 @@ class AlertStore:
             [iso(self.now()), channel, limit],
         ))
 
+    def claimed(self, ids: Sequence[int]) -> list[DueDelivery]:
+        """The deliveries ``ids`` (claimed with ``store.workers.claim_deliveries``), due order."""
+        if not ids:
+            return []
+        return cast("list[DueDelivery]", self._store.query(
+            "SELECT d.id AS delivery_id, d.channel, d.attempts, a.* FROM deliveries d "
+            f"JOIN alerts a ON a.id = d.alert_id WHERE d.id IN ({', '.join('?' * len(ids))}) "
+            "ORDER BY d.next_attempt_at, d.id", list(ids)))
+
     def due_channels(self) -> list[str]:
         """The channels that have a delivery whose time has come."""
         rows = self._store.query("SELECT DISTINCT channel FROM deliveries WHERE status = 'pending' "
@@ -214,8 +223,8 @@ class AlertStore:
     def mark_delivered(self, delivery_id: int) -> None:
         with self._store.transaction():
             self._store.execute(
-                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, delivered_at = ?, last_error = NULL "
-                "WHERE id = ?",
+                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, delivered_at = ?, last_error = NULL, "
+                "claimed_by = NULL, claim_until = NULL WHERE id = ?",
                 [iso(self.now()), delivery_id],
             )
 
@@ -223,8 +232,8 @@ class AlertStore:
         """retry_at None: give up (dead letter)."""
         with self._store.transaction():
             self._store.execute(
-                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, status = ?, next_attempt_at = ? "
-                "WHERE id = ?",
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, status = ?, next_attempt_at = ?, "
+                "claimed_by = NULL, claim_until = NULL WHERE id = ?",
                 [safe_text(self._store.redact(error), 1000), "pending" if retry_at else "dead",
                  iso(retry_at or self.now()), delivery_id],
             )
@@ -232,7 +241,8 @@ class AlertStore:
     def postpone(self, delivery_id: int, until: datetime) -> None:
         """Move a delivery later without counting an attempt (quiet hours)."""
         with self._store.transaction():
-            self._store.execute("UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'",
+            self._store.execute("UPDATE deliveries SET next_attempt_at = ?, claimed_by = NULL, claim_until = NULL "
+                                "WHERE id = ? AND status = 'pending'",
                                 [iso(until), delivery_id])
 
     # ---------------------------------------------------------- noise state (ledger)
@@ -304,11 +314,13 @@ class AlertStore:
             )
 
     def mark_interrupted(self) -> int:
-        """Attempts left 'started' by a process that died mid-send (their delivery stays pending)."""
+        """Attempts left 'started' by a process that died mid-send (their delivery stays pending),
+        except those of a delivery a live worker holds: it may still be sending it."""
         with self._store.transaction():
             cur = self._store.execute(
-                "UPDATE delivery_attempts SET outcome = 'interrupted', finished_at = ? WHERE outcome = 'started'",
-                [iso(self.now())])
+                "UPDATE delivery_attempts SET outcome = 'interrupted', finished_at = ? WHERE outcome = 'started' "
+                "AND delivery_id NOT IN (SELECT id FROM deliveries WHERE claimed_by IS NOT NULL AND claim_until > ?)",
+                [iso(self.now()), iso(self._store.database_now())])
             return cur.rowcount
 
     def delivery_counts(self) -> dict[str, int]:

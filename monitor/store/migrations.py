@@ -698,3 +698,44 @@ def m140_handoff(db: Database) -> None:
             SELECT brand, person_id, flag, updated_at FROM author_stats WHERE flag IN ('advocate', 'detractor')
         """,
     )
+
+
+@migrations()
+def m150_workers(db: Database) -> None:
+    """Several workers on one database (``monitor.workers``): each running daemon's row and
+    heartbeat; leases (one holder at a time: a source's collection, the advocate refresh, the
+    windowed rules...), free once their ``expires_at`` has passed; claims of single items
+    (``kind`` 'classify': a mention being classified) with the same expiry; and a claim on
+    each delivery being sent. A worker renews what it holds with its heartbeat, so what a dead
+    worker held is free one lease later. Times are the database's clock, as ISO text."""
+    run_script(
+        db,
+        """
+        CREATE TABLE workers (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            config_hash TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            stopped_at TEXT
+        );
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            acquired_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE work_claims (
+            kind TEXT NOT NULL,
+            item_id INTEGER NOT NULL,
+            holder TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            PRIMARY KEY (kind, item_id)
+        );
+        CREATE INDEX work_claims_holder ON work_claims (holder);
+        ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+        ALTER TABLE deliveries ADD COLUMN claim_until TEXT;
+        """,
+    )
