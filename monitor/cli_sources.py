@@ -31,17 +31,41 @@ def _health_rows(app) -> list[dict]:
     return rows
 
 
+def _worker_rows(app) -> list[dict]:
+    """The workers on the database (live ones, then those stopped or dead in the last day)."""
+    from datetime import timedelta
+
+    from monitor.store import parse_iso
+
+    store = app.store()
+    cutoff = store.database_now() - timedelta(days=1)
+    rows = [w for w in store.workers.recent(50) if w["alive"] or parse_iso(w["heartbeat_at"]) >= cutoff]
+    return [{"worker": w["id"], "host": w["host"], "pid": w["pid"],
+             "state": "alive" if w["alive"] else ("stopped" if w["stopped_at"] else "dead"),
+             "started": w["started_at"], "heartbeat": w["heartbeat_at"], "config": w["config_hash"],
+             "leases": w["leases"], "claimed_mentions": w["claimed_mentions"],
+             "claimed_deliveries": w["claimed_deliveries"]} for w in rows]
+
+
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--fail-on-broken", is_flag=True, help="Exit with code 3 when a source is broken (for cron checks).")
+@click.option("--workers", "only_workers", is_flag=True,
+              help="Only the workers (daemons sharing the database): each one's state, heartbeat, config digest, "
+                   "the leases it holds and the mentions and deliveries it has claimed.")
 @click.pass_obj
-def status(app, fmt, fail_on_broken):
-    """Each source's health: state, last success, latest run's fetched/new/failed, consecutive failures.
+def status(app, fmt, fail_on_broken, only_workers):
+    """Each source's health: state, last success, latest run's fetched/new/failed, consecutive failures;
+    then the workers that share the database and what each holds (in the table; --workers alone).
 
     States: ok, degraded, failing, auth, api_changed (the items of a page all failed validation),
-    silent, never-run."""
+    silent, never-run. A worker is alive while its heartbeat is fresh; dead: it ended without
+    stopping (its leases and claims are taken over one worker_lease later)."""
     from monitor.health import BROKEN_STATES
 
+    if only_workers:
+        _print_workers(_worker_rows(app), fmt)
+        return
     rows = _health_rows(app)
     if fmt == "json":
         for r in rows:
@@ -59,8 +83,32 @@ def status(app, fmt, fail_on_broken):
                           str(r["fetched"]), str(r["new"]), str(r["failed"]), str(r["consecutive_failures"]),
                           r["problem"] or "")
         Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+        workers = _worker_rows(app)
+        if workers:
+            _print_workers(workers, fmt)
     if fail_on_broken and any(r["state"] in BROKEN_STATES for r in rows):
         sys.exit(3)
+
+
+def _print_workers(rows: list[dict], fmt: str) -> None:
+    if fmt == "json":
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No worker has run on this database in the last day.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="workers")
+    for col in ("worker", "state", "started", "heartbeat", "config", "leases", "claimed mentions",
+                "claimed deliveries"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["worker"], r["state"], r["started"][:19], r["heartbeat"][:19], r["config"],
+                      ", ".join(r["leases"]) or "-", str(r["claimed_mentions"]), str(r["claimed_deliveries"]))
+    Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
 
 
 @click.command()

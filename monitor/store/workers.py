@@ -59,13 +59,12 @@ class WorkerStore:
         with self._store.transaction():
             self._store.execute("UPDATE workers SET heartbeat_at = ?, expires_at = ? WHERE id = ?",
                                 [now, until, worker])
-            held = self._store.execute("UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ?",
-                                       [until, worker, now]).rowcount
-            held += self._store.execute("UPDATE work_claims SET expires_at = ? WHERE holder = ? AND expires_at > ?",
-                                        [until, worker, now]).rowcount
-            held += self._store.execute(
-                "UPDATE deliveries SET claim_until = ? WHERE claimed_by = ? AND claim_until > ?",
-                [until, worker, now]).rowcount
+            # one that ran out but that no other worker took over (it still names this worker) is kept
+            held = self._store.execute("UPDATE leases SET expires_at = ? WHERE holder = ?", [until, worker]).rowcount
+            held += self._store.execute("UPDATE work_claims SET expires_at = ? WHERE holder = ?",
+                                        [until, worker]).rowcount
+            held += self._store.execute("UPDATE deliveries SET claim_until = ? WHERE claimed_by = ?",
+                                        [until, worker]).rowcount
         return held
 
     def holders(self) -> list[str]:
