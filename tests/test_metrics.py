@@ -50,6 +50,8 @@ async def test_metrics_count_mentions_backlog_deliveries_and_source_health(tmp_p
                                mention_ids=(mid,))], {"r": ["console", "hook"]})
     delivery = store.query("SELECT id FROM deliveries ORDER BY id LIMIT 1")[0]["id"]
     store.alerts.mark_failed(delivery, "timed out", NOW + timedelta(minutes=5))
+    store.workers.register(store.worker, "app1", 4242, "-", timedelta(minutes=5))  # a live worker sending one
+    store.workers.claim_deliveries(store.worker, 1, timedelta(minutes=5))
     async with client(make_app(settings, store)) as c:
         answer = await c.get("/metrics")  # no login
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
@@ -61,6 +63,9 @@ async def test_metrics_count_mentions_backlog_deliveries_and_source_health(tmp_p
     assert got[("monitor_classify_backlog", ())] == 1  # erin's mention is unclassified
     assert got[("monitor_alert_deliveries", (("status", "pending"),))] == 2
     assert got[("monitor_alert_deliveries", (("status", "failing"),))] == 1
+    assert got[("monitor_workers_alive", ())] == 1
+    assert got[("monitor_work_claimed", (("kind", "deliveries"),))] == 1
+    assert got[("monitor_work_claimed", (("kind", "mentions"),))] == 0
     assert got[("monitor_source_healthy", (("source", "Acme:demo"),))] == 1
     assert got[("monitor_source_healthy", (("source", "Acme:broken"),))] == 0
     assert got[("monitor_source_state", (("source", "Acme:broken"), ("state", "failing")))] == 1

@@ -46,6 +46,14 @@ def families(request: Request) -> list[Metric]:
     for status in ("pending", "failing", "dead", "sent"):
         deliveries.add_metric([status], counts[f"deliveries_{status}"])
     out.append(deliveries)
+    workers = reader.workers.live()  # several workers on one database (monitor.workers)
+    out.append(GaugeMetricFamily("monitor_workers_alive", "Workers (daemons) whose heartbeat is fresh.",
+                                 value=len(workers)))
+    claimed = GaugeMetricFamily("monitor_work_claimed", "Work claimed by live workers: mentions being classified, "
+                                "deliveries being sent.", labels=["kind"])
+    claimed.add_metric(["mentions"], sum(w["claimed_mentions"] for w in workers))
+    claimed.add_metric(["deliveries"], sum(w["claimed_deliveries"] for w in workers))
+    out.append(claimed)
     healthy = GaugeMetricFamily("monitor_source_healthy", "1 when the source's latest runs are healthy, 0 when it "
                                 "is failing, rejected, changed or silent.", labels=["source"])
     state = GaugeMetricFamily("monitor_source_state", "1 for the source's present health state.",
