@@ -223,7 +223,7 @@ def run(app: App):
     lock = InstanceLock(settings.database_path, enabled=not settings.postgres)
     lock.acquire()
     try:
-        store = app.store()
+        store = _open_waiting(app)
         stopping = threading.Event()
         daemon = Daemon(settings, store, sources=build_sources(settings, stop=stopping),
                         classifier_factory=lambda: make_classifier(settings), channels=build_channels(settings),
@@ -239,6 +239,24 @@ def run(app: App):
             web[1].join(timeout=10)
     finally:
         lock.release()
+
+
+def _open_waiting(app: App):
+    """The daemon's store; a PostgreSQL server that cannot be reached yet (down, restarting) is
+    waited for, the wait doubling up to a minute, each try logged (a wrong password or a missing
+    database is no reason to wait: that error ends the command)."""
+    import time
+
+    from monitor.errors import StoreUnavailable
+
+    delay = 1.0
+    while True:
+        try:
+            return app.store()
+        except StoreUnavailable as exc:
+            logger.warning("%s; trying again in %.0fs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
 
 for _command in (status, preview, backfill, cursor, model, alerts, advocates, users, serve, demo, import_, retention,

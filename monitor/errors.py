@@ -50,6 +50,11 @@ class StoreError(MonitorError):
     pass
 
 
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached now (down, restarting, the network): worth
+    waiting for, unlike a wrong password or a database that does not exist."""
+
+
 class SourceError(MonitorError):
     """``status``/``detail``: the HTTP status and the start of the error body, when any."""
 

@@ -4,11 +4,19 @@ uniqueness and cascades, clear errors that never show the password."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreUnavailable
 from monitor.records import Author, FetchResult, Mention
 from monitor.store import Store
 from monitor.store._pg import (
@@ -24,6 +32,7 @@ from monitor.store._pg import (
     safe_url,
 )
 from monitor.store.migrations import migrations
+from tests.conftest import ROOT, SHIPPED_MODEL
 from tests.pg_support import BACKEND, PASSWORD_ROLE, PgServer
 from tests.web_data import NOW
 
@@ -164,8 +173,52 @@ def test_a_wrong_password_is_a_clear_error_without_the_secret(pg_server: PgServe
 
 
 def test_a_server_that_is_not_there_is_a_clear_error(tmp_path):
-    with pytest.raises(StoreError, match="cannot open database postgresql://monitor:\\*\\*\\*@"):
+    with pytest.raises(StoreUnavailable, match="cannot open database postgresql://monitor:\\*\\*\\*@"):
         Store(f"postgresql://monitor:s3cret@/monitor?host={tmp_path}")
+
+
+def test_the_daemon_waits_for_a_server_that_is_down_at_start(tmp_path, pg_server: PgServer):
+    root = Path(tempfile.mkdtemp(prefix="mpg-"))  # short: a unix socket path
+    server = PgServer(root)
+    daemon = None
+    try:
+        server.start()
+        server.admin("CREATE DATABASE monitor")
+        server.stop()  # down when the daemon starts
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text(f"database: postgresql://monitor@/monitor?host={root}\n"
+                       f"classifier: {{engine: torch, model: {SHIPPED_MODEL}, threads: 1}}\n"
+                       "brands: [{name: Acme, terms: {include: [acme]}}]\n")
+        err = tmp_path / "daemon.err"
+        with err.open("wb") as out:
+            daemon = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(cfg), "run"], cwd=ROOT,
+                                      env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=out)
+        _wait(lambda: "trying again in" in err.read_text(), daemon, "a retry")
+        assert "Traceback" not in err.read_text()
+        server.start()  # back: the daemon connects, migrates and runs
+        _wait(lambda: "daemon started" in err.read_text(), daemon, "the start")
+        store = Store(server.url("monitor"))
+        try:
+            assert [w["pid"] for w in store.workers.live()] == [daemon.pid]
+        finally:
+            store.close()
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(60) == 0
+        assert "stopped cleanly" in err.read_text()
+    finally:
+        if daemon is not None and daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(10)
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait(condition, proc, what: str, limit: float = 120.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert proc.poll() is None, f"the daemon exited ({proc.returncode}) while waiting for {what}"
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
 
 
 # ------------------------------------------------------------------ the config

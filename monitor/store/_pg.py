@@ -45,7 +45,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg.adapt import Loader
 
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreUnavailable
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -116,7 +116,9 @@ class PgConnection:
             raw = psycopg.connect(self.url, autocommit=True, cursor_factory=psycopg.ClientCursor,
                                   options="-c TimeZone=UTC", connect_timeout=10)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot open database {safe_url(self.url)}: {_reason(exc, self.url)}") from None
+            reason = _reason(exc, self.url)
+            error = StoreError if _PERMANENT.search(str(exc)) else StoreUnavailable
+            raise error(f"cannot open database {safe_url(self.url)}: {reason}") from None
         raw.adapters.register_loader("numeric", _NumericLoader)
         if self.readonly:
             raw.execute("SET default_transaction_read_only = on")
@@ -283,6 +285,9 @@ class ConstraintError(StoreError):
     """A uniqueness, foreign key or check constraint refused a write (PostgreSQL)."""
 
 
+# a connection refused for what waiting will not change (the rest: the server is down or restarting)
+_PERMANENT = re.compile(r"authentication|password|does not exist|permission denied|not permitted|no pg_hba|"
+                        r"invalid (?:connection|dsn|integer|sslmode)|unsupported", re.IGNORECASE)
 _LIKE = re.compile(r"\bLIKE\b", re.IGNORECASE)
 _INSERT = re.compile(r"^INSERT\s+(OR\s+(?:IGNORE|REPLACE)\s+)?INTO\s+(\w+)", re.IGNORECASE)
 
