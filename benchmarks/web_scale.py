@@ -9,18 +9,29 @@ the page's reads, not the grouping (``benchmarks/embedding_cost.py`` times that)
 
     nice -n 10 python benchmarks/web_scale.py [--db /tmp/monitor-bench/web.db] [--mentions 1000000]
     python benchmarks/web_scale.py --quick     # 5,000 mentions in a temporary folder (CI): same paths
+    python benchmarks/web_scale.py --backend postgresql [--quick]
+
+``--backend postgresql``: the same SQLite database is copied with ``monitor migrate``'s copy
+(timed: rows a second) into a throwaway PostgreSQL on a unix socket (Debian's server binaries,
+started as the tests start theirs: tests/pg_support.py; fsync off, so the copy's figure is
+the CPU's, not a disk's), and the pages are timed there. ``--backend both`` times both, side by
+side (the ratio PostgreSQL / SQLite per page).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -147,28 +158,92 @@ def main() -> None:
     ap.add_argument("--runs", type=int, help="timed requests a page (default 15; quick 3)")
     ap.add_argument("--new", type=int, help="new mentions in the incremental cycle (default 1,000; quick 100)")
     ap.add_argument("--rebuild", action="store_true", help="Build the database even if it exists.")
+    ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="sqlite",
+                    help="where the pages read from (postgresql: a throwaway server, see above)")
     args = ap.parse_args()
     n_mentions = args.mentions or (5_000 if args.quick else 1_000_000)
     n_authors = args.authors or (500 if args.quick else 100_000)
     runs = args.runs or (3 if args.quick else 15)
     n_new = args.new or (100 if args.quick else 1_000)
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     if args.db is None and args.quick:
         with tempfile.TemporaryDirectory(prefix="monitor-web-") as tmp:
-            run(Path(tmp) / "web.db", n_mentions, n_authors, runs, n_new, rebuild=True)
+            compare(Path(tmp) / "web.db", n_mentions, n_authors, runs, n_new, rebuild=True, backends=backends)
     else:
-        run(Path(args.db or "/tmp/monitor-bench/web.db"), n_mentions, n_authors, runs, n_new, rebuild=args.rebuild)
+        compare(Path(args.db or "/tmp/monitor-bench/web.db"), n_mentions, n_authors, runs, n_new,
+                rebuild=args.rebuild, backends=backends)
 
 
-def run(path: Path, n_mentions: int, n_authors: int, runs: int, n_new: int, *, rebuild: bool) -> None:
+def compare(path: Path, n_mentions: int, n_authors: int, runs: int, n_new: int, *, rebuild: bool,
+            backends: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    settings = Settings.model_validate({"database": str(path),
-                                        "brands": [{"name": b, "terms": {"include": [b.lower()]},
-                                                    "competitor": b == "Initech"} for b in BRANDS]})
     if rebuild or not path.exists():
         for p in path.parent.glob(path.name + "*"):
             p.unlink()
         build(path, n_mentions, n_authors)
-    store = Store(path, now=lambda: NOW)
+    medians: dict[str, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        # the copy first: each backend then gets the same database and the same incremental cycle
+        url = stack.enter_context(postgresql_copy(path)) if "postgresql" in backends else None
+        for backend in backends:
+            print(f"== {backend}")
+            if backend == "sqlite":
+                medians[backend] = run(path, n_mentions, n_authors, runs, n_new)
+            elif url is not None:
+                medians[backend] = run(path, n_mentions, n_authors, runs, n_new, target=url)
+    if len(medians) == 2:
+        print(f"{'page':<58} {'SQLite ms':>10} {'PostgreSQL ms':>14} {'ratio':>7}")
+        for page, ms in medians["sqlite"].items():
+            pg = medians["postgresql"][page]
+            print(f"{page:<58} {ms:>10.1f} {pg:>14.1f} {pg / ms:>6.2f}x")
+
+
+@contextlib.contextmanager
+def postgresql_copy(path: Path) -> Iterator[str | None]:
+    """A throwaway PostgreSQL holding a copy of the SQLite file ``path`` (None, with the reason
+    printed, where the server binaries are missing; CI=true makes that an error)."""
+    from monitor.store.transfer import copy_database
+    from tests.pg_support import PgServer, pg_bin
+
+    if not (pg_bin("initdb") and pg_bin("pg_ctl")):
+        message = "PostgreSQL skipped: no server binaries (apt-get install postgresql)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise SystemExit(message)
+        print(message)
+        yield None
+        return
+    root = Path(tempfile.mkdtemp(prefix="mweb-"))  # short: a unix socket path
+    server = PgServer(root)
+    try:
+        server.start()
+        server.admin("CREATE DATABASE web")
+        url = server.url("web")
+        source, target = Store(path, readonly=True), Store(url)
+        t0 = time.monotonic()
+        counts = copy_database(source, target)
+        copy_s = time.monotonic() - t0
+        target.execute("ANALYZE")
+        source.close()
+        target.close()
+        rows = sum(c.source for c in counts)
+        assert all(c.ok for c in counts), [c for c in counts if not c.ok]
+        print(f"migrate: {rows:,} rows in {len(counts)} tables copied in {copy_s:.1f}s "
+              f"({rows / max(copy_s, 1e-9):,.0f} rows/s), every count matching")
+        yield url
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(path: Path, n_mentions: int, n_authors: int, runs: int, n_new: int, *,
+        target: str | None = None) -> dict[str, float]:
+    """Time the pages on ``target`` (a PostgreSQL URL holding a copy of ``path``) or on ``path``;
+    returns each page's median in ms."""
+    settings = Settings.model_validate({"database": str(path),
+                                        "brands": [{"name": b, "terms": {"include": [b.lower()]},
+                                                    "competitor": b == "Initech"} for b in BRANDS]})
+    where: str | Path = target or path
+    store = Store(where, now=lambda: NOW)
     t0 = time.monotonic()
     r = advocates.refresh(store, settings.advocates, full=True, now=NOW)
     full_s = time.monotonic() - t0
@@ -187,18 +262,23 @@ def run(path: Path, n_mentions: int, n_authors: int, runs: int, n_new: int, *, r
     t0 = time.monotonic()
     ri = advocates.refresh(store, settings.advocates, now=NOW)
     incr_s = time.monotonic() - t0
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if target is None:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.conn.execute("ANALYZE")
     counts = store.counts()
     person = store.query("SELECT person_id FROM author_stats ORDER BY mentions DESC LIMIT 1")[0]["person_id"]
-    app = create_app(settings, Store(path, readonly=True, now=lambda: NOW), store, now=lambda: NOW)
+    app = create_app(settings, Store(where, readonly=True, now=lambda: NOW), store, now=lambda: NOW)
     paths = ["/advocates", "/advocates?brand=Acme", "/advocates?brand=Acme&flag=advocate&source=reddit",
              "/advocates?sort=reach&brand=Globex", "/detractors?brand=Initech", "/overview?brand=Acme", "/overview",
              "/overview?brand=Acme&weeks=104", "/mentions", "/mentions?brand=Acme&advocacy=detractor",
              "/mentions?q=refund%20would", f"/authors/{person}", "/api/advocates?brand=Acme&limit=100",
              "/compare?brand=Acme", "/report?brand=Acme", "/topics?brand=Acme"]
     times = asyncio.run(time_pages(app, paths, runs))
-    size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    if target is None:
+        size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    else:
+        size = int(store.scalar("SELECT pg_database_size(current_database())"))
+    store.close()
     print(f"database: {counts['mentions']:,} mentions, {counts['authors']:,} authors, "
           f"{counts['classifications']:,} classifications; {size / 1e9:.2f} GB on disk (target < 2 GB)")
     print(f"aggregates: full refresh {full_s:.1f}s ({r.persons:,} persons, {r.weeks:,} weekly rows); "
@@ -208,6 +288,7 @@ def run(path: Path, n_mentions: int, n_authors: int, runs: int, n_new: int, *, r
     for path_, ts in times.items():
         ts = sorted(ts)
         print(f"{path_:<58} {statistics.median(ts):>10.1f} {ts[int(0.9 * (len(ts) - 1))]:>8.1f}")
+    return {p: statistics.median(ts) for p, ts in times.items()}
 
 
 if __name__ == "__main__":
