@@ -188,7 +188,7 @@ def test_reading_a_messy_referral_file_keeps_every_line():
             "5,zzz,03/11/2026\r\n"
             "1e3,zzz,2026-11-03\r\n"
             "\"1,000\",zzz,2026-11-03\r\n"
-            "25.5,abc23456,2026-11-02\n").encode("utf-8")
+            "25.5,abc23456,2026-11-02\n").encode()
     lines = prog.read_referrals(data)
     assert [ln.line for ln in lines] == [2, 4, 5, 6, 7, 8, 9]
     good = [ln for ln in lines if not ln.problem]
