@@ -256,6 +256,7 @@ def _reach_failed(store: Store, source: Source, item: ReachLookup, error: str) -
 
 BATCH_ROWS = 2048  # mentions read, classified and committed together...
 BATCH_CHARS = 250_000  # ...or fewer when their texts are long, so that a batch stays seconds
+SHARED_BATCH_ROWS = 512  # ...while other workers share the database (each claims this many at a time)
 TEXT_CHARS_MAX = 2_000  # what a text counts towards BATCH_CHARS at most (the model reads two windows at most)
 ALERT_IDS_MAX = 500  # mention ids per alert-rule pass (SQLite before 3.32 allows 999 parameters a query)
 
@@ -286,9 +287,11 @@ def classify_pending(store: Store, classifier: Classifier, rules: Sequence[Alert
     done = 0
     models: dict[str, RelevanceModel] | None = None
     while (limit is None or done < limit) and not should_stop():  # each batch commits alone: stop between them
+        size = batch_size
+        if size > SHARED_BATCH_ROWS and store.workers.others_live(store.worker):
+            size = SHARED_BATCH_ROWS  # other workers on the database: smaller claims spread a backlog evenly
         claimed = store.workers.claim_mentions(classifier.name, store.worker,
-                                               batch_size if limit is None else min(batch_size, limit - done),
-                                               store.lease)
+                                               size if limit is None else min(size, limit - done), store.lease)
         if not claimed:  # none left, or every one left is another worker's now
             break
         rows = _within_budget(claimed)

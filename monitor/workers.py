@@ -103,12 +103,21 @@ class Heartbeat:
         return self
 
     def _beat(self) -> None:
+        """On a connection of its own: a long transaction on the worker's connection never
+        holds a renewal back."""
         every = self.store.lease.total_seconds() / 4
-        while not self._stop.wait(every):
-            try:
-                self.store.workers.heartbeat(self.store.worker, self.store.lease)
-            except Exception as exc:  # the database is away: the leases may lapse; the work is claimed again
-                logger.warning("worker heartbeat failed (%s); retrying", type(exc).__name__)
+        conn: Store | None = None
+        try:
+            while not self._stop.wait(every):
+                try:
+                    if conn is None:
+                        conn = Store(self.store.url or self.store.path, now=self.store.now)
+                    conn.workers.heartbeat(self.store.worker, self.store.lease)
+                except Exception as exc:  # the database is away: the leases may lapse; the work is claimed again
+                    logger.warning("worker heartbeat failed (%s); retrying", type(exc).__name__)
+        finally:
+            if conn is not None:
+                conn.close()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

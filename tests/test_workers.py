@@ -246,3 +246,38 @@ def test_worker_lease_is_checked(value, ok):
     else:
         with pytest.raises(ValueError, match="worker_lease"):
             Settings.model_validate(body)
+
+
+def test_a_worker_that_stalled_past_its_claim_neither_sends_nor_undoes_a_delivery(store):
+    from monitor.alerts.outbox import Outbox
+
+    store.execute("INSERT INTO alerts (key, rule, severity, title, body, created_at) "
+                  "VALUES ('k1', 'r', 'warning', 't', 'b', '2026-01-01T00:00:00+00:00')")
+    alert_id = store.scalar("SELECT id FROM alerts WHERE key = 'k1'")
+    store.execute("INSERT INTO deliveries (alert_id, channel, next_attempt_at) VALUES (?, 'hook', ?)",
+                  [alert_id, "2000-01-01T00:00:00+00:00"])
+
+    class Recorder:
+        name, deadline = "hook", 5
+
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def send(self, alert) -> None:
+            self.sent.append(alert.key)
+
+    other = second(store)
+    try:
+        [stale] = store.workers.claim_deliveries(store.worker, 10, GONE)  # this worker then stalls
+        row = store.alerts.claimed([stale])[0]
+        assert other.workers.claim_deliveries(other.worker, 10, LEASE) == [stale]  # taken over
+        mine, theirs = Recorder(), Recorder()
+        Outbox(other, {"hook": theirs})._deliver(other.alerts.claimed([stale])[0])
+        assert theirs.sent == ["k1"]
+        Outbox(store, {"hook": mine})._deliver(row)  # the stalled worker wakes up: nothing sent twice
+        assert mine.sent == []
+        store.alerts.mark_failed(stale, "timed out", datetime.now(UTC) + timedelta(minutes=1))  # a stale failure
+        assert store.query("SELECT status, attempts FROM deliveries") == [{"status": "sent", "attempts": 1}]
+        assert not store.workers.renew_delivery(stale, store.worker, LEASE)
+    finally:
+        other.close()

@@ -208,6 +208,12 @@ class Outbox:
             return
         min_sev = getattr(channel, "min_severity", None)
         attempt = row["attempts"] + 1
+        # the claim is checked and renewed right before the send: a worker that stalled past its
+        # lease (another took the delivery over, and may have sent it) leaves it alone
+        if not store.workers.renew_delivery(row["delivery_id"], store.worker, store.lease):
+            logger.warning("alert %s to %s: taken over by another worker while this one stalled; not sent here",
+                           alert.key, row["channel"])
+            return
         attempt_id = db.start_attempt(row["delivery_id"], attempt)
         try:
             if channel is None:

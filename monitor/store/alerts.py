@@ -224,8 +224,9 @@ class AlertStore:
         with self._store.transaction():
             self._store.execute(
                 "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, delivered_at = ?, last_error = NULL, "
-                "claimed_by = NULL, claim_until = NULL WHERE id = ?",
-                [iso(self.now()), delivery_id],
+                "claimed_by = NULL, claim_until = NULL WHERE id = ? AND status = 'pending' "
+                "AND (claimed_by IS NULL OR claimed_by = ?)",  # not one another worker took over
+                [iso(self.now()), delivery_id, self._store.worker],
             )
 
     def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
@@ -233,17 +234,18 @@ class AlertStore:
         with self._store.transaction():
             self._store.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, status = ?, next_attempt_at = ?, "
-                "claimed_by = NULL, claim_until = NULL WHERE id = ?",
+                "claimed_by = NULL, claim_until = NULL WHERE id = ? AND status = 'pending' "
+                "AND (claimed_by IS NULL OR claimed_by = ?)",  # a stale failure never undoes another's send
                 [safe_text(self._store.redact(error), 1000), "pending" if retry_at else "dead",
-                 iso(retry_at or self.now()), delivery_id],
+                 iso(retry_at or self.now()), delivery_id, self._store.worker],
             )
 
     def postpone(self, delivery_id: int, until: datetime) -> None:
         """Move a delivery later without counting an attempt (quiet hours)."""
         with self._store.transaction():
             self._store.execute("UPDATE deliveries SET next_attempt_at = ?, claimed_by = NULL, claim_until = NULL "
-                                "WHERE id = ? AND status = 'pending'",
-                                [iso(until), delivery_id])
+                                "WHERE id = ? AND status = 'pending' AND (claimed_by IS NULL OR claimed_by = ?)",
+                                [iso(until), delivery_id, self._store.worker])
 
     # ---------------------------------------------------------- noise state (ledger)
 

@@ -86,6 +86,11 @@ class WorkerStore:
                                 [worker])
             self._store.execute("UPDATE workers SET stopped_at = ?, expires_at = ? WHERE id = ?", [now, now, worker])
 
+    def others_live(self, worker: str) -> bool:
+        """Whether a worker other than ``worker`` has a fresh heartbeat."""
+        return bool(self._store.scalar("SELECT 1 FROM workers WHERE id != ? AND expires_at > ? LIMIT 1",
+                                       [worker, iso(self._store.database_now())]))
+
     def live(self) -> list[dict[str, Any]]:
         """Workers whose heartbeat has not expired, with what each holds: leases by name,
         mentions and deliveries claimed."""
@@ -201,9 +206,15 @@ class WorkerStore:
                     f"WHERE outcome = 'started' AND delivery_id IN ({marks})", [due, *ids])
         return sorted(ids)
 
-    def holds_delivery(self, delivery_id: int, worker: str) -> bool:
-        return bool(self._store.scalar("SELECT 1 FROM deliveries WHERE id = ? AND claimed_by = ?",
-                                       [delivery_id, worker]))
+    def renew_delivery(self, delivery_id: int, worker: str, ttl: timedelta) -> bool:
+        """Whether ``worker`` still holds its claim of the pending delivery (then renewed for
+        ``ttl`` from now): False once another worker took it over or it was sent meanwhile."""
+        now, until = self._expiry(ttl)
+        with self._store.transaction():
+            row = self._store.execute(
+                "UPDATE deliveries SET claim_until = ? WHERE id = ? AND claimed_by = ? AND claim_until > ? "
+                "AND status = 'pending' RETURNING id", [until, delivery_id, worker, now]).fetchone()
+        return row is not None
 
     def release_deliveries(self, ids: Sequence[int], worker: str) -> None:
         with self._store.transaction():
