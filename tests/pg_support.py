@@ -9,7 +9,9 @@ Where the server binaries are missing the PostgreSQL tests skip with the reason,
 ``postgres`` user (initdb refuses root).
 
 ``MONITOR_TEST_BACKEND=postgresql`` makes the shared ``store`` fixture (tests/conftest.py) open
-PostgreSQL instead of a SQLite file.
+PostgreSQL instead of a SQLite file. A test that starts ``monitor`` as a subprocess (which the
+fixture's patch of ``Store`` cannot reach) writes ``database_setting(path)`` into its config.yaml:
+the same database as ``Store(path)`` in the test, on either backend.
 """
 
 from __future__ import annotations
@@ -63,8 +65,9 @@ class PgServer:
     def start(self) -> None:
         initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
         assert initdb and pg_ctl
-        self._run(initdb, "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--locale=C",
-                  "--no-sync")
+        if not (self.data / "PG_VERSION").exists():  # a second start() starts the same cluster again
+            self._run(initdb, "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--locale=C",
+                      "--no-sync")
         # one role signs in with a password (the wrong-password test); every other trusts the socket
         hba = self.data / "pg_hba.conf"
         hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\nlocal all all trust\n")
@@ -111,6 +114,29 @@ def database_text(store: Any) -> str:
         "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")]
     return "\n".join(json.dumps(store.query(f"SELECT * FROM {t}"), default=str, ensure_ascii=False)
                      for t in sorted(tables))
+
+
+# while a test runs on PostgreSQL: the server and the fixture's mapping of file paths to databases
+_current: tuple[PgServer, dict[str, str]] | None = None
+
+
+def _url_for(server: PgServer, urls: dict[str, str], path: str | Path) -> str:
+    key = str(Path(path).resolve())
+    if key not in urls:
+        urls[key] = server.new_url()
+    return urls[key]
+
+
+def database_setting(path: str | Path) -> str:
+    """What a subprocess's config.yaml says as ``database:`` to reach the database that
+    ``Store(path)`` opens in this test: the file itself on SQLite; on PostgreSQL the URL of the
+    database the fixture maps the path to (created now if the test has not opened it yet, and
+    dropped after the test like the others)."""
+    if BACKEND != "postgresql":
+        return str(path)
+    if _current is None:
+        raise RuntimeError("database_setting() outside a test (the _postgresql_backend fixture is not active)")
+    return _url_for(*_current, path)
 
 
 def _unavailable(reason: str) -> None:
@@ -161,19 +187,21 @@ def _postgresql_backend(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
         if is_url(path):
             original(self, path, **kw)  # type: ignore[arg-type]
             return
-        key = str(Path(path).resolve())
-        if key not in urls:
-            urls[key] = server.new_url()
-        original(self, urls[key], **kw)  # type: ignore[arg-type]
+        original(self, _url_for(server, urls, path), **kw)  # type: ignore[arg-type]
         self.path = Path(path)
         opened.append(self)
 
+    global _current
     monkeypatch.setattr(Store, "__init__", init)
-    yield
-    for store in opened:  # a store a test leaves open (SQLite's are closed by the garbage collector)
-        store.close()
-    for url in urls.values():
-        server.drop(url)
+    _current = (server, urls)  # for database_setting()
+    try:
+        yield
+    finally:
+        _current = None
+        for store in opened:  # a store a test leaves open (SQLite's are closed by the garbage collector)
+            store.close()
+        for url in urls.values():
+            server.drop(url)
 
 
 @pytest.fixture

@@ -16,5 +16,5 @@ from monitor.store import Store  # noqa: E402
 
 settings = load_settings(sys.argv[1])
 setup_logging("INFO", collect_secrets(settings))
-store = Store(settings.database_path)
+store = Store(settings.database_target)  # the SQLite file or the PostgreSQL URL
 Daemon(settings, store, sources=[], classifier_factory=KeywordClassifier, channels=build_channels(settings)).run()

@@ -1,5 +1,6 @@
 """No alert lost across a receiver outage and kill -9 of the daemon; no duplicate at a
-receiver that honours the idempotency key. Starts the real daemon as a subprocess."""
+receiver that honours the idempotency key. Starts the real daemon as a subprocess, on the
+database ``Store(db)`` reaches in the test (SQLite, or PostgreSQL: tests/pg_support.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from alert_fakes import add_mentions, mention
 from monitor.alerts.channels import idempotency_key
 from monitor.records import Alert
 from monitor.store import Store
+from tests.pg_support import database_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = Path(__file__).with_name("alert_daemon_main.py")
@@ -47,7 +49,7 @@ def test_no_alert_lost_across_outage_and_kill_9(tmp_path, receiver):
     db = tmp_path / "monitor.db"
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump({
-        "database": str(db), "brands": [{"name": "Acme", "terms": {"include": ["acme"]}}],
+        "database": database_setting(db), "brands": [{"name": "Acme", "terms": {"include": ["acme"]}}],
         "classify_every": "1s",
         "alerts": {"deliver_every": "1s", "evaluate_every": "1s", "backoff_base": "1s", "backoff_max": "1s",
                    "max_attempts": 100,
