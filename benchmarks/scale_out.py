@@ -17,8 +17,8 @@ the machine is doing), and a check that every mention has exactly
 one classification by the model and none is left (a FAILED line and exit status 1
 otherwise). Figures are printed, never asserted. The ratio cannot pass the number of CPU
 cores the machine has (printed first), nor balance better than the claim batch allows:
-mentions are claimed ``--batch`` at a time (default: the pipeline's batch, what
-``monitor run`` claims), so a backlog of a few batches splits unevenly between workers.
+mentions are claimed ``--batch`` at a time (default: what ``monitor run`` claims, 2048,
+or 512 while other workers are live), so a backlog of a few claims splits unevenly.
 
     python benchmarks/scale_out.py [--mentions 6000] [--workers 1,2,3] [--batch N]
     python benchmarks/scale_out.py --quick     # 300 mentions, claimed 50 at a time (CI)
@@ -202,7 +202,8 @@ def main() -> int:
     print(f"{os.cpu_count()} CPU core(s) on this machine (load average {load} before the run): the ratio cannot "
           "pass the cores left free; workers: one ONNX thread each")
     print(f"{n} mentions, {sum(map(len, texts)) / n:.0f} characters on average; model {model}; claimed {args.batch} "
-          f"at a time; {len(settings.alerts.rules)} alert rule(s)")
+          f"at a time ({min(args.batch, pipeline.SHARED_BATCH_ROWS)} while other workers are live); "
+          f"{len(settings.alerts.rules)} alert rule(s)")
 
     root = Path(tempfile.mkdtemp(prefix="monitor-pg-"))  # short: a unix socket path has ~100 characters
     server = PgServer(root)

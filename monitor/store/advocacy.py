@@ -356,7 +356,10 @@ class AdvocacyStore:
                  "FROM mentions m LEFT JOIN authors a ON a.id = m.author_id "
                  "LEFT JOIN classifications c ON c.mention_id = m.id AND c.model = ? "
                  f"WHERE {' AND '.join(where)}")
-        if self._store.postgres and ids is None:
+        # on PostgreSQL, newest first by windows unless the plain plan is good: no filter, or the brand alone
+        # (its index); measured at 200k: {} 3 ms direct, 28 windowed; a label filter 345 direct, 19 windowed
+        simple = not outer and not q and plain in ([], ["brand = ?"])
+        if self._store.postgres and ids is None and not simple:
             return self._search_in_windows(inner, params, outer, outer_params, plain, plain_params, limit, offset)
         sql = (f"SELECT * FROM ({inner}) WHERE {' AND '.join(outer) or '1 = 1'} "
                "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?")
