@@ -3,6 +3,7 @@
     MonitorError                 base: the CLI turns it into a clean message, no traceback
     ├── ConfigError              config.yaml is missing, malformed or invalid (exit code 2)
     ├── StoreError               the database path is missing, unwritable or corrupt (or the server refuses)
+    │   ├── StoreUnavailable     the database server cannot be reached now (down, restarting): `monitor run` waits
     │   └── ConstraintError      (store._pg) PostgreSQL refused a write: a unique, foreign key or check constraint
     ├── SourceError              a source could not be fetched this time (retry later)
     │   ├── SourceAuthError      credentials were refused: retrying will not help
