@@ -20,7 +20,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def filled(store):
     # a time shared by three mentions now and then: the order falls back to the id
     page = [Mention("reddit" if i % 3 else "hackernews", f"n{i}", "Acme" if i % 5 else "Globex",
-                    f"post {i}" + (" needle" if i % 997 == 0 else ""), T0 + timedelta(minutes=i - i % 3 * (i % 11 == 0)))
+                    f"post {i}" + (" needle" if i % 997 == 0 else ""),
+                    T0 + timedelta(minutes=i - i % 3 * (i % 11 == 0)))
             for i in range(N)]
     ids = store.save_batch("Acme:reddit", "q", FetchResult(page, None, True))
     labels = ("promoter", "none", "detractor", "none", "promoter", "none", "detractor")
