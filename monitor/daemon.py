@@ -95,7 +95,7 @@ class Daemon:
 
     def collect_job(self, source, matcher: Matcher, max_pages: int, every: timedelta | None = None) -> None:
         lease = f"collect:{source.key}"
-        if not self.store.workers.acquire(lease, self.store.worker, self.store.lease):
+        if not self._lease(lease):
             logger.debug("%s: another worker is collecting it", source.key)
             return
         try:
@@ -111,7 +111,7 @@ class Daemon:
     def _ran_lately(self, key: str, every: timedelta) -> bool:
         """Whether another worker on this database ran the source less than half its interval
         ago (then this worker's turn is skipped: each source runs about once an interval)."""
-        if not any(w["id"] != self.store.worker for w in self.store.workers.live()):
+        if not self.store.workers.others_live(self.store.worker):
             return False
         runs = self.store.recent_runs(key, 1)
         if not runs:
@@ -124,8 +124,13 @@ class Daemon:
         """Whether this worker holds (or now takes) lease ``job:<name>``: the jobs one worker runs
         for all. It keeps the lease while alive (renewed by its heartbeat); another takes it over
         one lease after it died."""
+        return self._lease(f"job:{name}")
+
+    def _lease(self, name: str) -> bool:
+        """Take (or keep) lease ``name``; False when another worker holds it or the database
+        cannot be asked now (the job waits for its next run, as when a run fails)."""
         try:
-            return self.store.workers.acquire(f"job:{name}", self.store.worker, self.store.lease)
+            return self.store.workers.acquire(name, self.store.worker, self.store.lease)
         except Exception:
             logger.exception("%s: lease not taken", name)
             return False

@@ -163,8 +163,7 @@ class WorkerStore:
                 [CLASSIFY, worker, until, model, CLASSIFY, now, limit, now]).fetchall()]
         if not ids:
             return []
-        rows = self._store.pending_mentions(ids)
-        return rows
+        return self._store.pending_mentions(ids)
 
     def finish_mentions(self, ids: Sequence[int], worker: str) -> set[int]:
         """Inside the transaction that saves their classifications: end ``worker``'s claims of
