@@ -281,3 +281,35 @@ def test_a_worker_that_stalled_past_its_claim_neither_sends_nor_undoes_a_deliver
         assert not store.workers.renew_delivery(stale, store.worker, LEASE)
     finally:
         other.close()
+
+
+def test_others_live_sees_only_other_workers_with_a_fresh_heartbeat(store):
+    assert not store.workers.others_live(store.worker)
+    store.workers.register(store.worker, "here", os.getpid(), "c", LEASE)
+    assert not store.workers.others_live(store.worker)  # itself does not count
+    store.workers.register("w-other", "there", 1, "c", LEASE)
+    assert store.workers.others_live(store.worker)
+    assert store.workers.others_live("w-other")
+    store.workers.stop("w-other")
+    assert not store.workers.others_live(store.worker)
+
+
+def test_a_collect_run_is_skipped_when_the_database_cannot_give_its_lease(store, monkeypatch, caplog):
+    from monitor.daemon import Daemon
+
+    settings = Settings.model_validate({"brands": [{"name": "Acme", "terms": {"include": ["acme"]}}]})
+    d = Daemon(settings, store, sources=[], classifier_factory=lambda: None, channels={}, collect_only=True)
+    collected: list[str] = []
+    monkeypatch.setattr(d, "_collect", lambda source, matcher, pages: collected.append(source.key))
+
+    def unavailable(*args):
+        raise ConnectionError("database gone")
+
+    source = type("Source", (), {"key": "Acme:hackernews"})()
+    with monkeypatch.context() as m:
+        m.setattr(store.workers, "acquire", unavailable)
+        d.collect_job(source, None, 1)  # logged, not raised into the scheduler
+    assert collected == []
+    assert "collect:Acme:hackernews: lease not taken" in caplog.text
+    d.collect_job(source, None, 1)  # the database answers again: the next run collects
+    assert collected == ["Acme:hackernews"]
