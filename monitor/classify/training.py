@@ -290,6 +290,8 @@ class DataMix:
     social: Path | None = None  # the team's guideline labels of Task 4C brand tweets
     social_repeat: int = 1  # how often each guideline-labelled tweet is seen per epoch
     social_holdout: float = 0.0  # share of the guideline-labelled tweets kept out as validation data
+    written: Path | None = None  # the team's written posts (brand,text,label): advocacy only
+    written_repeat: int = 1  # how often each written post is seen per epoch
 
 
 def in_holdout(tweet_id: str, fraction: float) -> bool:
@@ -359,9 +361,33 @@ def load_training_data(data_dir: Path, seed: int, *, tweet_cues: bool, mix: Data
             kept.append(e)
         rng.shuffle(kept)
         stance = kept[: mix.topic] if mix.topic else kept
+    written = read_written(mix.written) if mix.written else []
     counts = {"tweets": len(tweets), "reviews": len(review_examples), "stance": len(stance),
               "social_guideline": len(social), "social_guideline_held_out": len(held_out)}
-    return tweets + review_examples + stance + social * max(1, mix.social_repeat), r_val, counts
+    if mix.written:
+        counts["written"] = len(written)
+    return (tweets + review_examples + stance + social * max(1, mix.social_repeat)
+            + written * max(1, mix.written_repeat), r_val, counts)
+
+
+def read_written(path: Path) -> list[Example]:
+    """The team's written social posts (``brand,text,label``, ``models/social_written/``): each
+    teaches the advocacy head its label toward its brand; sentiment and stance are not labelled."""
+    out: list[Example] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"brand", "text", "label"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (expected brand,text,label)")
+        for line, row in enumerate(reader, start=2):
+            label = (row["label"] or "").strip()
+            if label not in ADVOCACY:
+                raise ValueError(f"{path}, line {line}: label {label!r} is not one of {', '.join(ADVOCACY)}")
+            text, brand = (row["text"] or "").strip(), (row["brand"] or "").strip()
+            if not text or not brand:
+                raise ValueError(f"{path}, line {line}: a written post needs a brand and a text")
+            out.append(Example(text, IGNORE, ADVOCACY.index(label), target=brand))
+    return out
 
 
 def read_guideline(path: Path) -> dict[str, tuple[str, int | None]]:

