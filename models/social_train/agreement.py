@@ -15,16 +15,20 @@ from sklearn.metrics import cohen_kappa_score
 HERE = Path(__file__).resolve().parent
 
 
+def report(name: str, pairs: list[tuple[str, str]]) -> None:
+    """Print the share of (first, second) label pairs that agree and Cohen's kappa."""
+    a, b = zip(*pairs, strict=True)
+    agree = sum(x == y for x, y in pairs) / len(pairs)
+    print(f"{name}: n={len(pairs)} agreement={agree:.3f} kappa={cohen_kappa_score(a, b):.3f}")
+
+
 def main() -> int:
     with (HERE / "labels.csv").open(newline="", encoding="utf-8") as fh:
         first = {r["id"]: r["label"] for r in csv.DictReader(fh)}
     with (HERE / "second_annotator.csv").open(newline="", encoding="utf-8") as fh:
         second = [(first[r["id"]], r["label"]) for r in csv.DictReader(fh)]
-    both = [p for p in second if "skip" not in p]
-    for name, pairs in (("all", second), ("neither skipped", both)):
-        a, b = zip(*pairs, strict=True)
-        agree = sum(x == y for x, y in pairs) / len(pairs)
-        print(f"{name}: n={len(pairs)} agreement={agree:.3f} kappa={cohen_kappa_score(a, b):.3f}")
+    report("all", second)
+    report("neither skipped", [p for p in second if "skip" not in p])
     print("pairs (first, second):", dict(sorted(Counter(second).items())))
     return 0
 

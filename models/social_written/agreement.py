@@ -16,9 +16,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from sklearn.metrics import cohen_kappa_score
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "social_train"))
+
+from agreement import report  # noqa: E402  (models/social_train/agreement.py)
 
 
 def drawn(n: int = 200) -> list[dict]:
@@ -32,9 +33,7 @@ def main() -> int:
     rows = drawn()
     with (HERE / "second_annotator.csv").open(newline="", encoding="utf-8") as fh:
         pairs = [(rows[int(r["n"])]["label"], r["label"]) for r in csv.DictReader(fh)]
-    a, b = zip(*pairs, strict=True)
-    agree = sum(x == y for x, y in pairs) / len(pairs)
-    print(f"n={len(pairs)} agreement={agree:.3f} kappa={cohen_kappa_score(a, b):.3f}")
+    report("all", pairs)
     print("pairs (writer, second):", dict(sorted(Counter(pairs).items())))
     return 0
 

@@ -361,13 +361,14 @@ def load_training_data(data_dir: Path, seed: int, *, tweet_cues: bool, mix: Data
             kept.append(e)
         rng.shuffle(kept)
         stance = kept[: mix.topic] if mix.topic else kept
-    written = read_written(mix.written) if mix.written else []
     counts = {"tweets": len(tweets), "reviews": len(review_examples), "stance": len(stance),
               "social_guideline": len(social), "social_guideline_held_out": len(held_out)}
+    examples = tweets + review_examples + stance + social * max(1, mix.social_repeat)
     if mix.written:
+        written = read_written(mix.written)
         counts["written"] = len(written)
-    return (tweets + review_examples + stance + social * max(1, mix.social_repeat)
-            + written * max(1, mix.written_repeat), r_val, counts)
+        examples += written * max(1, mix.written_repeat)
+    return examples, r_val, counts
 
 
 def read_written(path: Path) -> list[Example]:
